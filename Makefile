@@ -1,0 +1,47 @@
+# Quick start: `make run` (the embedded demo) and `make test`. Everything installs itself.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/edgeproxy.toml
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test test-fast lint format check-config bench clean system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(STAMP)
+
+# Tools the tests drive as real peers or checkers; installed from Debian when missing.
+system-deps:
+	@missing=""; \
+	for tool in curl:curl openssl:openssl promtool:prometheus; do \
+	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+
+run: setup
+	$(BIN)/edgeproxy serve -c $(CONFIG)
+
+check-config: setup
+	$(BIN)/edgeproxy check-config -c $(CONFIG)
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: setup
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+test: setup system-deps lint
+	$(BIN)/pytest -q
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache build src/*.egg-info

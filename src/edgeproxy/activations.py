@@ -1,0 +1,189 @@
+"""Activation use cases (§3): make a version active on a network, or remove it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from edgeproxy.domain import rules
+from edgeproxy.domain.certificates import (
+    CertificateInput,
+    Check,
+    ca_list_size,
+    validate_certificates,
+)
+from edgeproxy.domain.errors import Conflict, FieldError, NotFound, ValidationError
+from edgeproxy.domain.model import (
+    Activation,
+    ActivationStatus,
+    ActivationType,
+    ActivityType,
+    CaSet,
+    Network,
+    Node,
+    Version,
+)
+from edgeproxy.service_base import (
+    Actor,
+    UseCases,
+    ca_set_or_404,
+    editable_ca_set,
+    version_or_404,
+)
+
+
+class ActivationUseCases(UseCases):
+    # -- activations ---------------------------------------------------------------------------
+
+    async def activate(
+        self, actor: Actor, set_id: int, number: int, network: Network
+    ) -> Activation:
+        now = self.clock()
+        async with self.store.transaction(write=True) as tx:
+            ca_set = await editable_ca_set(tx, set_id)
+            version = await version_or_404(tx, set_id, number)
+            rules.check_no_activation_in_flight(await tx.in_progress_activations(set_id))
+            if ca_set.active_version(network) == number:
+                raise Conflict(
+                    "version-already-active", f"version {number} is already active on {network}"
+                )
+            self._revalidate(version, now)
+            nodes = await tx.list_nodes()
+            self._check_ca_list_fits(ca_set, version, network, nodes, now)
+            warnings: tuple[FieldError, ...] = ()
+            if network is Network.PRODUCTION and not await tx.was_activated(
+                set_id, number, Network.STAGING
+            ):
+                warnings = (
+                    FieldError(
+                        "not-tested-on-staging",
+                        f"version {number} was never active on STAGING; consider testing there",
+                    ),
+                )
+            revision = await tx.bump_revision()
+            await tx.set_active_version(set_id, network, number)
+            await tx.lock_version(set_id, number, now)
+            activation = await tx.insert_activation(
+                set_id=set_id,
+                version=number,
+                network=network,
+                type=ActivationType.ACTIVATE,
+                status=self._initial_status(nodes, network, now),
+                by=actor.name,
+                at=now,
+                revision=revision,
+                previous_version=ca_set.active_version(network),
+                warnings=warnings,
+            )
+            await tx.record_activity(
+                set_id,
+                ActivityType.ACTIVATE_CA_SET_VERSION,
+                actor.name,
+                now,
+                network=network,
+                version=number,
+            )
+            return activation
+
+    async def deactivate(
+        self, actor: Actor, set_id: int, number: int, network: Network, *, force: bool
+    ) -> Activation:
+        now = self.clock()
+        async with self.store.transaction(write=True) as tx:
+            ca_set = await editable_ca_set(tx, set_id)
+            await version_or_404(tx, set_id, number)
+            rules.check_no_activation_in_flight(await tx.in_progress_activations(set_id))
+            if ca_set.active_version(network) != number:
+                raise Conflict("version-not-active", f"version {number} is not active on {network}")
+            nodes = await tx.list_nodes()
+            users = [u for u in self._associations(ca_set, nodes, now) if u.network is network]
+            if users and not force:
+                raise Conflict(
+                    "ca-set-in-use",
+                    f"{len(users)} edge certificate(s) on {network} bind this CA set; they would "
+                    "refuse every client. Pass force=true for an emergency stop.",
+                    extra={
+                        "associations": [
+                            {"node": u.node, "edgeCertificate": u.edge_certificate} for u in users
+                        ]
+                    },
+                )
+            revision = await tx.bump_revision()
+            await tx.set_active_version(set_id, network, None)
+            activation = await tx.insert_activation(
+                set_id=set_id,
+                version=number,
+                network=network,
+                type=ActivationType.DEACTIVATE,
+                status=self._initial_status(nodes, network, now),
+                by=actor.name,
+                at=now,
+                revision=revision,
+                previous_version=number,
+                warnings=(),
+            )
+            await tx.record_activity(
+                set_id,
+                ActivityType.DEACTIVATE_CA_SET_VERSION,
+                actor.name,
+                now,
+                network=network,
+                version=number,
+            )
+            return activation
+
+    def _revalidate(self, version: Version, now: datetime) -> None:
+        """Certificates are checked again at activation: one may have expired since upload."""
+        report = validate_certificates(
+            [CertificateInput(c.certificate_pem, c.description) for c in version.certificates],
+            allow_insecure_sha1=version.allow_insecure_sha1,
+            require_root_certificate=version.require_root_certificate,
+            now=now,
+            check=Check.ACTIVATE,
+        )
+        if not report.ok:
+            raise ValidationError(
+                "invalid-certificates",
+                f"version {version.version} cannot be activated: "
+                f"{len(report.errors)} problem(s) with its certificates",
+                report.errors,
+            )
+
+    def _check_ca_list_fits(
+        self, ca_set: CaSet, version: Version, network: Network, nodes: list[Node], now: datetime
+    ) -> None:
+        size = ca_list_size(version.certificates)
+        if size <= rules.MAX_CA_LIST_BYTES:
+            return
+        senders = [
+            b.edge_certificate
+            for n in nodes
+            if n.network is network and rules.is_live(n, now, self.node_ttl)
+            for b in n.bindings
+            if b.ca_set == ca_set.name and b.send_ca_list_to_client
+        ]
+        if senders:
+            raise ValidationError(
+                "ca-list-too-large",
+                f"the CA list of version {version.version} is {size} bytes, over the "
+                f"{rules.MAX_CA_LIST_BYTES} a TLS handshake can carry, and edge certificates "
+                f"{', '.join(sorted(set(senders)))} send it to clients",
+            )
+
+    def _initial_status(
+        self, nodes: list[Node], network: Network, now: datetime
+    ) -> ActivationStatus:
+        # With no live edge node on the network there is nobody to wait for (§3).
+        waiting = [n for n in self.live_edge_nodes(nodes, now) if n.network is network]
+        return ActivationStatus.IN_PROGRESS if waiting else ActivationStatus.COMPLETE
+
+    async def list_activations(self, set_id: int) -> list[Activation]:
+        async with self.store.transaction(write=False) as tx:
+            await ca_set_or_404(tx, set_id)
+            return await tx.list_activations(set_id)
+
+    async def get_activation(self, set_id: int, number: int, activation_id: int) -> Activation:
+        async with self.store.transaction(write=False) as tx:
+            activation = await tx.get_activation(activation_id)
+        if activation is None or (activation.ca_set_id, activation.version) != (set_id, number):
+            raise NotFound("activation-not-found", f"no activation {activation_id} here")
+        return activation

@@ -1,0 +1,74 @@
+"""The admin application factory: routes, auth, problem mapping, security headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from edgeproxy.admin.auth import TokenAuthenticator, require_role
+from edgeproxy.admin.keys import AUTH, FLEET, PRINCIPAL, SERVICE
+from edgeproxy.admin.openapi import openapi_document
+from edgeproxy.admin.problems import problem_middleware
+from edgeproxy.admin.routes import routes
+from edgeproxy.domain.errors import Forbidden
+from edgeproxy.domain.model import Role
+from edgeproxy.fleet import FleetService
+from edgeproxy.service import TruststoreService
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response = await handler(request)
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    route_handler = request.match_info.route.handler
+    needed: Role | None = getattr(route_handler, "required_role", None)
+    if needed is None:
+        # Only the explicitly public documents skip auth; an unmarked route fails closed.
+        if getattr(route_handler, "public", False) or request.match_info.http_exception:
+            return await handler(request)
+        raise Forbidden("route-not-authorised", "this route declares no role")
+    principal = request.app[AUTH].authenticate(request.headers.get("Authorization"))
+    require_role(principal, needed)
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+serve_openapi.public = True  # type: ignore[attr-defined]
+
+
+def create_admin_app(
+    service: TruststoreService,
+    fleet: FleetService,
+    authenticator: TokenAuthenticator,
+    *,
+    max_body_bytes: int = 1024 * 1024,
+) -> web.Application:
+    app = web.Application(
+        client_max_size=max_body_bytes,
+        middlewares=[security_headers, problem_middleware, auth_middleware],
+    )
+    app[SERVICE] = service
+    app[FLEET] = fleet
+    app[AUTH] = authenticator
+    app.router.add_routes(routes)
+    app.router.add_get("/openapi.json", serve_openapi)
+    return app

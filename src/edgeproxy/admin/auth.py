@@ -1,0 +1,46 @@
+"""Bearer-token authentication and role checks (§4): pure values, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from edgeproxy.config import TokenConfig
+from edgeproxy.domain.errors import Forbidden, Unauthorized
+from edgeproxy.domain.model import Role
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+
+
+class TokenAuthenticator:
+    def __init__(self, tokens: tuple[TokenConfig, ...]) -> None:
+        self._tokens = tokens
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The principal for an `Authorization: Bearer …` header; fails closed."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("missing-token", "send Authorization: Bearer <token>")
+        digest = hashlib.sha256(token.strip().encode()).hexdigest()
+        found: Principal | None = None
+        # Compare against every token so timing does not reveal which one nearly matched.
+        for entry in self._tokens:
+            if hmac.compare_digest(digest, entry.token_sha256):
+                found = Principal(entry.name, entry.role)
+        if found is None:
+            raise Unauthorized("invalid-token", "the bearer token is not valid")
+        return found
+
+
+def require_role(principal: Principal, needed: Role) -> None:
+    if not principal.role.allows(needed):
+        raise Forbidden(
+            "insufficient-role",
+            f"this operation needs the {needed.value} role; token {principal.name!r} has "
+            f"{principal.role.value}",
+        )

@@ -1,0 +1,363 @@
+"""OpenAPI 3.1 document of the admin API (§4): exactly the routes `routes.py` serves.
+
+Written as data, one `_operation` per route; the common error responses follow from what the
+operation does (every authenticated route can answer 400 and 401, a route above `viewer` 403, a
+route that reads a body 413). The tests compare this document with the router and check every
+response they receive against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeproxy.admin.openapi_schemas import (
+    ACTIVATE_BODY,
+    CA_SET_CREATE,
+    COMPONENT_SCHEMAS,
+    DEACTIVATE_BODY,
+    PARAMETERS,
+    VERSION_BODY,
+    Schema,
+    listing,
+    ref,
+)
+from edgeproxy.admin.serialize import BASE
+from edgeproxy.domain.model import Role
+
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+_ERROR_MEANINGS = {
+    400: "Malformed request: unknown field or query parameter, wrong type, bad JSON or path id.",
+    401: "No bearer token, or not a valid one.",
+    403: "The token's role is below the one this operation needs.",
+    404: "No such resource.",
+    409: "Conflicts with the current state.",
+    413: "The request body is over the size limit (1 MiB by default).",
+    422: "Well-formed, but breaks a management rule (§3).",
+}
+
+
+def _content(media_type: str, schema: Schema) -> dict[str, Any]:
+    return {media_type: {"schema": schema}}
+
+
+def _problem(status: int, why: str | None) -> dict[str, Any]:
+    return {
+        "description": why or _ERROR_MEANINGS[status],
+        "content": _content(PROBLEM, ref("Problem")),
+    }
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    *,
+    role: Role,
+    ok: tuple[int, Schema | None],
+    params: tuple[str, ...] = (),
+    body: Schema | None = None,
+    errors: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """One operation. `errors` adds statuses beyond the common ones, each with its reason."""
+    status, schema = ok
+    responses: dict[str, Any] = {
+        str(status): {
+            "description": "Success.",
+            **({"content": _content(JSON, schema)} if schema is not None else {}),
+        }
+    }
+    common = {400: None, 401: None}
+    if role is not Role.VIEWER:
+        common[403] = None
+    if body is not None:
+        common[413] = None
+    for code, why in sorted({**common, **(errors or {})}.items()):
+        responses[str(code)] = _problem(code, why)
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": f"{summary}. Requires the `{role.value}` role (or a higher one).",
+        "x-required-role": role.value,
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params],
+        "responses": responses,
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _content(JSON, body)}
+    return operation
+
+
+_NOT_FOUND_SET = {404: "No CA set with this id."}
+_NOT_FOUND_VERSION = {404: "No such CA set or version."}
+_SET_GONE = "The CA set is deleted or being deleted."
+_FROZEN = "The version was activated before (`ca-set-version-was-previously-active`)"
+_CERT_RULES = (
+    "Breaks a rule: certificate validation (each error has a pointer /certificates/N), "
+    "duplicate of another version (`duplicate-ca-set-version`, with a link), version limit, "
+    "description over 255 characters."
+)
+_SET = ("caSetId",)
+_VERSION = ("caSetId", "version")
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    sets = f"{BASE}/ca-sets"
+    versions = f"{sets}/{{caSetId}}/versions"
+    version = f"{versions}/{{version}}"
+    return {
+        sets: {
+            "post": _operation(
+                "createCaSet",
+                "Create a CA set",
+                role=Role.EDITOR,
+                ok=(201, ref("CaSet")),
+                body=ref("CaSetCreate"),
+                errors={
+                    409: "A CA set that is not deleted has this name.",
+                    422: "Bad name or description, or the limit of 200 CA sets is reached.",
+                },
+            ),
+            "get": _operation(
+                "listCaSets",
+                "List the CA sets that are not deleted",
+                role=Role.VIEWER,
+                ok=(200, listing("caSets", "CaSet")),
+                params=("caSetNamePrefix", "activatedOn"),
+            ),
+        },
+        f"{sets}/{{caSetId}}": {
+            "get": _operation(
+                "getCaSet",
+                "Get a CA set (deleted ones too)",
+                role=Role.VIEWER,
+                ok=(200, ref("CaSet")),
+                params=_SET,
+                errors=_NOT_FOUND_SET,
+            ),
+            "delete": _operation(
+                "deleteCaSet",
+                "Start deleting a CA set (asynchronous soft delete)",
+                role=Role.ADMIN,
+                ok=(202, ref("DeleteStatus")),
+                params=_SET,
+                errors={
+                    **_NOT_FOUND_SET,
+                    409: "A version is active, an activation is in flight, an edge certificate "
+                    "binds the set (`ca-set-in-use`), or it is deleted or being deleted.",
+                },
+            ),
+        },
+        f"{sets}/{{caSetId}}/status/delete": {
+            "get": _operation(
+                "deleteStatus",
+                "Status of the CA set's deletion",
+                role=Role.VIEWER,
+                ok=(200, ref("DeleteStatus")),
+                params=_SET,
+                errors={404: "No such CA set, or no deletion was requested."},
+            ),
+        },
+        versions: {
+            "post": _operation(
+                "createVersion",
+                "Create a version",
+                role=Role.EDITOR,
+                ok=(201, ref("Version")),
+                params=_SET,
+                body=ref("VersionBody"),
+                errors={**_NOT_FOUND_SET, 409: _SET_GONE, 422: _CERT_RULES},
+            ),
+            "get": _operation(
+                "listVersions",
+                "List a CA set's versions",
+                role=Role.VIEWER,
+                ok=(200, listing("versions", "Version")),
+                params=_SET,
+                errors=_NOT_FOUND_SET,
+            ),
+        },
+        version: {
+            "get": _operation(
+                "getVersion",
+                "Get a version",
+                role=Role.VIEWER,
+                ok=(200, ref("Version")),
+                params=_VERSION,
+                errors=_NOT_FOUND_VERSION,
+            ),
+            "put": _operation(
+                "updateVersion",
+                "Replace an editable version's content",
+                role=Role.EDITOR,
+                ok=(200, ref("Version")),
+                params=_VERSION,
+                body=ref("VersionBody"),
+                errors={**_NOT_FOUND_VERSION, 409: _SET_GONE, 422: f"{_FROZEN}. Or: {_CERT_RULES}"},
+            ),
+            "delete": _operation(
+                "deleteVersion",
+                "Delete an editable version",
+                role=Role.EDITOR,
+                ok=(204, None),
+                params=_VERSION,
+                errors={**_NOT_FOUND_VERSION, 409: _SET_GONE, 422: _FROZEN},
+            ),
+        },
+        f"{version}/clone": {
+            "post": _operation(
+                "cloneVersion",
+                "Copy any version into a new editable one (exempt from the duplicate rule)",
+                role=Role.EDITOR,
+                ok=(201, ref("Version")),
+                params=_VERSION,
+                errors={**_NOT_FOUND_VERSION, 409: _SET_GONE, 422: "The version limit is reached."},
+            ),
+        },
+        f"{version}/certificates": {
+            "get": _operation(
+                "listCertificates",
+                "List a version's certificates, optionally only expiring or expired ones",
+                role=Role.VIEWER,
+                ok=(200, listing("certificates", "Certificate")),
+                params=(*_VERSION, "certificateStatus", "expiryThresholdInDays"),
+                errors=_NOT_FOUND_VERSION,
+            ),
+        },
+        f"{BASE}/certificates/validate": {
+            "post": _operation(
+                "validate",
+                "Check certificates as a version create would; nothing is stored",
+                role=Role.VIEWER,
+                ok=(200, ref("ValidationResult")),
+                body=ref("VersionBody"),
+                errors={422: "The description is over 255 characters."},
+            ),
+        },
+        f"{version}/activate": {
+            "post": _operation(
+                "activate",
+                "Make the version the active one of its set on a network (asynchronous)",
+                role=Role.ADMIN,
+                ok=(202, ref("Activation")),
+                params=_VERSION,
+                body=ref("ActivateBody"),
+                errors={
+                    **_NOT_FOUND_VERSION,
+                    409: "Already active there, an activation is in flight for the set "
+                    "(`activation-in-progress`), or the set is deleted or being deleted.",
+                    422: "A certificate no longer passes validation, or the CA list is too "
+                    "large for edge certificates that send it.",
+                },
+            ),
+        },
+        f"{version}/deactivate": {
+            "post": _operation(
+                "deactivate",
+                "Remove the version from a network (asynchronous)",
+                role=Role.ADMIN,
+                ok=(202, ref("Activation")),
+                params=_VERSION,
+                body=ref("DeactivateBody"),
+                errors={
+                    **_NOT_FOUND_VERSION,
+                    409: "Not active there, an activation is in flight, the set is deleted, or "
+                    "live edge certificates bind the set (`ca-set-in-use`; pass force).",
+                },
+            ),
+        },
+        f"{sets}/{{caSetId}}/activations": {
+            "get": _operation(
+                "listActivations",
+                "List a CA set's activations and deactivations, newest first",
+                role=Role.VIEWER,
+                ok=(200, listing("activations", "Activation")),
+                params=_SET,
+                errors=_NOT_FOUND_SET,
+            ),
+        },
+        f"{version}/activations/{{activationId}}": {
+            "get": _operation(
+                "getActivation",
+                "Get one activation",
+                role=Role.VIEWER,
+                ok=(200, ref("Activation")),
+                params=(*_VERSION, "activationId"),
+                errors={404: "No such activation of this version."},
+            ),
+        },
+        f"{sets}/{{caSetId}}/activities": {
+            "get": _operation(
+                "listActivities",
+                "The CA set's change history, newest first",
+                role=Role.VIEWER,
+                ok=(200, listing("activities", "Activity")),
+                params=_SET,
+                errors=_NOT_FOUND_SET,
+            ),
+        },
+        f"{sets}/{{caSetId}}/associations": {
+            "get": _operation(
+                "listAssociations",
+                "Edge certificates of live nodes that bind the CA set",
+                role=Role.VIEWER,
+                ok=(200, listing("associations", "Association")),
+                params=_SET,
+                errors=_NOT_FOUND_SET,
+            ),
+        },
+        f"{BASE}/nodes": {
+            "get": _operation(
+                "listNodes",
+                "The nodes that registered, with what they applied",
+                role=Role.VIEWER,
+                ok=(200, listing("nodes", "Node")),
+            ),
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapiDocument",
+                "summary": "This document",
+                "description": "Public: no token needed.",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI document.",
+                        "content": _content(JSON, {"type": "object"}),
+                    }
+                },
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "info": {
+            "title": "edgeproxy admin API",
+            "version": "2",
+            "description": "CA sets, versions and activations of the edgeproxy truststore "
+            "(shaped like mTLS Edge Truststore v2). Every GET also answers HEAD. Errors are "
+            "RFC 9457 problem+json. Roles: viewer (read) < editor (+ sets, versions) < admin "
+            "(+ activate, deactivate, delete); `x-required-role` names each operation's role.",
+        },
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from the admin configuration (compared by SHA-256).",
+                }
+            },
+            "parameters": PARAMETERS,
+            "schemas": {
+                **COMPONENT_SCHEMAS,
+                "CaSetCreate": CA_SET_CREATE,
+                "VersionBody": VERSION_BODY,
+                "ActivateBody": ACTIVATE_BODY,
+                "DeactivateBody": DEACTIVATE_BODY,
+            },
+        },
+    }

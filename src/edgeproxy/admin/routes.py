@@ -1,0 +1,284 @@
+"""Admin API handlers (§4): parse → service call → serialise. Each declares the role it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from aiohttp import web
+
+from edgeproxy.admin import bodies, serialize
+from edgeproxy.admin.keys import FLEET, PRINCIPAL, SERVICE
+from edgeproxy.domain import rules
+from edgeproxy.domain.errors import BadRequest
+from edgeproxy.domain.model import Role
+from edgeproxy.service import Actor
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+routes = web.RouteTableDef()
+BASE = serialize.BASE
+# The longest expiryThresholdInDays accepted: a century, far from datetime's year-9999 end.
+MAX_EXPIRY_THRESHOLD_DAYS = 36_500
+
+
+def needs(role: Role) -> Callable[[Handler], Handler]:
+    """Mark the least role a handler needs; the auth middleware enforces it."""
+
+    def mark(handler: Handler) -> Handler:
+        handler.required_role = role  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def _actor(request: web.Request) -> Actor:
+    return Actor(request[PRINCIPAL].name)
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+# -- CA sets -----------------------------------------------------------------------------------
+
+
+@routes.post(f"{BASE}/ca-sets")
+@needs(Role.EDITOR)
+async def create_ca_set(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    body = bodies.fields(
+        await bodies.json_object(request),
+        required={"caSetName": str},
+        optional={"description": str},
+    )
+    ca_set = await request.app[SERVICE].create_ca_set(
+        _actor(request), body["caSetName"], body.get("description")
+    )
+    return _json(serialize.ca_set(ca_set), 201)
+
+
+@routes.get(f"{BASE}/ca-sets")
+@needs(Role.VIEWER)
+async def list_ca_sets(request: web.Request) -> web.Response:
+    params = bodies.query(request, ["caSetNamePrefix", "activatedOn"])
+    activated_on = params.get("activatedOn")
+    sets = await request.app[SERVICE].list_ca_sets(
+        name_prefix=params.get("caSetNamePrefix"),
+        activated_on=bodies.network(activated_on, "") if activated_on else None,
+    )
+    return _json({"caSets": [serialize.ca_set(s) for s in sets]})
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}")
+@needs(Role.VIEWER)
+async def get_ca_set(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    ca_set = await request.app[SERVICE].get_ca_set(bodies.int_param(request, "caSetId"))
+    return _json(serialize.ca_set(ca_set))
+
+
+@routes.delete(f"{BASE}/ca-sets/{{caSetId}}")
+@needs(Role.ADMIN)
+async def delete_ca_set(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    status = await request.app[SERVICE].delete_ca_set(
+        _actor(request), bodies.int_param(request, "caSetId")
+    )
+    return _json(serialize.delete_status(status), 202)
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/status/delete")
+@needs(Role.VIEWER)
+async def delete_status(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    status = await request.app[SERVICE].delete_status(bodies.int_param(request, "caSetId"))
+    return _json(serialize.delete_status(status))
+
+
+# -- versions ----------------------------------------------------------------------------------
+
+
+async def _version_response(
+    request: web.Request, set_id: int, number: int, status: int
+) -> web.Response:
+    service = request.app[SERVICE]
+    ca_set = await service.get_ca_set(set_id)
+    return _json(serialize.version(await service.get_version(set_id, number), ca_set), status)
+
+
+@routes.post(f"{BASE}/ca-sets/{{caSetId}}/versions")
+@needs(Role.EDITOR)
+async def create_version(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    set_id = bodies.int_param(request, "caSetId")
+    draft = bodies.version_draft(await bodies.json_object(request))
+    created = await request.app[SERVICE].create_version(_actor(request), set_id, draft)
+    return await _version_response(request, set_id, created.version, 201)
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/versions")
+@needs(Role.VIEWER)
+async def list_versions(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    set_id = bodies.int_param(request, "caSetId")
+    service = request.app[SERVICE]
+    ca_set = await service.get_ca_set(set_id)
+    versions = await service.list_versions(set_id)
+    return _json({"versions": [serialize.version(v, ca_set) for v in versions]})
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/versions/{{version}}")
+@needs(Role.VIEWER)
+async def get_version(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    set_id = bodies.int_param(request, "caSetId")
+    return await _version_response(request, set_id, bodies.int_param(request, "version"), 200)
+
+
+@routes.put(f"{BASE}/ca-sets/{{caSetId}}/versions/{{version}}")
+@needs(Role.EDITOR)
+async def update_version(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    set_id = bodies.int_param(request, "caSetId")
+    number = bodies.int_param(request, "version")
+    draft = bodies.version_draft(await bodies.json_object(request))
+    await request.app[SERVICE].update_version(_actor(request), set_id, number, draft)
+    return await _version_response(request, set_id, number, 200)
+
+
+@routes.delete(f"{BASE}/ca-sets/{{caSetId}}/versions/{{version}}")
+@needs(Role.EDITOR)
+async def delete_version(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    await request.app[SERVICE].delete_version(
+        _actor(request),
+        bodies.int_param(request, "caSetId"),
+        bodies.int_param(request, "version"),
+    )
+    return web.Response(status=204)
+
+
+@routes.post(f"{BASE}/ca-sets/{{caSetId}}/versions/{{version}}/clone")
+@needs(Role.EDITOR)
+async def clone_version(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    set_id = bodies.int_param(request, "caSetId")
+    clone = await request.app[SERVICE].clone_version(
+        _actor(request), set_id, bodies.int_param(request, "version")
+    )
+    return await _version_response(request, set_id, clone.version, 201)
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/versions/{{version}}/certificates")
+@needs(Role.VIEWER)
+async def list_certificates(request: web.Request) -> web.Response:
+    params = bodies.query(request, ["certificateStatus", "expiryThresholdInDays"])
+    statuses = [s for s in params.get("certificateStatus", "").split(",") if s]
+    if any(s not in ("EXPIRING", "EXPIRED") for s in statuses):
+        raise BadRequest("invalid-query-parameter", "certificateStatus takes EXPIRING, EXPIRED")
+    days = bodies.decimal(params.get("expiryThresholdInDays", "30"), MAX_EXPIRY_THRESHOLD_DAYS)
+    if days is None:
+        raise BadRequest(
+            "invalid-query-parameter",
+            f"expiryThresholdInDays must be an integer from 0 to {MAX_EXPIRY_THRESHOLD_DAYS}",
+        )
+    certificates = await request.app[SERVICE].list_certificates(
+        bodies.int_param(request, "caSetId"),
+        bodies.int_param(request, "version"),
+        statuses=statuses,
+        expiry_threshold=timedelta(days=days),
+    )
+    return _json({"certificates": [serialize.certificate(c) for c in certificates]})
+
+
+@routes.post(f"{BASE}/certificates/validate")
+@needs(Role.VIEWER)
+async def validate(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    draft = bodies.version_draft(await bodies.json_object(request))
+    return _json(serialize.validation(request.app[SERVICE].validate(draft)))
+
+
+# -- activations -------------------------------------------------------------------------------
+
+
+@routes.post(f"{BASE}/ca-sets/{{caSetId}}/versions/{{version}}/activate")
+@needs(Role.ADMIN)
+async def activate(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    body = bodies.fields(await bodies.json_object(request), required={"network": str})
+    activation = await request.app[SERVICE].activate(
+        _actor(request),
+        bodies.int_param(request, "caSetId"),
+        bodies.int_param(request, "version"),
+        bodies.network(body["network"]),
+    )
+    return _json(serialize.activation(activation), 202)
+
+
+@routes.post(f"{BASE}/ca-sets/{{caSetId}}/versions/{{version}}/deactivate")
+@needs(Role.ADMIN)
+async def deactivate(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    body = bodies.fields(
+        await bodies.json_object(request), required={"network": str}, optional={"force": bool}
+    )
+    activation = await request.app[SERVICE].deactivate(
+        _actor(request),
+        bodies.int_param(request, "caSetId"),
+        bodies.int_param(request, "version"),
+        bodies.network(body["network"]),
+        force=body.get("force", False),
+    )
+    return _json(serialize.activation(activation), 202)
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/activations")
+@needs(Role.VIEWER)
+async def list_activations(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    activations = await request.app[SERVICE].list_activations(bodies.int_param(request, "caSetId"))
+    return _json({"activations": [serialize.activation(a) for a in activations]})
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/versions/{{version}}/activations/{{activationId}}")
+@needs(Role.VIEWER)
+async def get_activation(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    activation = await request.app[SERVICE].get_activation(
+        bodies.int_param(request, "caSetId"),
+        bodies.int_param(request, "version"),
+        bodies.int_param(request, "activationId"),
+    )
+    return _json(serialize.activation(activation))
+
+
+# -- history and fleet -------------------------------------------------------------------------
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/activities")
+@needs(Role.VIEWER)
+async def list_activities(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    activities = await request.app[SERVICE].list_activities(bodies.int_param(request, "caSetId"))
+    return _json({"activities": [serialize.activity(a) for a in activities]})
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/associations")
+@needs(Role.VIEWER)
+async def list_associations(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    found = await request.app[SERVICE].associations(bodies.int_param(request, "caSetId"))
+    return _json({"associations": [serialize.association(a) for a in found]})
+
+
+@routes.get(f"{BASE}/nodes")
+@needs(Role.VIEWER)
+async def list_nodes(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    fleet = request.app[FLEET]
+    now = fleet.clock()
+    nodes = await request.app[SERVICE].list_nodes()
+    return _json(
+        {"nodes": [serialize.node(n, live=rules.is_live(n, now, fleet.node_ttl)) for n in nodes]}
+    )

@@ -1,0 +1,167 @@
+"""Domain objects to the API's JSON shapes (camelCase, as the reference product's v2 API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from edgeproxy.domain.certificates import ValidationReport
+from edgeproxy.domain.errors import FieldError
+from edgeproxy.domain.model import (
+    Activation,
+    Activity,
+    CaSet,
+    CaSetStatus,
+    Certificate,
+    Network,
+    Node,
+    Version,
+)
+from edgeproxy.service import Association, DeleteStatus
+
+BASE = "/mtls-edge-truststore/v2"
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _problems(items: tuple[FieldError, ...]) -> list[dict[str, str]]:
+    return [i.as_dict() for i in items]
+
+
+def ca_set(s: CaSet) -> dict[str, Any]:
+    return {
+        "caSetId": s.id,
+        "caSetName": s.name,
+        "description": s.description,
+        "caSetStatus": s.status.value,
+        "latestVersion": s.latest_version,
+        "stagingVersion": s.staging_version,
+        "productionVersion": s.production_version,
+        "createdBy": s.created_by,
+        "createdDate": _time(s.created_at),
+        # A deletion that failed returns the set to NOT_DELETED: it carries no deletion fields.
+        "deletedBy": s.deleted_by if s.status is not CaSetStatus.NOT_DELETED else None,
+        "deletedDate": _time(s.deleted_at) if s.status is CaSetStatus.DELETED else None,
+        "caSetLink": f"{BASE}/ca-sets/{s.id}",
+        "versionsLink": f"{BASE}/ca-sets/{s.id}/versions",
+    }
+
+
+def certificate(c: Certificate) -> dict[str, Any]:
+    return {
+        "subject": c.subject,
+        "issuer": c.issuer,
+        "startDate": _time(c.start_date),
+        "endDate": _time(c.end_date),
+        "fingerprint": c.fingerprint,
+        "serialNumber": c.serial_number,
+        "signatureAlgorithm": c.signature_algorithm,
+        "certificatePem": c.certificate_pem,
+        "description": c.description,
+    }
+
+
+def version(v: Version, s: CaSet) -> dict[str, Any]:
+    def status(network: Network) -> str:
+        return "ACTIVE" if s.active_version(network) == v.version else "INACTIVE"
+
+    return {
+        "caSetId": v.ca_set_id,
+        "version": v.version,
+        "description": v.description,
+        "allowInsecureSha1": v.allow_insecure_sha1,
+        "requireRootCertificate": v.require_root_certificate,
+        "stagingStatus": status(Network.STAGING),
+        "productionStatus": status(Network.PRODUCTION),
+        "editable": not v.locked,
+        "createdBy": v.created_by,
+        "createdDate": _time(v.created_at),
+        "modifiedBy": v.modified_by,
+        "modifiedDate": _time(v.modified_at),
+        "certificates": [certificate(c) for c in v.certificates],
+        "validation": {"warnings": _problems(v.warnings)},
+        "versionLink": f"{BASE}/ca-sets/{v.ca_set_id}/versions/{v.version}",
+    }
+
+
+def validation(report: ValidationReport) -> dict[str, Any]:
+    return {
+        "valid": report.ok,
+        "certificates": [certificate(c) for c in report.certificates],
+        "errors": _problems(report.errors),
+        "warnings": _problems(report.warnings),
+    }
+
+
+def activation(a: Activation) -> dict[str, Any]:
+    return {
+        "activationId": a.id,
+        "caSetId": a.ca_set_id,
+        "version": a.version,
+        "network": a.network.value,
+        "activationType": a.type.value,
+        "activationStatus": a.status.value,
+        "percentComplete": a.percent_complete,
+        "failureReason": a.failure_reason,
+        "createdBy": a.created_by,
+        "createdDate": _time(a.created_at),
+        "completedDate": _time(a.completed_at),
+        "validation": {"warnings": _problems(a.warnings)},
+        "activationLink": (f"{BASE}/ca-sets/{a.ca_set_id}/versions/{a.version}/activations/{a.id}"),
+    }
+
+
+def activity(a: Activity) -> dict[str, Any]:
+    return {
+        "type": a.type.value,
+        "network": a.network.value if a.network else None,
+        "version": a.version,
+        "activityDate": _time(a.at),
+        "activityBy": a.by,
+    }
+
+
+def delete_status(d: DeleteStatus) -> dict[str, Any]:
+    return {
+        "status": d.status.value,
+        "caSetId": d.ca_set.id,
+        "caSetName": d.ca_set.name,
+        "startTime": _time(d.ca_set.delete_requested_at),
+        "endTime": _time(d.ca_set.deleted_at),
+        "failureReason": d.ca_set.delete_failure,
+    }
+
+
+def association(a: Association) -> dict[str, Any]:
+    return {
+        "node": a.node,
+        "network": a.network.value,
+        "edgeCertificate": a.edge_certificate,
+        "hostnames": list(a.hostnames),
+    }
+
+
+def node(n: Node, *, live: bool) -> dict[str, Any]:
+    return {
+        "name": n.name,
+        "network": n.network.value,
+        "roles": list(n.roles),
+        "live": live,
+        "startedDate": _time(n.started_at),
+        "lastSeenDate": _time(n.last_seen),
+        "appliedRevision": n.applied_revision,
+        "appliedDate": _time(n.applied_at),
+        "appliedVersions": n.applied_versions,
+        "applyErrors": n.apply_errors,
+        "bindings": [
+            {
+                "edgeCertificate": b.edge_certificate,
+                "hostnames": list(b.hostnames),
+                "caSet": b.ca_set,
+                "sendCaListToClient": b.send_ca_list_to_client,
+            }
+            for b in n.bindings
+        ],
+    }

@@ -1,0 +1,173 @@
+"""Node configuration (§9): one TOML file parsed once into frozen, typed objects.
+
+The dataclasses below are the contract other modules import; `load_config` / `parse_config` build
+them (the per-table rules live in `config_parse`). Every rejection is a `ConfigError` whose message
+starts with the dotted key at fault, e.g. `edge.certificates[0].mutual_authentication.mode: ...`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from edgeproxy.domain.model import Network, Role
+
+EnforcementMode = Literal["require", "request"]
+FailureAction = Literal["deny", "forward"]
+IdentityHeaderFormat = Literal["xfcc", "rfc9440"]
+OcspFailureMode = Literal["soft", "hard"]
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    network: Network
+    roles: tuple[str, ...]  # subset of ("admin", "edge")
+    snapshot: Path  # last-known-good trust state of this node (static stability)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str  # sqlite:////abs/path.db (relative paths already resolved) or postgresql://...
+    poll_interval: float = 0.05  # seconds between revision polls (SQLite; PostgreSQL safety net)
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    name: str
+    role: Role
+    token_sha256: str  # lower-case hex; token_env values are hashed at load and never kept
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    listen: HostPort
+    tokens: tuple[TokenConfig, ...]
+    tls_certificate: Path | None = None  # required for a non-loopback listen
+    tls_private_key: Path | None = None
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    listen: HostPort
+
+
+@dataclass(frozen=True)
+class OcspConfig:
+    enabled: bool = False
+    failure_mode: OcspFailureMode = "soft"
+    responder: str | None = None  # overrides the leaf's AIA
+    timeout: float = 2.0
+    cache_size: int = 10_000
+
+
+@dataclass(frozen=True)
+class MutualAuthConfig:
+    ca_set: str
+    send_ca_list_to_client: bool = False
+    mode: EnforcementMode = "require"
+    on_failure: FailureAction = "deny"
+    identity_headers: tuple[IdentityHeaderFormat, ...] = ("xfcc",)
+    ocsp: OcspConfig = field(default_factory=OcspConfig)
+    verify_depth: int = 5
+
+
+@dataclass(frozen=True)
+class EdgeCertificateConfig:
+    name: str
+    hostnames: tuple[str, ...]
+    certificate: Path  # PEM chain, leaf first
+    private_key: Path
+    origin: str  # http://host:port
+    mutual_authentication: MutualAuthConfig
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    client_hello_timeout: float = 10.0
+    handshake_timeout: float = 10.0
+    header_timeout: float = 15.0
+    idle_timeout: float = 60.0
+    origin_connect_timeout: float = 5.0
+    origin_read_timeout: float = 60.0
+    max_header_bytes: int = 16 * 1024
+    max_body_bytes: int = 100 * 1024 * 1024
+    drain_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    listen: HostPort
+    certificates: tuple[EdgeCertificateConfig, ...]
+    workers: int = 1
+    limits: EdgeLimits = field(default_factory=EdgeLimits)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The embedded demo of `make run`: a dev PKI made on first start, a demo origin and CA set."""
+
+    enabled: bool = False
+    pki_dir: Path = Path("var/demo-pki")
+    origin_listen: HostPort = field(default_factory=lambda: HostPort("127.0.0.1", 8080))
+    ca_set: str = "demo-clients"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    node: NodeConfig
+    store: StoreConfig
+    status: StatusConfig
+    admin: AdminConfig | None = None
+    edge: EdgeConfig | None = None
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+
+class ConfigError(Exception):
+    """An unusable config file. `key` is the dotted key at fault (None for file-level problems)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and parse the TOML file at `path`; `environ` (default `os.environ`) feeds token_env."""
+    path = Path(os.path.abspath(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message carries "(at line N, column M)"
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, path=path, environ=os.environ if environ is None else environ)
+
+
+def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, str]) -> Config:
+    """Validate decoded TOML; `path` is the file it came from (relative paths use its directory)."""
+    # Imported here: config_parse imports the dataclasses above, so a top-level import would cycle.
+    from edgeproxy.config_parse import parse
+
+    return parse(data, path=path, environ=environ)

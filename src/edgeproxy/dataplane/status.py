@@ -1,0 +1,186 @@
+"""The status listener every node runs (§4): /metrics, /healthz, /readyz and /status.
+
+The app only renders what a `StatusSource` says; the edge role implements the source from its trust
+state, and `StaticStatus` below is the source of a node without the edge role (admin only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from edgeproxy.config import NodeConfig, StatusConfig
+from edgeproxy.metrics import Metrics
+from edgeproxy.store import Store
+from edgeproxy.tasks import TaskGroup, every
+
+log = logging.getLogger(__name__)
+
+STORE_PROBE_INTERVAL = 1.0
+STORE_PROBE_TIMEOUT = 2.0
+
+
+class StatusSource(Protocol):
+    metrics: Metrics
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """(ready?, details). Details carry `failClosed` (bindings refusing every client for want
+        of an active version: listed, yet ready) and, when not ready, `reasons`."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Node, network, applied versions, last reload and store state, as JSON values."""
+        ...
+
+
+_SOURCE: web.AppKey[StatusSource] = web.AppKey("status_source")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body, content_type = request.app[_SOURCE].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": content_type, **_NO_STORE})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    # Alive means the event loop answers; readiness is /readyz's business.
+    return web.Response(text="ok\n", headers=_NO_STORE)
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    ok, details = request.app[_SOURCE].ready()
+    body: dict[str, Any] = {"failClosed": [], **details, "ready": ok}
+    if not ok:
+        body.setdefault("reasons", ["not ready"])
+    return web.json_response(body, status=200 if ok else 503, headers=_NO_STORE)
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[_SOURCE].status(), headers=_NO_STORE)
+
+
+def create_status_app(state: StatusSource) -> web.Application:
+    app = web.Application()
+    app[_SOURCE] = state
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/status", _status)
+    return app
+
+
+@dataclass
+class StatusRole:
+    config: StatusConfig
+    source: StatusSource
+
+    def __post_init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(create_status_app(self.source), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
+        await site.start()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when the config asked for port 0)."""
+        assert self._runner is not None
+        return self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+class StaticStatus:
+    """The `StatusSource` of a node without the edge role: ready while its store answers.
+
+    There is no trust state to report; readiness is a store round trip (`probe`), repeated in the
+    background between `start()` and `stop()` because `ready()` must answer without I/O.
+    """
+
+    def __init__(
+        self,
+        node: NodeConfig,
+        store: Store,
+        metrics: Metrics,
+        *,
+        probe_interval: float = STORE_PROBE_INTERVAL,
+        probe_timeout: float = STORE_PROBE_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.node = node
+        self.store = store
+        self.metrics = metrics
+        self.probe_interval = probe_interval
+        self.probe_timeout = probe_timeout
+        self.clock = clock
+        self._reachable = False
+        self._revision: int | None = None
+        self._checked_at: float | None = None
+        self._error: str | None = "store not checked yet"
+        self._tasks = TaskGroup()
+
+    async def probe(self) -> bool:
+        """Ask the store for its revision once; remember and publish the outcome."""
+        try:
+            async with asyncio.timeout(self.probe_timeout):
+                revision = await self.store.revision()
+        except Exception as exc:  # any failure means "unreachable"; the text says which
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if self._reachable:
+                log.warning("store unreachable", extra={"error": error})
+            self._reachable, self._error = False, error
+        else:
+            if not self._reachable and self._checked_at is not None:
+                log.info("store reachable again")
+            self._reachable, self._error, self._revision = True, None, revision
+        self._checked_at = self.clock()
+        self.metrics.store_reachable(self._reachable)
+        return self._reachable
+
+    async def _probe_step(self) -> None:
+        await self.probe()
+
+    async def start(self) -> None:
+        await self.probe()
+        self._tasks.spawn(
+            every(self.probe_interval, self._probe_step, "store probe"), "status-store-probe"
+        )
+
+    async def stop(self) -> None:
+        await self._tasks.close()
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        if self._reachable:
+            return True, {"failClosed": []}
+        return False, {"failClosed": [], "reasons": [f"store unreachable: {self._error}"]}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "node": self.node.name,
+            "network": self.node.network.value,
+            "roles": list(self.node.roles),
+            "appliedVersions": {},
+            "lastReload": None,
+            "store": {
+                "reachable": self._reachable,
+                "revision": self._revision,
+                "lastCheck": _iso(self._checked_at),
+                "error": self._error,
+            },
+        }

@@ -1,0 +1,176 @@
+"""Value types of the truststore (§1 of the design). Immutable; the store and the API map them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from edgeproxy.domain.errors import FieldError
+
+
+class Network(StrEnum):
+    STAGING = "STAGING"
+    PRODUCTION = "PRODUCTION"
+
+
+class Role(StrEnum):
+    """Admin API roles; each includes the rights of the ones before it."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+class CaSetStatus(StrEnum):
+    NOT_DELETED = "NOT_DELETED"
+    DELETING = "DELETING"
+    DELETED = "DELETED"
+
+
+class ActivationType(StrEnum):
+    ACTIVATE = "ACTIVATE"
+    DEACTIVATE = "DEACTIVATE"
+
+
+class ActivationStatus(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+
+
+class ActivityType(StrEnum):
+    CREATE_CA_SET = "CREATE_CA_SET"
+    CREATE_CA_SET_VERSION = "CREATE_CA_SET_VERSION"
+    UPDATE_CA_SET_VERSION = "UPDATE_CA_SET_VERSION"
+    CLONE_CA_SET_VERSION = "CLONE_CA_SET_VERSION"
+    ACTIVATE_CA_SET_VERSION = "ACTIVATE_CA_SET_VERSION"
+    DEACTIVATE_CA_SET_VERSION = "DEACTIVATE_CA_SET_VERSION"
+    DELETE_CA_SET = "DELETE_CA_SET"
+    ADD_CRL = "ADD_CRL"
+    DELETE_CRL = "DELETE_CRL"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A validated CA certificate as stored in a version (re-encoded PEM, never the upload text)."""
+
+    subject: str
+    issuer: str
+    start_date: datetime
+    end_date: datetime
+    fingerprint: str  # SHA-256 of the DER, lower-case hex
+    serial_number: str  # lower-case hex
+    signature_algorithm: str
+    certificate_pem: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class CaSet:
+    id: int
+    name: str
+    description: str | None
+    status: CaSetStatus
+    created_by: str
+    created_at: datetime
+    latest_version: int | None = None
+    staging_version: int | None = None
+    production_version: int | None = None
+    deleted_by: str | None = None
+    delete_requested_at: datetime | None = None
+    deleted_at: datetime | None = None
+    delete_failure: str | None = None
+
+    def active_version(self, network: Network) -> int | None:
+        return self.staging_version if network is Network.STAGING else self.production_version
+
+
+@dataclass(frozen=True)
+class Version:
+    ca_set_id: int
+    version: int
+    description: str | None
+    allow_insecure_sha1: bool
+    require_root_certificate: bool
+    certificates: tuple[Certificate, ...]
+    created_by: str
+    created_at: datetime
+    modified_by: str | None = None
+    modified_at: datetime | None = None
+    # Set by the first activation on any network; the version is frozen from then on (§3).
+    first_activated_at: datetime | None = None
+    warnings: tuple[FieldError, ...] = ()
+
+    @property
+    def locked(self) -> bool:
+        return self.first_activated_at is not None
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        return tuple(sorted(c.fingerprint for c in self.certificates))
+
+
+@dataclass(frozen=True)
+class Activation:
+    id: int
+    ca_set_id: int
+    version: int
+    network: Network
+    type: ActivationType
+    status: ActivationStatus
+    created_by: str
+    created_at: datetime
+    # The store revision that made this activation visible to nodes: a node whose applied
+    # revision is at least this one has applied it.
+    revision: int
+    previous_version: int | None
+    completed_at: datetime | None = None
+    failure_reason: str | None = None
+    percent_complete: int = 0
+    warnings: tuple[FieldError, ...] = ()
+
+
+@dataclass(frozen=True)
+class Activity:
+    ca_set_id: int
+    type: ActivityType
+    at: datetime
+    by: str
+    network: Network | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a node reports of one edge certificate's mutual-authentication binding."""
+
+    edge_certificate: str
+    hostnames: tuple[str, ...]
+    ca_set: str
+    send_ca_list_to_client: bool = False
+
+
+@dataclass(frozen=True)
+class Node:
+    """An edge or admin process group as it registered and last reported itself."""
+
+    name: str
+    network: Network
+    roles: tuple[str, ...]
+    started_at: datetime
+    last_seen: datetime
+    bindings: tuple[Binding, ...] = ()
+    applied_revision: int = 0
+    # ca_set name -> active version applied there (None: the set has no active version).
+    applied_versions: dict[str, int | None] = field(default_factory=dict)
+    # ca_set name -> why the node could not apply that set's state at applied_revision.
+    apply_errors: dict[str, str] = field(default_factory=dict)
+    applied_at: datetime | None = None

@@ -1,0 +1,60 @@
+"""Management rules of §3 that need no store: names, limits, lifecycle checks."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from edgeproxy.domain.errors import Conflict, FieldError, ValidationError
+from edgeproxy.domain.model import Activation, Node, Version
+
+MAX_CA_SETS = 200
+MAX_VERSIONS_PER_SET = 100
+MAX_DESCRIPTION = 255
+# A TLS CertificateRequest carries the CA list in a 16-bit length field (RFC 8446 §4.2.4).
+MAX_CA_LIST_BYTES = 65_535
+
+_NAME = re.compile(r"[A-Za-z0-9_.%-]{3,64}")
+
+
+def check_ca_set_name(name: str) -> None:
+    if not _NAME.fullmatch(name) or "..." in name:
+        raise ValidationError(
+            "invalid-ca-set-name",
+            "caSetName must be 3-64 characters of A-Z a-z 0-9 _ . % - and must not contain '...'",
+            (FieldError("invalid-ca-set-name", "invalid name", "/caSetName"),),
+        )
+
+
+def check_description(description: str | None, pointer: str = "/description") -> None:
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise ValidationError(
+            "description-too-long",
+            f"description must be at most {MAX_DESCRIPTION} characters",
+            (FieldError("description-too-long", "too long", pointer),),
+        )
+
+
+def check_editable(version: Version) -> None:
+    """A version activated on any network, ever, is frozen (clone it to change it)."""
+    if version.locked:
+        raise ValidationError(
+            "ca-set-version-was-previously-active",
+            f"version {version.version} was activated before and can no longer be changed; "
+            "clone it to make an editable copy",
+        )
+
+
+def check_no_activation_in_flight(in_flight: list[Activation]) -> None:
+    if in_flight:
+        current = in_flight[0]
+        raise Conflict(
+            "activation-in-progress",
+            f"activation {current.id} ({current.type} of version {current.version} on "
+            f"{current.network}) is still in progress for this CA set",
+            extra={"activationId": current.id},
+        )
+
+
+def is_live(node: Node, now: datetime, ttl: timedelta) -> bool:
+    return node.last_seen >= now - ttl

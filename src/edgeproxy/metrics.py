@@ -1,0 +1,253 @@
+"""Prometheus metrics of a node (§6): one registry object, passed in, never the global default.
+
+Every label is bounded: `edge_certificate` comes from config, `network` from the `Network` enum,
+`result` is success/failure, `reason` a `Reason` value ("" on success), `code` an HTTP status and
+`status` one of `OCSP_STATUSES`. Never a DN, a serial or anything else a client controls.
+
+Hot-path methods look their labelled child up in a dict keyed by the raw label values; the
+prometheus_client `.labels()` call (a lock, string conversion and a dict of its own) runs once per
+distinct key, on first use. Keys are bounded as above, so the caches are too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from edgeproxy.domain.model import Network
+from edgeproxy.tls.session import Reason
+
+# Text format 0.0.4: every scraper reads it (prometheus_client >= 0.22 announces 1.0.0, which older
+# Prometheus servers do not know), and our names need none of 1.0.0's escaping.
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+SUCCESS: Final = "success"
+FAILURE: Final = "failure"
+# The three certificate statuses of RFC 6960 §2.2, plus "error": no usable response (unreachable
+# responder, bad signature, outside its validity window).
+OCSP_STATUSES: Final = ("good", "revoked", "unknown", "error")
+
+# A local TLS 1.3 handshake costs ~0.5-2 ms of CPU; a slow client or a deadline ends near 1 s+.
+HANDSHAKE_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# Origin read timeout defaults to 60 s (§5).
+ORIGIN_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60)
+# Target: activation → applied, p99 ≤ 250 ms (§7).
+APPLY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def new_registry() -> CollectorRegistry:
+    """The one place a registry is made; a multi-worker (multiprocess) registry plugs in here."""
+    return CollectorRegistry(auto_describe=True)
+
+
+def _outcome(reason: Reason | None) -> tuple[str, str]:
+    """(result, reason) label values; None means success. Refuses anything outside `Reason`."""
+    if reason is None:
+        return SUCCESS, ""
+    return FAILURE, Reason(reason).value
+
+
+class Metrics:
+    """Every metric of §6, plus `edgeproxy_store_reachable` (static stability, §2)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = new_registry() if registry is None else registry
+        r = self.registry
+        self._handshakes = Counter(
+            "edgeproxy_tls_handshakes",
+            "TLS handshakes on the edge listener, by outcome.",
+            ["edge_certificate", "network", "result", "reason"],
+            registry=r,
+        )
+        self._handshake_seconds = Histogram(
+            "edgeproxy_tls_handshake_duration_seconds",
+            "Time from the first ClientHello byte to the end of the TLS handshake.",
+            buckets=HANDSHAKE_BUCKETS,
+            registry=r,
+        )
+        self._verifications = Counter(
+            "edgeproxy_client_cert_verifications",
+            "Client certificate verifications, by outcome.",
+            ["edge_certificate", "result", "reason"],
+            registry=r,
+        )
+        self._connections = Gauge(
+            "edgeproxy_connections_active", "Open client connections.", registry=r
+        )
+        self._requests = Counter(
+            "edgeproxy_http_requests",
+            "HTTP requests answered, by status code.",
+            ["edge_certificate", "code"],
+            registry=r,
+        )
+        self._origin_seconds = Histogram(
+            "edgeproxy_origin_request_duration_seconds",
+            "Time from sending a request to the origin to its response headers.",
+            buckets=ORIGIN_BUCKETS,
+            registry=r,
+        )
+        self._active_version = Gauge(
+            "edgeproxy_trust_active_version",
+            "Active CA set version applied on this node (0: the set has no active version).",
+            ["ca_set", "network"],
+            registry=r,
+        )
+        self._reloads = Counter(
+            "edgeproxy_trust_reloads", "Trust state rebuilds, by outcome.", ["result"], registry=r
+        )
+        self._apply_seconds = Histogram(
+            "edgeproxy_trust_apply_latency_seconds",
+            "Time from an activation's creation to its trust state being applied here.",
+            buckets=APPLY_BUCKETS,
+            registry=r,
+        )
+        self._ca_expiry = Gauge(
+            "edgeproxy_ca_certificate_expiry_timestamp_seconds",
+            "notAfter (Unix time) of each CA certificate in an applied version.",
+            ["ca_set", "version", "fingerprint"],
+            registry=r,
+        )
+        self._ocsp = Counter(
+            "edgeproxy_ocsp_responses", "OCSP answers, by status.", ["status"], registry=r
+        )
+        self._ocsp_cache_hits = Counter(
+            "edgeproxy_ocsp_cache_hits", "OCSP lookups answered from the cache.", registry=r
+        )
+        self._store_reachable = Gauge(
+            "edgeproxy_store_reachable",
+            "1 while the store answers; 0 while the node runs on its last applied state.",
+            registry=r,
+        )
+
+        self._handshake_children: dict[tuple[str, Network, Reason | None], Any] = {}
+        self._verification_children: dict[tuple[str, Reason | None], Any] = {}
+        self._request_children: dict[tuple[str, int], Any] = {}
+        self._reload_ok = self._reloads.labels(SUCCESS)
+        self._reload_failed = self._reloads.labels(FAILURE)
+        self._ocsp_children = {s: self._ocsp.labels(s) for s in OCSP_STATUSES}
+        # Series published by the last trust_applied(), to remove the ones that disappear.
+        self._version_series: set[tuple[str, str]] = set()
+        self._expiry_series: set[tuple[str, str, str]] = set()
+
+    def prepare(self, edge_certificates: Iterable[str], network: Network) -> None:
+        """Publish zero-valued success series up front, so the first increment is not lost to
+        `rate()` (a series that appears at 1 has no earlier sample to compare with)."""
+        for edge in edge_certificates:
+            self._handshake(edge, network, None)
+            self._verification(edge, None)
+
+    # -- data plane (hot paths) -----------------------------------------------------------------
+
+    def handshake_succeeded(self, edge: str, network: Network, duration: float) -> None:
+        self._handshake(edge, network, None).inc()
+        self._handshake_seconds.observe(duration)
+
+    def handshake_failed(
+        self, edge: str, network: Network, reason: Reason, duration: float
+    ) -> None:
+        self._handshake(edge, network, reason).inc()
+        self._handshake_seconds.observe(duration)
+
+    def client_cert_verified(self, edge: str) -> None:
+        self._verification(edge, None).inc()
+
+    def client_cert_rejected(self, edge: str, reason: Reason) -> None:
+        self._verification(edge, reason).inc()
+
+    def request_done(self, edge: str, code: int, origin_duration: float | None = None) -> None:
+        """One answered request; `origin_duration` is None when the origin was never asked."""
+        child = self._request_children.get((edge, code))
+        if child is None:
+            child = self._request(edge, code)
+        child.inc()
+        if origin_duration is not None:
+            self._origin_seconds.observe(origin_duration)
+
+    def connection_opened(self) -> None:
+        self._connections.inc()
+
+    def connection_closed(self) -> None:
+        self._connections.dec()
+
+    def ocsp_response(self, status: str) -> None:
+        child = self._ocsp_children.get(status)
+        if child is None:
+            raise ValueError(f"OCSP status {status!r} is not one of {OCSP_STATUSES}")
+        child.inc()
+
+    def ocsp_cache_hit(self) -> None:
+        self._ocsp_cache_hits.inc()
+
+    # On a cache miss only: validate the label values, resolve the child, remember it.
+
+    def _handshake(self, edge: str, network: Network, reason: Reason | None) -> Any:
+        key = (edge, network, reason)
+        child = self._handshake_children.get(key)
+        if child is None:
+            result, label = _outcome(reason)
+            child = self._handshakes.labels(edge, Network(network).value, result, label)
+            self._handshake_children[key] = child
+        return child
+
+    def _verification(self, edge: str, reason: Reason | None) -> Any:
+        key = (edge, reason)
+        child = self._verification_children.get(key)
+        if child is None:
+            result, label = _outcome(reason)
+            child = self._verification_children[key] = self._verifications.labels(
+                edge, result, label
+            )
+        return child
+
+    def _request(self, edge: str, code: int) -> Any:
+        if not 100 <= code <= 599:
+            raise ValueError(f"HTTP status {code} is outside 100-599")
+        child = self._request_children[edge, code] = self._requests.labels(edge, str(code))
+        return child
+
+    # -- trust state ----------------------------------------------------------------------------
+
+    def trust_applied(
+        self,
+        active: Mapping[str, tuple[int | None, Sequence[tuple[str, float]]]],
+        network: Network,
+        latency_seconds: float | None = None,
+    ) -> None:
+        """A new trust state is in force. `active` maps each bound CA set to its active version
+        (None: none) and that version's certificates as (SHA-256 fingerprint, notAfter Unix time).
+        Series of sets, versions and certificates no longer in `active` are removed."""
+        net = Network(network).value
+        versions: set[tuple[str, str]] = set()
+        expiries: set[tuple[str, str, str]] = set()
+        for ca_set, (version, certificates) in active.items():
+            self._active_version.labels(ca_set, net).set(version or 0)
+            versions.add((ca_set, net))
+            if version is None:
+                continue
+            for fingerprint, not_after in certificates:
+                key = (ca_set, str(version), fingerprint)
+                self._ca_expiry.labels(*key).set(not_after)
+                expiries.add(key)
+        for gone in self._version_series - versions:
+            self._active_version.remove(*gone)
+        for gone_expiry in self._expiry_series - expiries:
+            self._ca_expiry.remove(*gone_expiry)
+        self._version_series, self._expiry_series = versions, expiries
+        self._reload_ok.inc()
+        if latency_seconds is not None:
+            self._apply_seconds.observe(latency_seconds)
+
+    def trust_reload_failed(self) -> None:
+        """A rebuild failed; the previous state stays in force (its gauges stay as they are)."""
+        self._reload_failed.inc()
+
+    def store_reachable(self, reachable: bool) -> None:
+        self._store_reachable.set(1 if reachable else 0)
+
+    # -- exposition -----------------------------------------------------------------------------
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body and its Content-Type."""
+        return generate_latest(self.registry), CONTENT_TYPE

@@ -1,0 +1,150 @@
+"""SQLite back end: one WAL-mode file, a writer connection and a reader for cheap revision polls."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from edgeproxy.store.migrations import migrations
+from edgeproxy.store.queries import Tx
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def _sql(text: str) -> str:
+    # SQLite accepts numbered `?N` parameters, so `$N` maps one to one.
+    return _PARAM.sub(r"?\1", text)
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+class _SqliteDb:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
+        async with self._conn.execute(_sql(sql), [_param(a) for a in args]) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchrow(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
+        async with self._conn.execute(_sql(sql), [_param(a) for a in args]) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._conn.execute(_sql(sql), [_param(a) for a in args])
+
+    async def notify(self, revision: int) -> None:
+        """Nothing to do: SQLite readers poll the revision."""
+
+
+class SqliteStore:
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, poll_interval: float = 0.05) -> None:
+        self.path = path
+        self.poll_interval = poll_interval
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        # One connection serves every transaction, so transactions take turns.
+        self._lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # isolation_level=None: we issue BEGIN ourselves, so a transaction is exactly a use case.
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._migrate(self._writer)
+        self._reader = await self._connect()
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+            )
+            async with conn.execute("SELECT version FROM schema_migrations") as cursor:
+                done = {row[0] for row in await cursor.fetchall()}
+            for number, name, sql in migrations(self.dialect):
+                if number in done:
+                    continue
+                # executescript would COMMIT our transaction; run statement by statement.
+                for statement in _statements(sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (number, name)
+                )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool) -> AsyncIterator[Tx]:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        async with self._lock:
+            # IMMEDIATE takes the write lock up front, so check-then-write use cases are atomic.
+            await self._writer.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield Tx(_SqliteDb(self._writer))
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def revision(self) -> int:
+        if self._reader is None:
+            raise RuntimeError("store is not open")
+        async with self._reader.execute("SELECT revision FROM meta WHERE id = 1") as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def wait_for_change(self, known: int, max_wait: float) -> int:
+        # A revision read is one indexed row on a WAL reader: cheap enough to poll often.
+        deadline = asyncio.get_running_loop().time() + max_wait
+        while (revision := await self.revision()) == known:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(self.poll_interval, remaining))
+        return revision
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (our migrations hold no semicolons inside literals)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

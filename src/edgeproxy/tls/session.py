@@ -1,0 +1,55 @@
+"""What the TLS layer tells the HTTP layer about a finished handshake: the client's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from edgeproxy.config import EdgeCertificateConfig
+
+
+class Reason(StrEnum):
+    """Why a handshake or client-certificate check failed (§6): a log field and a metric label."""
+
+    NO_CERTIFICATE = "no_certificate"
+    UNKNOWN_CA = "unknown_ca"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    REVOKED = "revoked"
+    OCSP_UNAVAILABLE = "ocsp_unavailable"
+    BAD_CERTIFICATE = "bad_certificate"
+    NO_ACTIVE_VERSION = "no_active_version"
+    SNI_MISMATCH = "sni_mismatch"
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
+    NOT_TLS = "not_tls"
+    TIMEOUT = "timeout"
+    OTHER = "other"
+
+
+class VerifyResult(StrEnum):
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    NONE = "NONE"  # no client certificate presented
+
+
+@dataclass(frozen=True)
+class TlsSession:
+    """Immutable facts about one established TLS connection, handed to the HTTP layer."""
+
+    edge: EdgeCertificateConfig
+    sni: str | None
+    tls_version: str  # "TLSv1.2" | "TLSv1.3"
+    cipher: str
+    # The client's certificates as presented, leaf first (DER). Empty when none was sent.
+    peer_chain_der: tuple[bytes, ...]
+    verify_result: VerifyResult
+    verify_reason: Reason | None  # set when verify_result is FAILED or NONE
+    ca_set: str | None  # the bound set, and the active version the handshake verified against
+    ca_set_version: int | None
+
+    @property
+    def verify_header_value(self) -> str:
+        """Value of X-Client-Cert-Verify (§5)."""
+        if self.verify_result is VerifyResult.FAILED:
+            return f"FAILED:{self.verify_reason or Reason.OTHER}"
+        return self.verify_result.value

@@ -1,0 +1,77 @@
+"""Fixtures: a real SQLite store in tmp_path, the admin app on a test server, tokens per role, a
+PKI made at test time, and edge nodes reported through the fleet service."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from edgeproxy.admin.app import create_admin_app
+from edgeproxy.admin.auth import TokenAuthenticator
+from edgeproxy.admin.openapi import openapi_document
+from edgeproxy.config import TokenConfig
+from edgeproxy.domain.model import Role
+from edgeproxy.fleet import FleetService
+from edgeproxy.service import TruststoreService
+from edgeproxy.store import Store, open_store
+
+from .api import Api, OpenApiChecker
+from .pki import Pki
+from .steps import TOKENS, Clock, Fleet
+
+
+@pytest.fixture(scope="session")
+def pki() -> Pki:
+    return Pki()
+
+
+@pytest.fixture(scope="session")
+def checker() -> OpenApiChecker:
+    return OpenApiChecker(openapi_document())
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path / 'edgeproxy.db'}")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def fleet_service(store: Store, clock: Clock) -> FleetService:
+    return FleetService(store, clock=clock)
+
+
+@pytest.fixture
+async def api(
+    aiohttp_client: Callable[..., Any],
+    store: Store,
+    clock: Clock,
+    fleet_service: FleetService,
+    checker: OpenApiChecker,
+) -> Api:
+    authenticator = TokenAuthenticator(
+        tuple(
+            TokenConfig(name, Role(role), hashlib.sha256(token.encode()).hexdigest())
+            for role, (name, token) in TOKENS.items()
+        )
+    )
+    app = create_admin_app(TruststoreService(store, clock=clock), fleet_service, authenticator)
+    client: TestClient = await aiohttp_client(app)
+    return Api(client, checker, {role: token for role, (_, token) in TOKENS.items()})
+
+
+@pytest.fixture
+def fleet(fleet_service: FleetService, clock: Clock) -> Fleet:
+    return Fleet(fleet_service, clock)

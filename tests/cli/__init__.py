@@ -1,0 +1,1 @@
+"""Operator CLI tests: `edgeproxy` commands against a real admin API."""

@@ -1,0 +1,223 @@
+"""The status listener (§4) over a real loopback socket: each endpoint's 200 and its 503 twin."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from edgeproxy.config import HostPort, NodeConfig, StatusConfig
+from edgeproxy.dataplane.status import StaticStatus, StatusRole
+from edgeproxy.domain.model import Network
+from edgeproxy.metrics import Metrics
+from edgeproxy.store import Store, open_store
+from edgeproxy.tls.session import Reason
+
+LOOPBACK = StatusConfig(HostPort("127.0.0.1", 0))
+
+
+@dataclass
+class Source:
+    """A StatusSource whose answers the test sets (the edge role's real one comes later)."""
+
+    metrics: Metrics = field(default_factory=Metrics)
+    is_ready: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        return self.is_ready, self.details
+
+    def status(self) -> dict[str, Any]:
+        return {"node": "edge-1", "network": "STAGING", "appliedVersions": {"partners": 3}}
+
+
+async def serve(source: Any) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    role = StatusRole(LOOPBACK, source)
+    await role.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield f"http://127.0.0.1:{role.port}", session
+    finally:
+        await role.stop()
+
+
+@pytest.fixture
+def source() -> Source:
+    return Source()
+
+
+@pytest.fixture
+async def client(source: Source) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    async for pair in serve(source):
+        yield pair
+
+
+async def test_healthz_answers_ok(client: tuple[str, aiohttp.ClientSession]) -> None:
+    base, http = client
+    async with http.get(f"{base}/healthz") as response:
+        assert response.status == 200
+        assert await response.text() == "ok\n"
+
+
+async def test_unknown_path_and_method_are_refused(
+    client: tuple[str, aiohttp.ClientSession],
+) -> None:
+    base, http = client
+    async with http.get(f"{base}/nope") as response:
+        assert response.status == 404
+    async with http.post(f"{base}/healthz") as response:
+        assert response.status == 405
+
+
+async def test_metrics_serves_the_sources_registry(
+    client: tuple[str, aiohttp.ClientSession], source: Source
+) -> None:
+    source.metrics.handshake_failed("api", Network.STAGING, Reason.NO_CERTIFICATE, 0.01)
+    base, http = client
+    async with http.get(f"{base}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = await response.text()
+    values = {
+        (s.name, s.labels.get("reason")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert values[("edgeproxy_tls_handshakes_total", "no_certificate")] == 1
+    assert ("edgeproxy_tls_handshakes_total", "unknown_ca") not in values
+
+
+async def test_readyz_200_lists_fail_closed_bindings(
+    client: tuple[str, aiohttp.ClientSession], source: Source
+) -> None:
+    source.details = {"failClosed": [{"edgeCertificate": "api", "caSet": "partners"}]}
+    base, http = client
+    async with http.get(f"{base}/readyz") as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body == {"ready": True, "failClosed": [{"edgeCertificate": "api", "caSet": "partners"}]}
+
+
+async def test_readyz_503_names_its_reasons(
+    client: tuple[str, aiohttp.ClientSession], source: Source
+) -> None:
+    source.is_ready = False
+    source.details = {"reasons": ["trust state not loaded for api"]}
+    base, http = client
+    async with http.get(f"{base}/readyz") as response:
+        assert response.status == 503
+        body = await response.json()
+    assert body == {"ready": False, "failClosed": [], "reasons": ["trust state not loaded for api"]}
+
+
+async def test_readyz_503_without_details_still_gives_a_reason(
+    client: tuple[str, aiohttp.ClientSession], source: Source
+) -> None:
+    source.is_ready = False
+    base, http = client
+    async with http.get(f"{base}/readyz") as response:
+        assert response.status == 503
+        assert (await response.json())["reasons"]
+
+
+async def test_status_is_the_sources_json(client: tuple[str, aiohttp.ClientSession]) -> None:
+    base, http = client
+    async with http.get(f"{base}/status") as response:
+        assert response.status == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        assert (await response.json())["appliedVersions"] == {"partners": 3}
+
+
+async def test_stopped_role_no_longer_listens() -> None:
+    role = StatusRole(LOOPBACK, Source())
+    await role.start()
+    port = role.port
+    await role.stop()
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await http.get(f"http://127.0.0.1:{port}/healthz")
+
+
+# -- StaticStatus: the admin-only node, against a real SQLite store -------------------------------
+
+NODE = NodeConfig("admin-1", Network.PRODUCTION, ("admin",), Path("unused.snapshot.json"))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path / 'edgeproxy.db'}")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def test_static_status_ready_while_the_store_answers(store: Store) -> None:
+    status = StaticStatus(NODE, store, Metrics(), probe_interval=60)
+    await status.start()
+    try:
+        async for base, http in serve(status):
+            async with http.get(f"{base}/readyz") as response:
+                assert response.status == 200
+                assert await response.json() == {"ready": True, "failClosed": []}
+            async with http.get(f"{base}/status") as response:
+                body = await response.json()
+            async with http.get(f"{base}/metrics") as response:
+                assert "edgeproxy_store_reachable 1.0" in await response.text()
+    finally:
+        await status.stop()
+    assert body["node"] == "admin-1"
+    assert body["network"] == "PRODUCTION"
+    assert body["store"]["reachable"] is True
+    assert body["store"]["error"] is None
+    assert isinstance(body["store"]["revision"], int)
+
+
+async def test_static_status_not_ready_once_the_store_is_gone(store: Store) -> None:
+    status = StaticStatus(NODE, store, Metrics(), probe_interval=60)
+    await status.start()
+    try:
+        await store.close()
+        assert await status.probe() is False
+        async for base, http in serve(status):
+            async with http.get(f"{base}/readyz") as response:
+                assert response.status == 503
+                body = await response.json()
+            async with http.get(f"{base}/status") as response:
+                store_state = (await response.json())["store"]
+            async with http.get(f"{base}/metrics") as response:
+                assert "edgeproxy_store_reachable 0.0" in await response.text()
+    finally:
+        await status.stop()
+    assert body["ready"] is False
+    assert "store unreachable" in body["reasons"][0]
+    assert store_state["reachable"] is False
+    assert "not open" in store_state["error"]
+
+
+async def test_static_status_recovers_when_the_store_comes_back(store: Store) -> None:
+    status = StaticStatus(NODE, store, Metrics(), probe_interval=60)
+    await store.close()
+    assert await status.probe() is False
+    assert status.ready()[0] is False
+    await store.open()
+    assert await status.probe() is True
+    assert status.ready() == (True, {"failClosed": []})
+
+
+async def test_static_status_background_probe_notices_the_store_going_away(store: Store) -> None:
+    status = StaticStatus(NODE, store, Metrics(), probe_interval=0.01)
+    await status.start()
+    try:
+        assert status.ready()[0] is True
+        await store.close()
+        async with asyncio.timeout(5):
+            while status.ready()[0]:
+                await asyncio.sleep(0.01)
+    finally:
+        await status.stop()
