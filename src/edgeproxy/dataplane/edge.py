@@ -1,0 +1,141 @@
+"""The edge role: the mTLS listener, its trust sync, and its readiness (§2, §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+from edgeproxy.config import EdgeConfig, NodeConfig
+from edgeproxy.dataplane.http.context import ProxyContext
+from edgeproxy.dataplane.http.proxy import ProxyProtocol
+from edgeproxy.dataplane.observe import HandshakeLog, RequestLog
+from edgeproxy.dataplane.tls_transport import TlsServerProtocol
+from edgeproxy.dataplane.trust_sync import TrustSync
+from edgeproxy.fleet import FleetService
+from edgeproxy.metrics import Metrics
+from edgeproxy.store import Store
+
+log = logging.getLogger(__name__)
+BACKLOG = 2048
+
+
+class _CountedTlsProtocol(TlsServerProtocol):
+    """Counts open connections for `edgeproxy_connections_active`."""
+
+    metrics: Metrics
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.metrics.connection_opened()
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.metrics.connection_closed()
+        super().connection_lost(exc)
+
+
+class EdgeRole:
+    def __init__(
+        self,
+        node: NodeConfig,
+        edge: EdgeConfig,
+        store: Store,
+        fleet: FleetService,
+        metrics: Metrics,
+    ) -> None:
+        self.node = node
+        self.edge = edge
+        self.metrics = metrics
+        self.sync = TrustSync(node, edge, store, fleet, metrics)
+        self._server: asyncio.Server | None = None
+        self._context: ProxyContext | None = None
+
+    async def start(self) -> None:
+        # Trust first: the listener never accepts a connection it has no state to judge.
+        await self.sync.start()
+        self.metrics.prepare([c.name for c in self.edge.certificates], self.node.network)
+        context = ProxyContext(self.edge.limits, observer=RequestLog(self.metrics))
+        observer = HandshakeLog(self.metrics, self.node.network)
+        limits = self.edge.limits
+        state = self.sync.state
+        metrics = self.metrics
+
+        def connection() -> TlsServerProtocol:
+            protocol = _CountedTlsProtocol(state, lambda: ProxyProtocol(context), limits, observer)
+            protocol.metrics = metrics
+            return protocol
+
+        loop = asyncio.get_running_loop()
+        self._context = context
+        self._server = await loop.create_server(
+            connection,
+            self.edge.listen.host,
+            self.edge.listen.port,
+            backlog=BACKLOG,
+            # Workers of one node share the port; the kernel spreads connections among them.
+            reuse_port=hasattr(socket, "SO_REUSEPORT"),
+        )
+        log.info("edge listening", extra={"listen": str(self.edge.listen)})
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def reload(self, edge: EdgeConfig) -> None:
+        """SIGHUP: new certificates and bindings take effect for new connections."""
+        self.sync.reload(edge)
+        self.edge = edge
+
+    async def stop(self) -> None:
+        """Graceful drain: stop accepting, let in-flight requests finish, then leave the fleet."""
+        if self._server is not None:
+            self._server.close()
+        if self._context is not None:
+            aborted = await self._context.drain()
+            if aborted:
+                log.warning("drain timed out", extra={"aborted_connections": aborted})
+            await self._context.close()
+        await self.sync.stop()
+
+    # -- StatusSource --------------------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        applied = self.sync.applied
+        body: dict[str, Any] = {
+            "ready": applied is not None,
+            "failClosed": self.sync.fail_closed(),
+            "storeReachable": self.sync.store_reachable,
+        }
+        if applied is not None and applied.source == "snapshot":
+            body["reasons"] = ["serving the last applied trust state from the local snapshot"]
+        return applied is not None, body
+
+    def status(self) -> dict[str, Any]:
+        applied = self.sync.applied
+        return {
+            "node": self.node.name,
+            "network": self.node.network.value,
+            "roles": list(self.node.roles),
+            "storeReachable": self.sync.store_reachable,
+            "trust": None
+            if applied is None
+            else {
+                "revision": applied.revision,
+                "source": applied.source,
+                "appliedAt": applied.applied_at.isoformat(),
+                "versions": {n: a.version if a else None for n, a in applied.active.items()},
+                "errors": dict(self.sync.apply_errors),
+            },
+            "edgeCertificates": [
+                {
+                    "name": c.name,
+                    "hostnames": list(c.hostnames),
+                    "caSet": c.mutual_authentication.ca_set,
+                    "mode": c.mutual_authentication.mode,
+                }
+                for c in self.edge.certificates
+            ],
+            "connections": self._context.connection_count if self._context else 0,
+        }

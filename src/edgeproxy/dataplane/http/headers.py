@@ -1,0 +1,235 @@
+"""Header rewriting for both directions, each as one pass over the parsed list and one bytes join.
+
+Hop-by-hop fields (RFC 9110 §7.6.1) never cross the proxy: Connection and every field it names,
+Keep-Alive, Proxy-*, TE, Trailer, Upgrade (kept for WebSocket only) and Transfer-Encoding, which is
+replaced by our own framing of the body. Identity fields are always dropped from requests (§5):
+only the edge, from the TLS session, may assert a client identity. X-Forwarded-Proto/-Host are
+replaced, X-Forwarded-For and Via appended to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from edgeproxy.dataplane.http.parser import HttpError, RequestHead
+
+IDENTITY_HEADERS = frozenset(
+    {b"x-forwarded-client-cert", b"client-cert", b"client-cert-chain", b"x-client-cert-verify"}
+)
+VIA = b"1.1 edgeproxy"
+
+# What the single pass does with a field, by lower-cased name (absent: forward unchanged).
+_DROP, _HOST, _LENGTH, _TE, _CONNECTION, _XFF, _VIA, _UPGRADE = range(8)
+_HOP = {
+    b"connection": _CONNECTION,
+    b"keep-alive": _DROP,
+    b"te": _DROP,
+    b"trailer": _DROP,
+    b"transfer-encoding": _TE,
+    b"upgrade": _UPGRADE,
+    b"content-length": _LENGTH,
+    b"via": _VIA,
+}
+_REQUEST = {
+    **_HOP,
+    **dict.fromkeys(IDENTITY_HEADERS, _DROP),
+    b"host": _HOST,
+    b"x-forwarded-for": _XFF,
+    b"x-forwarded-proto": _DROP,
+    b"x-forwarded-host": _DROP,
+}
+_RESPONSE = _HOP
+_CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
+_NONE: frozenset[bytes] = frozenset()
+
+# Response body framing towards the client.
+RAW = 0  # bytes pass through as received: Content-Length, or no body at all
+CHUNKED = 1  # re-chunked (origin chunked or close-delimited, HTTP/1.1 client)
+UNTIL_CLOSE = 2  # close-delimited (HTTP/1.0 client): the connection closes after it
+
+
+def _tokens(value: bytes) -> frozenset[bytes]:
+    return frozenset(t.strip().lower() for t in value.split(b",")) - {b""}
+
+
+def rewrite_request(
+    head: RequestHead,
+    target: bytes,
+    client_ip: bytes,
+    identity: bytes,
+    drop: frozenset[bytes] = _NONE,
+) -> tuple[bytes, bytes | None, int, bool]:
+    """The origin-bound head; returns (head bytes, Host value, Content-Length or -1, chunked).
+
+    Raises HttpError(400) for a missing or repeated Host or an unusable Content-Length.
+    """
+    out = [head.method, b" ", target, b" HTTP/1.1\r\n"]
+    host: bytes | None = None
+    length = -1
+    length_value = b""
+    chunked = b""  # the Transfer-Encoding value
+    connection: bytes | None = None
+    xff = via = b""
+    for name, value in head.headers:
+        lname = name.lower()
+        kind = _REQUEST.get(lname)
+        if kind is None:
+            if lname[:6] != b"proxy-" and lname not in drop:
+                out += (name, b": ", value, b"\r\n")
+        elif kind == _HOST:
+            if host is not None:
+                raise HttpError(400, "more than one Host header")
+            host = value
+            out += (name, b": ", value, b"\r\n")
+        elif kind == _LENGTH:
+            length_value = value.strip()
+            length = int(length_value) if length_value.isdigit() else -2
+        elif kind == _TE:
+            # llhttp refuses a request whose codings do not end in chunked.
+            chunked = value if not chunked else chunked + b", " + value
+        elif kind == _CONNECTION:
+            connection = value if connection is None else connection + b"," + value
+        elif kind == _XFF:
+            xff = value if not xff else xff + b", " + value
+        elif kind == _VIA:
+            via = value if not via else via + b", " + value
+    if connection is not None and not drop:
+        named = _tokens(connection) - _CONNECTION_OPTIONS
+        if named:  # rare: fields named in Connection are hop-by-hop too; redo the pass
+            return rewrite_request(head, target, client_ip, identity, named)
+    if host is None or not host.strip():
+        raise HttpError(400, "missing Host header")
+    if length == -2:
+        raise HttpError(400, "invalid Content-Length")
+    out += (
+        b"X-Forwarded-For: ",
+        xff + b", " + client_ip if xff else client_ip,
+        b"\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ",
+        host,
+        b"\r\nVia: ",
+        via + b", " + VIA if via else VIA,
+        b"\r\n",
+        identity,
+    )
+    if head.websocket:
+        out.append(b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    elif chunked:
+        out += (_transfer_encoding(chunked), b"\r\n")
+    elif length >= 0:
+        out += (b"Content-Length: ", length_value, b"\r\n\r\n")
+    else:
+        out.append(b"\r\n")
+    return b"".join(out), host, length, bool(chunked)
+
+
+def rewrite_response(
+    status: int,
+    reason: bytes,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    head_only: bool,
+    http10: bool,
+    close: bool,
+) -> tuple[bytes, int, bool]:
+    """The client-bound head; returns (head bytes, client framing, origin body ends at EOF)."""
+    out = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    has_length = False
+    chunked = b""
+    via = b""
+    upgrade: bytes | None = None
+    connection: bytes | None = None
+    for name, value in headers:
+        lname = name.lower()
+        kind = _RESPONSE.get(lname)
+        if kind is None:
+            if lname[:6] != b"proxy-":
+                out += (name, b": ", value, b"\r\n")
+        elif kind == _LENGTH:
+            has_length = True
+            out += (name, b": ", value, b"\r\n")
+        elif kind == _TE:
+            chunked = value if not chunked else chunked + b", " + value
+        elif kind == _VIA:
+            via = value if not via else via + b", " + value
+        elif kind == _UPGRADE:
+            upgrade = value
+        elif kind == _CONNECTION:
+            connection = value if connection is None else connection + b"," + value
+    if connection is not None:
+        named = _tokens(connection) - _CONNECTION_OPTIONS
+        if named:
+            out = [out[0], *_strip(out[1:], named)]
+    out += (b"Via: ", via + b", " + VIA if via else VIA, b"\r\n")
+    no_body = head_only or status < 200 or status in (204, 304)
+    # A response whose last transfer coding is not chunked is delimited by close (RFC 9112 §6.3).
+    until_eof = not no_body and not has_length and not _ends_chunked(chunked)
+    framing = RAW
+    if status == 101:
+        out += (b"Connection: Upgrade\r\nUpgrade: ", upgrade or b"websocket", b"\r\n\r\n")
+        return b"".join(out), RAW, False
+    if not no_body and not has_length:
+        framing = UNTIL_CLOSE if http10 else CHUNKED
+        if framing == CHUNKED:
+            out.append(_transfer_encoding(chunked))
+    if close or framing == UNTIL_CLOSE:
+        out.append(b"Connection: close\r\n\r\n")
+    elif http10:
+        out.append(b"Connection: keep-alive\r\n\r\n")
+    else:
+        out.append(b"\r\n")
+    return b"".join(out), framing, until_eof
+
+
+def _ends_chunked(value: bytes) -> bool:
+    return value.rstrip().lower().endswith(b"chunked")
+
+
+def _transfer_encoding(value: bytes) -> bytes:
+    """Our chunked framing, keeping any other transfer coding of the body (e.g. gzip)."""
+    if value == b"chunked" or not value:
+        return b"Transfer-Encoding: chunked\r\n"
+    codings = [c.strip() for c in value.split(b",") if c.strip()]
+    kept = [c for c in codings if c.lower() != b"chunked"]
+    return b"Transfer-Encoding: " + b", ".join([*kept, b"chunked"]) + b"\r\n"
+
+
+def _strip(lines: list[bytes], named: Iterable[bytes]) -> list[bytes]:
+    """Drop fields named in Connection from already-serialised (name, ": ", value, CRLF) runs."""
+    kept: list[bytes] = []
+    for i in range(0, len(lines), 4):
+        if lines[i].lower() not in named:
+            kept += lines[i : i + 4]
+    return kept
+
+
+class HostMatcher:
+    """Does a Host header name one of an edge certificate's hostnames? (§5: SNI and Host agree)"""
+
+    __slots__ = ("_exact", "_suffixes")
+
+    def __init__(self, hostnames: Iterable[str]) -> None:
+        names = [h.strip().lower().rstrip(".").encode() for h in hostnames]
+        self._exact = frozenset(n for n in names if not n.startswith(b"*."))
+        self._suffixes = tuple(n[1:] for n in names if n.startswith(b"*."))
+
+    def matches(self, host: bytes) -> bool:
+        host = host.strip().lower()
+        if host.startswith(b"["):
+            end = host.find(b"]")
+            port = host[end + 1 :]
+            host = host[: end + 1]
+            if end < 0 or (port and not port.startswith(b":")):
+                return False
+            port = port[1:]
+        else:
+            host, _, port = host.partition(b":")
+        if port and not port.isdigit():
+            return False
+        host = host.rstrip(b".")
+        if host in self._exact:
+            return True
+        # A wildcard covers exactly one left-most label (RFC 6125 §6.4.3).
+        return any(
+            host.endswith(s) and len(host) > len(s) and b"." not in host[: -len(s)]
+            for s in self._suffixes
+        )

@@ -1,0 +1,140 @@
+"""The client identity headers the edge asserts to the origin (§5), encoded once per connection.
+
+* `xfcc`: Envoy's X-Forwarded-Client-Cert element, `Hash=..;Cert="..";Subject="..";URI=..;DNS=..`
+  (values that contain `,` `;` `=` or `"` are quoted, `"` and `\\` escaped inside quotes).
+* `rfc9440`: `Client-Cert` and `Client-Cert-Chain` as RFC 8941 byte sequences (`:base64:`); the
+  chain field carries the certificates after the leaf (RFC 9440 §2.3) and is omitted when empty.
+* always `X-Client-Cert-Verify: SUCCESS | FAILED:<reason> | NONE`.
+
+Certificate details are asserted only for a certificate that verified: under `on_failure =
+"forward"` an unverified certificate says nothing about who the client is, so the origin gets the
+verify status alone (fail closed).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from edgeproxy.tls.session import TlsSession, VerifyResult
+
+_NEEDS_QUOTES = re.compile(r'[,;="\s]')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdentity:
+    """What the access log and the origin learn about a connection's client certificate."""
+
+    subject: str | None  # RFC 4514
+    serial: str | None  # lower-case hex
+    fingerprint_sha256: str | None  # lower-case hex of the leaf DER
+    header_block: bytes  # ready-made "Name: value\r\n" lines for the origin request head
+
+
+def _clean(value: str) -> str:
+    """No control character reaches a header line (a CR/LF in a DN must not split the head)."""
+    return _CONTROL.sub(lambda m: f"\\{ord(m.group()):02x}", value)
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _xfcc_value(value: str) -> str:
+    value = _clean(value)
+    return _quoted(value) if _NEEDS_QUOTES.search(value) else value
+
+
+def xfcc_element(leaf: x509.Certificate, leaf_der: bytes) -> str:
+    """One X-Forwarded-Client-Cert element in Envoy's format."""
+    pem = leaf.public_bytes(Encoding.PEM).decode("ascii")
+    parts = [
+        "Hash=" + hashlib.sha256(leaf_der).hexdigest(),
+        "Cert=" + _quoted(quote(pem, safe="")),
+        "Subject=" + _quoted(_clean(leaf.subject.rfc4514_string())),
+    ]
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    if san is not None:
+        parts += [
+            "URI=" + _xfcc_value(u) for u in san.get_values_for_type(x509.UniformResourceIdentifier)
+        ]
+        parts += ["DNS=" + _xfcc_value(d) for d in san.get_values_for_type(x509.DNSName)]
+    return ";".join(parts)
+
+
+def _byte_sequence(der: bytes) -> str:
+    return ":" + base64.b64encode(der).decode("ascii") + ":"
+
+
+def rfc9440_fields(chain_der: tuple[bytes, ...]) -> list[tuple[str, str]]:
+    """Client-Cert (the leaf) and, when intermediates were sent, Client-Cert-Chain."""
+    fields = [("Client-Cert", _byte_sequence(chain_der[0]))]
+    if len(chain_der) > 1:
+        fields.append(("Client-Cert-Chain", ", ".join(_byte_sequence(d) for d in chain_der[1:])))
+    return fields
+
+
+def encode_identity(session: TlsSession) -> ClientIdentity:
+    chain = session.peer_chain_der
+    fields: list[tuple[str, str]] = []
+    subject = serial = fingerprint = None
+    if chain:
+        fingerprint = hashlib.sha256(chain[0]).hexdigest()
+        try:
+            leaf = x509.load_der_x509_certificate(chain[0])
+        except ValueError:
+            leaf = None
+        if leaf is not None:
+            subject = _clean(leaf.subject.rfc4514_string())
+            serial = format(leaf.serial_number, "x")
+            if session.verify_result is VerifyResult.SUCCESS:
+                formats = session.edge.mutual_authentication.identity_headers
+                if "xfcc" in formats:
+                    fields.append(("X-Forwarded-Client-Cert", xfcc_element(leaf, chain[0])))
+                if "rfc9440" in formats:
+                    fields += rfc9440_fields(chain)
+    fields.append(("X-Client-Cert-Verify", session.verify_header_value))
+    block = "".join(f"{name}: {value}\r\n" for name, value in fields).encode()
+    return ClientIdentity(subject, serial, fingerprint, block)
+
+
+class IdentityCache:
+    """Bounded LRU of encoded identities, shared by a listener's connections.
+
+    Keyed by everything the encoding reads, so one client reconnecting (or many connections of
+    one service) costs one X.509 parse, not one per connection.
+    """
+
+    __slots__ = ("_entries", "_size")
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[object, ...], ClientIdentity] = OrderedDict()
+
+    def get(self, session: TlsSession) -> ClientIdentity:
+        key = (
+            session.peer_chain_der,
+            session.verify_result,
+            session.verify_reason,
+            session.edge.mutual_authentication.identity_headers,
+        )
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            return entry
+        entry = encode_identity(session)
+        self._entries[key] = entry
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return entry

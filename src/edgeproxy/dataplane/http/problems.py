@@ -1,0 +1,80 @@
+"""Responses the proxy writes itself: small application/problem+json documents (RFC 9457).
+
+They name a stable `type` and a reason, never echo request data or secrets, and are cached:
+a flood of bad requests costs one dict lookup each.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+PROBLEM_BASE = "https://edgeproxy.dev/problems/"
+
+_TITLES = {
+    400: "Bad Request",
+    403: "Forbidden",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    421: "Misdirected Request",
+    431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+# status -> (problem type slug, detail) for the fixed cases.
+_DEFAULTS = {
+    400: ("bad-request", "The request is not valid HTTP/1.1."),
+    405: ("method-not-allowed", "This method is not served by the edge."),
+    408: ("request-timeout", "The request head was not received in time."),
+    413: ("content-too-large", "The request body exceeds the size limit."),
+    421: ("misdirected-request", "The Host does not name this edge certificate's hostnames."),
+    431: ("request-header-fields-too-large", "The request head exceeds the size limit."),
+    502: ("origin-unavailable", "The origin could not be reached or answered badly."),
+    503: ("shutting-down", "The edge is shutting down."),
+    504: ("origin-timeout", "The origin did not answer in time."),
+}
+
+
+@lru_cache(maxsize=128)
+def problem_response(
+    status: int,
+    slug: str | None = None,
+    detail: str | None = None,
+    *,
+    close: bool = True,
+    head_only: bool = False,
+    reason: str | None = None,
+) -> bytes:
+    """A complete HTTP/1.1 response carrying a problem document."""
+    default_slug, default_detail = _DEFAULTS.get(status, ("error", ""))
+    title = _TITLES.get(status, "Error")
+    doc: dict[str, object] = {
+        "type": PROBLEM_BASE + (slug or default_slug),
+        "title": title,
+        "status": status,
+        "detail": detail or default_detail,
+    }
+    if reason is not None:
+        doc["reason"] = reason
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    head = (
+        f"HTTP/1.1 {status} {title}\r\n"
+        "Content-Type: application/problem+json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\n"
+        f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
+    ).encode()
+    return head if head_only else head + body
+
+
+def client_certificate_problem(reason: str, *, close: bool, head_only: bool) -> bytes:
+    """403 for a request-mode binding that denies a failed or missing client certificate (§5)."""
+    if reason == "no_certificate":
+        slug, detail = "client-certificate-required", "A client certificate is required."
+    else:
+        slug = "client-certificate-rejected"
+        detail = f"The client certificate was not accepted: {reason}."
+    return problem_response(403, slug, detail, close=close, head_only=head_only, reason=reason)

@@ -1,0 +1,77 @@
+"""Where the data plane's events become metrics and access-log lines (§5 access log, §6)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from edgeproxy.dataplane.http.context import AccessRecord
+from edgeproxy.domain.model import Network
+from edgeproxy.metrics import Metrics
+from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+
+access_log = logging.getLogger("edgeproxy.access")
+
+
+def _peer(peer: Any) -> tuple[str | None, int | None]:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return str(peer[0]), int(peer[1])
+    return None, None
+
+
+class HandshakeLog:
+    """The TLS adapter's observer: handshake metrics, and one log line per failed handshake."""
+
+    def __init__(self, metrics: Metrics, network: Network) -> None:
+        self.metrics = metrics
+        self.network = network
+
+    def handshake_done(self, session: TlsSession, duration: float) -> None:
+        edge = session.edge.name
+        self.metrics.handshake_succeeded(edge, self.network, duration)
+        if session.verify_result is VerifyResult.SUCCESS:
+            self.metrics.client_cert_verified(edge)
+        else:
+            # `request` mode: the handshake completed without a valid certificate.
+            self.metrics.client_cert_rejected(edge, session.verify_reason or Reason.OTHER)
+
+    def handshake_failed(
+        self, reason: Reason, sni: str | None, edge_name: str | None, duration: float, peer: Any
+    ) -> None:
+        edge = edge_name or ""
+        self.metrics.handshake_failed(edge, self.network, reason, duration)
+        if edge_name is not None and reason not in (Reason.NOT_TLS, Reason.TIMEOUT):
+            self.metrics.client_cert_rejected(edge, reason)
+        address, port = _peer(peer)
+        access_log.info(
+            "handshake failed",
+            extra={
+                "event": "handshake",
+                "client_address": address,
+                "client_port": port,
+                "edge_certificate": edge_name,
+                "sni": sni,
+                "verify_result": VerifyResult.FAILED.value,
+                "verify_reason": reason.value,
+                "duration": round(duration, 6),
+            },
+        )
+
+
+class RequestLog:
+    """The HTTP layer's observer: request metrics and one access-log line per request."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def request_done(self, record: AccessRecord) -> None:
+        self.metrics.request_done(record.edge_certificate, record.status, record.origin_duration)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info("request", extra={"event": "request", **_fields(record)})
+
+
+def _fields(record: AccessRecord) -> dict[str, Any]:
+    fields = {name: getattr(record, name) for name in record.__dataclass_fields__}
+    # The log line has its own `time`; the record's is when the request started.
+    fields["started"] = fields.pop("time")
+    return fields

@@ -1,0 +1,360 @@
+"""Sans-IO TLS server engine over pyOpenSSL memory BIOs: bytes in, bytes and events out.
+
+Lifecycle: the ClientHello is parsed first (bounded, `clienthello.py`), its SNI picks the edge in
+the `TrustState` the connection started with, then an `SSL.Connection` is made on that edge's
+prepared context and the buffered bytes are replayed into it. The context never changes afterwards.
+
+Pumping discipline (the asyncio `sslproto` rules, written down once):
+
+1. Never write empty bytes: `bio_write(b"")` and `SSL_write` of zero bytes are ambiguous in
+   OpenSSL (0 means both "nothing" and "error"), so empty input returns early.
+2. `WantReadError` from `do_handshake`/`recv` means "need more ciphertext", not an error.
+3. Drain the outgoing BIO after every engine call that touched OpenSSL, `recv` included: reading
+   can produce output (TLS 1.3 NewSessionTicket after the handshake, KeyUpdate replies, alerts).
+   Every method here returns what it drained; callers only forward it.
+4. The client's last handshake flight may carry application data in the same read (TLS 1.3:
+   Finished + request). After the handshake completes we immediately `recv` until `WantReadError`.
+5. `close()` sends close_notify (RFC 8446 §6.1); a peer's close_notify surfaces as
+   `PeerClosed(clean=True)`; transport EOF without it as `PeerClosed(clean=False)` (truncation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final, NamedTuple
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+from edgeproxy.tls.clienthello import NEED_MORE, ClientHelloParser, Malformed, Parsed, Unsupported
+from edgeproxy.tls.contexts import VerifyRecord
+from edgeproxy.tls.reasons import classify, error_text, from_verify_error
+from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+from edgeproxy.tls.trust import PreparedEdge, TrustState
+
+READ_CHUNK: Final = 16 * 1024 + 256  # one TLS record of plaintext (RFC 8446 §5.1) per recv
+BIO_CHUNK: Final = 64 * 1024
+# Verification reasons that mean "the certificate could not be trusted": with no active version
+# they are all the same fact, reported as no_active_version (§3 "fail closed").
+_CERT_REASONS: Final = frozenset(
+    {
+        Reason.NO_CERTIFICATE,
+        Reason.UNKNOWN_CA,
+        Reason.EXPIRED,
+        Reason.NOT_YET_VALID,
+        Reason.REVOKED,
+        Reason.BAD_CERTIFICATE,
+    }
+)
+
+
+def _alert(description: int) -> bytes:
+    """A fatal plaintext alert record (RFC 8446 §6), for refusals made before OpenSSL is used."""
+    return bytes((21, 3, 3, 0, 2, 2, description))
+
+
+_ALERT_DECODE_ERROR: Final = _alert(50)
+_ALERT_PROTOCOL_VERSION: Final = _alert(70)
+_ALERT_UNRECOGNIZED_NAME: Final = _alert(112)  # RFC 6066 §3
+
+
+class State(Enum):
+    HELLO = "HELLO"  # reading the ClientHello
+    HANDSHAKING = "HANDSHAKING"
+    ESTABLISHED = "ESTABLISHED"
+    CLOSING = "CLOSING"  # one close_notify sent or received
+    CLOSED = "CLOSED"
+    FAILED = "FAILED"  # the handshake failed; terminal
+
+
+_ALLOWED: Final[dict[State, frozenset[State]]] = {
+    State.HELLO: frozenset({State.HANDSHAKING, State.FAILED, State.CLOSED}),
+    State.HANDSHAKING: frozenset({State.ESTABLISHED, State.FAILED, State.CLOSED}),
+    State.ESTABLISHED: frozenset({State.CLOSING, State.CLOSED}),
+    State.CLOSING: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+    State.FAILED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+class TlsError(Exception):
+    """The engine cannot send: wrong state, or OpenSSL failed; the connection must be dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeComplete:
+    session: TlsSession
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeFailed:
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerClosed:
+    clean: bool  # True: close_notify received; False: EOF without it, or a fatal TLS error
+    detail: str = ""
+
+
+Event = HandshakeComplete | HandshakeFailed | PeerClosed
+
+
+class Output(NamedTuple):
+    outgoing: bytes  # ciphertext for the peer, b"" if none
+    plaintext: bytes  # decrypted application data, b"" if none
+    events: tuple[Event, ...]
+
+
+_NOTHING: Final = Output(b"", b"", ())
+
+
+class TlsEngine:
+    """One server-side TLS connection. Not thread-safe; one per TCP connection."""
+
+    __slots__ = (
+        "_conn",
+        "_got_close",
+        "_parser",
+        "_sent_close",
+        "_state",
+        "_trust",
+        "_verify",
+        "edge",
+        "failure",
+        "session",
+        "sni",
+    )
+
+    def __init__(self, trust: TrustState) -> None:
+        self._trust = trust
+        self._state = State.HELLO
+        self._parser: ClientHelloParser | None = ClientHelloParser()
+        self._conn: SSL.Connection | None = None
+        self._verify = VerifyRecord()
+        self._sent_close = False
+        self._got_close = False
+        self.sni: str | None = None
+        self.edge: PreparedEdge | None = None
+        self.session: TlsSession | None = None
+        self.failure: HandshakeFailed | None = None
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def edge_name(self) -> str | None:
+        return None if self.edge is None else self.edge.name
+
+    def __repr__(self) -> str:
+        return f"<TlsEngine {self._state.name} sni={self.sni!r} edge={self.edge_name!r}>"
+
+    def _to(self, new: State) -> None:
+        if new not in _ALLOWED[self._state]:
+            raise IllegalTransition(f"{self._state.name} -> {new.name}")
+        self._state = new
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> Output:
+        """Ciphertext from the peer."""
+        if not data:
+            return _NOTHING
+        state = self._state
+        if state is State.ESTABLISHED or (state is State.CLOSING and not self._got_close):
+            assert self._conn is not None
+            self._conn.bio_write(data)
+            return self._read(())
+        if state is State.HANDSHAKING:
+            assert self._conn is not None
+            self._conn.bio_write(data)
+            return self._handshake()
+        if state is State.HELLO:
+            return self._hello(data)
+        return _NOTHING  # closed, failed, or data after the peer's close_notify: dropped
+
+    def feed_eof(self) -> Output:
+        """The transport saw EOF from the peer."""
+        state = self._state
+        if state is State.HELLO:
+            assert self._parser is not None
+            seen = len(self._parser.buffered)
+            return self._fail(Reason.OTHER, f"EOF after {seen} bytes of ClientHello", b"")
+        if state is State.HANDSHAKING:
+            reason = classify(None, self._verify.error)
+            return self._fail(reason, "EOF during the handshake", self._drain())
+        if state is State.ESTABLISHED or (state is State.CLOSING and not self._got_close):
+            self._to(State.CLOSED)
+            return Output(b"", b"", (PeerClosed(False, "EOF without close_notify"),))
+        return _NOTHING
+
+    def _hello(self, data: bytes) -> Output:
+        parser = self._parser
+        assert parser is not None
+        outcome = parser.feed(data)
+        if outcome is NEED_MORE:
+            return _NOTHING
+        if isinstance(outcome, Parsed):
+            self.sni = outcome.sni
+            prepared = self._trust.select(outcome.sni)
+            if prepared is None:
+                detail = f"no edge certificate for server name {outcome.sni!r}"
+                return self._fail(Reason.SNI_MISMATCH, detail, _ALERT_UNRECOGNIZED_NAME)
+            self.edge = prepared
+            conn = SSL.Connection(prepared.context, None)
+            conn.set_accept_state()
+            conn.set_app_data(self._verify)
+            self._conn = conn
+            self._parser = None
+            self._to(State.HANDSHAKING)
+            conn.bio_write(parser.buffered)
+            return self._handshake()
+        alert = b""  # NotTls: the peer does not speak TLS, an alert would be noise to it
+        if isinstance(outcome, Unsupported):
+            alert = _ALERT_PROTOCOL_VERSION
+        elif isinstance(outcome, Malformed):
+            alert = _ALERT_DECODE_ERROR
+        return self._fail(outcome.reason, outcome.detail, alert)
+
+    def _handshake(self) -> Output:
+        conn = self._conn
+        assert conn is not None
+        try:
+            conn.do_handshake()
+        except SSL.WantReadError:
+            return Output(self._drain(), b"", ())
+        except SSL.Error as exc:
+            reason = classify(exc, self._verify.error)
+            return self._fail(reason, error_text(exc), self._drain())
+        self._to(State.ESTABLISHED)
+        self.session = self._make_session(conn)
+        return self._read((HandshakeComplete(self.session),))
+
+    def _fail(self, reason: Reason, detail: str, outgoing: bytes) -> Output:
+        if self.edge is not None and self.edge.trust.anchors is None and reason in _CERT_REASONS:
+            reason = Reason.NO_ACTIVE_VERSION
+        self.failure = HandshakeFailed(reason, detail)
+        self._to(State.FAILED)
+        self._parser = None
+        return Output(outgoing, b"", (self.failure,))
+
+    def _read(self, events: tuple[Event, ...]) -> Output:
+        conn = self._conn
+        assert conn is not None
+        chunks: list[bytes] = []
+        try:
+            while True:
+                chunks.append(conn.recv(READ_CHUNK))
+        except SSL.WantReadError:
+            pass
+        except SSL.ZeroReturnError:
+            self._got_close = True
+            events += (PeerClosed(True),)
+            self._to(State.CLOSED if self._sent_close else State.CLOSING)
+        except SSL.Error as exc:  # a bad record, an unexpected EOF: fatal (RFC 8446 §6.2)
+            events += (PeerClosed(False, error_text(exc)),)
+            self._to(State.CLOSED)
+        if self._sent_close or not chunks:  # after our close_notify nobody reads more
+            plaintext = b""
+        else:
+            plaintext = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return Output(self._drain(), plaintext, events)
+
+    def _drain(self) -> bytes:
+        conn = self._conn
+        if conn is None:
+            return b""
+        try:
+            data = conn.bio_read(BIO_CHUNK)
+        except SSL.WantReadError:
+            return b""
+        if len(data) < BIO_CHUNK:  # a memory BIO hands out all it holds, up to the size asked
+            return data
+        parts = [data]
+        try:
+            while True:
+                parts.append(conn.bio_read(BIO_CHUNK))
+        except SSL.WantReadError:
+            pass
+        return b"".join(parts)
+
+    def _make_session(self, conn: SSL.Connection) -> TlsSession:
+        prepared = self.edge
+        assert prepared is not None
+        anchors = prepared.trust.anchors
+        leaf = conn.get_peer_certificate(as_cryptography=True)
+        chain: tuple[bytes, ...] = ()
+        if leaf is not None:
+            # Server side, SSL_get_peer_cert_chain omits the leaf; put it first. Certificates
+            # beyond the verify depth cannot matter and are not kept (memory per connection).
+            rest = conn.get_peer_cert_chain(as_cryptography=True) or []
+            depth = prepared.edge.mutual_authentication.verify_depth
+            chain = tuple(c.public_bytes(Encoding.DER) for c in [leaf, *rest[:depth]])
+        record = self._verify
+        result, reason = VerifyResult.SUCCESS, None
+        if anchors is None:
+            result, reason = VerifyResult.FAILED, Reason.NO_ACTIVE_VERSION
+        elif leaf is None:
+            result, reason = VerifyResult.NONE, Reason.NO_CERTIFICATE
+        elif record.error is not None:
+            result, reason = VerifyResult.FAILED, from_verify_error(record.error)
+        elif not record.checked and prepared.edge.mutual_authentication.mode == "request":
+            # A resumed session carries a certificate we did not verify now. Resumption is off
+            # for `request` contexts, so this is a guard: never report SUCCESS unverified.
+            result, reason = VerifyResult.FAILED, Reason.OTHER
+        return TlsSession(
+            edge=prepared.edge,
+            sni=self.sni,
+            tls_version=conn.get_protocol_version_name(),
+            cipher=conn.get_cipher_name() or "",
+            peer_chain_der=chain,
+            verify_result=result,
+            verify_reason=reason,
+            ca_set=None if anchors is None else anchors.ca_set,
+            ca_set_version=None if anchors is None else anchors.version,
+        )
+
+    # -- output --------------------------------------------------------------------------------
+
+    def send(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Encrypt application data; returns the ciphertext to write."""
+        if self._sent_close or not (
+            self._state is State.ESTABLISHED or self._state is State.CLOSING
+        ):
+            raise TlsError(f"cannot send in state {self._state.name}")
+        conn = self._conn
+        assert conn is not None
+        view = memoryview(data)
+        try:
+            while view:  # partial-write mode: SSL_write may stop after one record
+                view = view[conn.send(view) :]
+        except SSL.Error as exc:
+            self._to(State.CLOSED)
+            raise TlsError(error_text(exc)) from exc
+        return self._drain()
+
+    def close(self) -> bytes:
+        """Start a clean shutdown: returns close_notify to send. Before the handshake: abort."""
+        state = self._state
+        if state is State.HELLO or state is State.HANDSHAKING:
+            self._to(State.CLOSED)
+            self._parser = None
+            return b""
+        if self._sent_close or not (state is State.ESTABLISHED or state is State.CLOSING):
+            return b""
+        conn = self._conn
+        assert conn is not None
+        self._sent_close = True
+        # If OpenSSL cannot say it cleanly any more, the transport is closed regardless.
+        with contextlib.suppress(SSL.Error):
+            conn.shutdown()
+        self._to(State.CLOSED if self._got_close else State.CLOSING)
+        return self._drain()

@@ -1,0 +1,82 @@
+"""Fixtures: a recording aiohttp origin, the proxy on plain TCP with an injected TLS session."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from edgehttp_origin import Origin, Proxy, Recorder, StartProxy
+from edgehttp_support import ClientPki, RawClient, make_client_pki, make_session
+
+from edgeproxy.config import EdgeLimits
+from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
+from edgeproxy.tls.session import TlsSession
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while RawClient.opened:
+        await RawClient.opened.pop().close()
+
+
+@pytest.fixture(scope="session")
+def pki() -> ClientPki:
+    return make_client_pki()
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    rec = Origin()
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_get("/ws", rec.websocket)
+    app.router.add_route("*", "/{tail:.*}", rec.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    rec.port = runner.addresses[0][1]
+    yield rec
+    await runner.cleanup()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def start_proxy(pki: ClientPki) -> AsyncIterator[StartProxy]:
+    """Start `ProxyProtocol` on 127.0.0.1 with a fixed TlsSession, as the TLS adapter would."""
+    servers: list[tuple[asyncio.Server, ProxyContext]] = []
+
+    async def start(
+        origin_url: str,
+        *,
+        session: TlsSession | None = None,
+        limits: EdgeLimits | None = None,
+        **session_args: object,
+    ) -> Proxy:
+        if session is None:
+            session = make_session(origin_url, pki.chain_der, **session_args)  # type: ignore[arg-type]
+        recorder = Recorder()
+        ctx = ProxyContext(
+            limits or EdgeLimits(), observer=recorder, session_provider=lambda _t: session
+        )
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: ProxyProtocol(ctx), "127.0.0.1", 0)
+        servers.append((server, ctx))
+        return Proxy(server.sockets[0].getsockname()[1], ctx, recorder.records)
+
+    yield start
+    while RawClient.opened:  # clients first, so lingering closes end at once
+        await RawClient.opened.pop().close()
+    for server, ctx in servers:
+        server.close()
+        await ctx.drain(grace=0.5)

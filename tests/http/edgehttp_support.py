@@ -1,0 +1,221 @@
+"""Helpers for the HTTP proxy tests: a test-time PKI, TLS sessions, a raw HTTP/1.1 client.
+
+(tests/http has no __init__.py on purpose: as a package it would be named `http` under the
+project's pytest import mode and shadow the standard library. Hence this uniquely named module.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from edgeproxy.config import EdgeCertificateConfig, MutualAuthConfig
+from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+
+HOSTNAMES = ("api.example.com", "*.api.example.com")
+NOW = datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ClientPki:
+    leaf: x509.Certificate
+    intermediate: x509.Certificate
+
+    @property
+    def chain_der(self) -> tuple[bytes, ...]:
+        return (self.leaf.public_bytes(Encoding.DER), self.intermediate.public_bytes(Encoding.DER))
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Partner, Inc."),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+def _cert(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    signer: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    san: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(hours=1))
+        .not_valid_after(NOW + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def make_client_pki() -> ClientPki:
+    """root -> intermediate -> client leaf with URI and DNS SANs and a DN that needs escaping."""
+    root_key, int_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root_name, int_name = _name("Test Root CA"), _name("Test Intermediate CA")
+    intermediate = _cert(int_name, root_name, int_key, root_key, ca=True)
+    leaf = _cert(
+        _name('client "one"'),
+        int_name,
+        leaf_key,
+        int_key,
+        ca=False,
+        san=[
+            x509.UniformResourceIdentifier("spiffe://partners.example/ns/a;b"),
+            x509.DNSName("client.partners.example"),
+            x509.DNSName("alt.partners.example"),
+        ],
+    )
+    return ClientPki(leaf, intermediate)
+
+
+def make_session(
+    origin: str,
+    chain_der: tuple[bytes, ...] = (),
+    *,
+    verify: VerifyResult = VerifyResult.SUCCESS,
+    reason: Reason | None = None,
+    mode: str = "require",
+    on_failure: str = "deny",
+    identity_headers: tuple[str, ...] = ("xfcc",),
+) -> TlsSession:
+    edge = EdgeCertificateConfig(
+        name="api",
+        hostnames=HOSTNAMES,
+        certificate=Path("api-chain.pem"),
+        private_key=Path("api.key"),
+        origin=origin,
+        mutual_authentication=MutualAuthConfig(
+            ca_set="partners",
+            mode=mode,  # type: ignore[arg-type]
+            on_failure=on_failure,  # type: ignore[arg-type]
+            identity_headers=identity_headers,  # type: ignore[arg-type]
+        ),
+    )
+    return TlsSession(
+        edge=edge,
+        sni="api.example.com",
+        tls_version="TLSv1.3",
+        cipher="TLS_AES_128_GCM_SHA256",
+        peer_chain_der=chain_der,
+        verify_result=verify,
+        verify_reason=reason,
+        ca_set="partners",
+        ca_set_version=3,
+    )
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name.lower())
+        return values[0] if values else None
+
+
+class RawClient:
+    """Exact bytes out, responses parsed strictly enough for tests (CL, chunked, until close)."""
+
+    opened: ClassVar[list[RawClient]] = []  # closed by the autouse fixture after each test
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int) -> RawClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        client = cls(reader, writer)
+        cls.opened.append(client)
+        return client
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def request(
+        self, path: str = "/", method: str = "GET", headers: str = "", body: bytes = b""
+    ) -> Response:
+        length = f"Content-Length: {len(body)}\r\n" if body else ""
+        await self.send(
+            f"{method} {path} HTTP/1.1\r\nHost: api.example.com\r\n{headers}{length}\r\n".encode()
+            + body
+        )
+        return await self.response(head_only=method == "HEAD")
+
+    async def response(self, head_only: bool = False, timeout: float = 10) -> Response:
+        async with asyncio.timeout(timeout):
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            resp = Response(int(lines[0].split(" ", 2)[1]))
+            for line in lines[1:]:
+                if line:
+                    name, _, value = line.partition(":")
+                    resp.headers.setdefault(name.strip().lower(), []).append(value.strip())
+            if head_only or resp.status < 200 or resp.status in (204, 304):
+                return resp
+            if resp.header("transfer-encoding") == "chunked":
+                resp.body = await self._chunked()
+            elif resp.header("content-length") is not None:
+                resp.body = await self.reader.readexactly(int(resp.header("content-length")))
+            else:
+                resp.body = await self.reader.read()
+            return resp
+
+    async def _chunked(self) -> bytes:
+        parts = []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await self.reader.readuntil(b"\r\n")
+                return b"".join(parts)
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readexactly(2)
+
+    async def at_eof(self, timeout: float = 5) -> bool:
+        """True when the proxy closed the connection (EOF or reset) within `timeout`."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.reader.read(1) == b""
+        except ConnectionError:
+            return True
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+def parse_xfcc(value: str) -> list[tuple[str, str]]:
+    """Split one XFCC element into (key, value) pairs, honouring quoted strings."""
+    pairs = []
+    for m in re.finditer(r'([A-Za-z]+)=("(?:[^"\\]|\\.)*"|[^;]*)(?:;|$)', value):
+        raw = m.group(2)
+        if raw.startswith('"'):
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        pairs.append((m.group(1), raw))
+    return pairs
