@@ -30,6 +30,7 @@ from edgeproxy.config_values import is_loopback
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import Network
 from edgeproxy.service import Actor, TruststoreService, VersionDraft
+from edgeproxy.weblistener import WebListener
 
 log = logging.getLogger(__name__)
 
@@ -244,29 +245,11 @@ def create_demo_origin_app() -> web.Application:
     return app
 
 
-@dataclass
-class DemoOrigin:
+class DemoOrigin(WebListener):
     """A role serving the demo origin: any method and path → 200 JSON echo; `/ws` echoes frames."""
 
-    listen: HostPort
-
-    def __post_init__(self) -> None:
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(create_demo_origin_app(), access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.listen.host, self.listen.port).start()
-
-    @property
-    def port(self) -> int:
-        assert self._runner is not None
-        return self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def __init__(self, listen: HostPort) -> None:
+        super().__init__(create_demo_origin_app(), listen)
 
 
 # -- what to type ---------------------------------------------------------------------------------

@@ -5,8 +5,6 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
 from edgeproxy.config import AdminConfig
@@ -14,6 +12,7 @@ from edgeproxy.config_values import is_loopback
 from edgeproxy.fleet import FleetService
 from edgeproxy.service import TruststoreService
 from edgeproxy.tasks import TaskGroup, every
+from edgeproxy.weblistener import WebListener
 
 RECONCILE_INTERVAL = 0.2
 
@@ -38,36 +37,25 @@ class AdminRole:
     fleet: FleetService
 
     def __post_init__(self) -> None:
-        self._runner: web.AppRunner | None = None
-        self._tasks = TaskGroup()
-
-    async def start(self) -> None:
         app = create_admin_app(
             self.service,
             self.fleet,
             TokenAuthenticator(self.config.tokens),
             max_body_bytes=self.config.max_body_bytes,
         )
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner,
-            self.config.listen.host,
-            self.config.listen.port,
-            ssl_context=_server_tls(self.config),
-        )
-        await site.start()
+        self._listener = WebListener(app, self.config.listen, ssl_context=_server_tls(self.config))
+        self._tasks = TaskGroup()
+
+    async def start(self) -> None:
+        await self._listener.start()
         self._tasks.spawn(
             every(RECONCILE_INTERVAL, self.fleet.reconcile, "activation reconcile"), "reconciler"
         )
 
     @property
     def port(self) -> int:
-        """The bound port (useful when the config asked for port 0)."""
-        assert self._runner is not None
-        return self._runner.addresses[0][1]
+        return self._listener.port
 
     async def stop(self) -> None:
         await self._tasks.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._listener.stop()
