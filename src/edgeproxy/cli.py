@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeproxy import __version__
+from edgeproxy import __version__, cli_crls
 from edgeproxy import cli_client as api
 from edgeproxy import cli_format as fmt
 from edgeproxy.cli_client import AdminClient, ApiError, CertificateSource, CliError
@@ -272,6 +272,9 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "a CA set's activations", "set", ""),
     ("", "nodes", _get("/nodes", fmt.nodes), "registered nodes of the fleet", "", ""),
 ]  # fmt: skip
+_COMMANDS += cli_crls.COMMANDS
+_POSITIONALS.update(cli_crls.POSITIONALS)
+_BUNDLES.update(cli_crls.BUNDLES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         "versions": top.add_parser("versions", help="CA set versions").add_subparsers(
             required=True
         ),
+        "crls": top.add_parser("crls", help="CA set CRLs").add_subparsers(required=True),
     }
     for group_name, name, command, text, positionals, bundles in _COMMANDS:
         p = groups[group_name].add_parser(name, help=text, description=text, parents=[common])

@@ -246,16 +246,20 @@ def read_certificate_files(paths: Sequence[str]) -> list[CertificateSource]:
     return out
 
 
-def _split(path: str, text: str) -> list[CertificateSource]:
-    boundaries = list(_BOUNDARY.finditer(text))
+def _refuse_private_key(path: str, boundaries: Sequence[re.Match[str]], what: str) -> None:
     # Only the label is ever shown: the body of a key block must not reach the terminal (§3).
     key = next((m.group(2) for m in boundaries if "PRIVATE KEY" in m.group(2)), None)
     if key is not None:
         raise CliError(
             f"{path} holds a private key ({key[:40]} block); remove it from the file and upload "
-            "CA certificates only. Nothing was sent.",
+            f"{what} only. Nothing was sent.",
             exit_code=2,
         )
+
+
+def _split(path: str, text: str) -> list[CertificateSource]:
+    boundaries = list(_BOUNDARY.finditer(text))
+    _refuse_private_key(path, boundaries, "CA certificates")
     blocks: list[CertificateSource] = []
     opened: re.Match[str] | None = None
     for match in boundaries:
@@ -281,6 +285,25 @@ def _split(path: str, text: str) -> list[CertificateSource]:
     if not blocks:
         raise CliError(f"{path}: no -----BEGIN CERTIFICATE----- block found", exit_code=2)
     return blocks
+
+
+def read_crl_file(path: str) -> str:
+    """A PEM CRL file's text, refusing (before anything is sent) one that holds a private key.
+
+    The API checks everything else (one X509 CRL block, its signer, its dates).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror or error}", exit_code=2) from None
+    except UnicodeDecodeError:
+        message = f"{path} is not PEM text (DER? convert it: openssl crl -inform der)"
+        raise CliError(message, exit_code=2) from None
+    boundaries = list(_BOUNDARY.finditer(text))
+    _refuse_private_key(path, boundaries, "the CRL")
+    if not boundaries:
+        raise CliError(f"{path}: no -----BEGIN X509 CRL----- block found", exit_code=2)
+    return text
 
 
 def _fingerprint(body: str) -> str | None:

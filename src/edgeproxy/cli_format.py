@@ -111,7 +111,28 @@ _CERTIFICATE_COLUMNS = columns(
 def ca_set(doc: Row) -> str:
     names = "caSetId caSetName description caSetStatus latestVersion stagingVersion "
     names += "productionVersion createdBy createdDate"
-    return block(_fields(doc, names + (" deletedBy deletedDate" if doc.get("deletedDate") else "")))
+    text = block(_fields(doc, names + (" deletedBy deletedDate" if doc.get("deletedDate") else "")))
+    return _with_warnings(text, doc.get("warnings", []))
+
+
+def _with_warnings(text: str, warnings: Sequence[Row]) -> str:
+    if not warnings:
+        return text
+    return "\n".join([text, "", "warnings:", _indent("\n".join(issue_lines(warnings, "")))])
+
+
+crls = _lister(
+    "crls",
+    "ID=crlId ISSUER=issuer THIS_UPDATE=thisUpdate NEXT_UPDATE=nextUpdate NUMBER=crlNumber "
+    "REVOKED=revokedCount EFFECTIVE=effective EXPIRED=expired DESCRIPTION=description",
+    "no CRLs",
+)
+
+
+def crl(doc: Row) -> str:
+    names = "crlId caSetId issuer issuerFingerprint thisUpdate nextUpdate crlNumber "
+    names += "revokedCount fingerprint effective expired description createdBy createdDate"
+    return _with_warnings(block(_fields(doc, names)), doc.get("warnings", []))
 
 
 def delete_status(doc: Row) -> str:

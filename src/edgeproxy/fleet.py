@@ -3,10 +3,11 @@ turns node reports into activation progress and finishes deletions (§3)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from edgeproxy.domain import rules
+from edgeproxy.domain.crls import crl_der, effective_crls
 from edgeproxy.domain.model import (
     ActivationStatus,
     ActivationType,
@@ -29,6 +30,10 @@ class TrustView:
     active: dict[str, Version | None]
     # CA set name → when the activation that produced its current state was requested.
     changed_at: dict[str, datetime]
+    # Every live CA set by name → the DER of its CRLs in effect (the newest per issuer, §3),
+    # whatever the version. One past its nextUpdate is still sent: the data plane decides what
+    # an expired CRL means, rather than revoked certificates silently passing again.
+    crls: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
 
 
 class FleetService:
@@ -54,9 +59,12 @@ class FleetService:
             revision = await tx.revision()
             active: dict[str, Version | None] = {}
             changed_at: dict[str, datetime] = {}
+            crls: dict[str, tuple[bytes, ...]] = {}
             for ca_set in await tx.list_ca_sets():
                 if ca_set.status is CaSetStatus.DELETED:
                     continue
+                effective = effective_crls(await tx.list_crls(ca_set.id))
+                crls[ca_set.name] = tuple(crl_der(c) for c in effective)
                 number = ca_set.active_version(network)
                 active[ca_set.name] = (
                     await tx.get_version(ca_set.id, number) if number is not None else None
@@ -67,7 +75,7 @@ class FleetService:
                 )
                 if latest is not None:
                     changed_at[ca_set.name] = latest.created_at
-            return TrustView(revision, network, active, changed_at)
+            return TrustView(revision, network, active, changed_at, crls)
 
     async def reconcile(self) -> None:
         """Advance in-flight activations from node reports and finish pending deletions."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from edgeproxy.activations import ActivationUseCases
+from edgeproxy.crls import CrlUseCases
 from edgeproxy.domain import rules
 from edgeproxy.domain.certificates import (
     CertificateInput,
@@ -57,7 +58,7 @@ class DeleteStatus:
     ca_set: CaSet
 
 
-class TruststoreService(ActivationUseCases):
+class TruststoreService(CrlUseCases, ActivationUseCases):
     """Every truststore use case the admin API offers."""
 
     # -- CA sets -------------------------------------------------------------------------------

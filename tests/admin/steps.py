@@ -104,7 +104,7 @@ def every_route() -> list[tuple[str, str, Role]]:
     cases = []
     for route in routes.routes:
         path = route.path.removeprefix(BASE)
-        for name in ("caSetId", "version", "activationId"):
+        for name in ("caSetId", "version", "activationId", "crlId"):
             path = path.replace(f"{{{name}}}", "1")
         cases.append((route.method, path, route.handler.required_role))
     return cases

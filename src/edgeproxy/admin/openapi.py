@@ -14,6 +14,7 @@ from edgeproxy.admin.openapi_schemas import (
     ACTIVATE_BODY,
     CA_SET_CREATE,
     COMPONENT_SCHEMAS,
+    CRL_CREATE,
     DEACTIVATE_BODY,
     PARAMETERS,
     VERSION_BODY,
@@ -304,6 +305,41 @@ def _paths() -> dict[str, dict[str, Any]]:
                 errors=_NOT_FOUND_SET,
             ),
         },
+        f"{sets}/{{caSetId}}/crls": {
+            "post": _operation(
+                "addCrl",
+                "Upload a CRL to a CA set; it applies to every version while newest of its issuer",
+                role=Role.EDITOR,
+                ok=(201, ref("Crl")),
+                params=_SET,
+                body=ref("CrlCreate"),
+                errors={
+                    **_NOT_FOUND_SET,
+                    409: f"{_SET_GONE} Or the CRL was uploaded already (`duplicate-crl`).",
+                    422: "Not one well-formed X509 CRL block (a private key is refused and never "
+                    "echoed), expired (`crl-expired`), not signed by a CA of the set's versions, "
+                    "a delta or indirect CRL, or a description over 255 characters.",
+                },
+            ),
+            "get": _operation(
+                "listCrls",
+                "List a CA set's CRLs, each marked effective (newest of its issuer) or not",
+                role=Role.VIEWER,
+                ok=(200, listing("crls", "Crl")),
+                params=_SET,
+                errors=_NOT_FOUND_SET,
+            ),
+        },
+        f"{sets}/{{caSetId}}/crls/{{crlId}}": {
+            "delete": _operation(
+                "deleteCrl",
+                "Delete a CRL (the DELETE_CRL activity remains)",
+                role=Role.EDITOR,
+                ok=(204, None),
+                params=(*_SET, "crlId"),
+                errors={404: "No such CA set or CRL.", 409: _SET_GONE},
+            ),
+        },
         f"{BASE}/nodes": {
             "get": _operation(
                 "listNodes",
@@ -338,7 +374,7 @@ def openapi_document() -> dict[str, Any]:
             "version": "2",
             "description": "CA sets, versions and activations of the edgeproxy truststore "
             "(shaped like mTLS Edge Truststore v2). Every GET also answers HEAD. Errors are "
-            "RFC 9457 problem+json. Roles: viewer (read) < editor (+ sets, versions) < admin "
+            "RFC 9457 problem+json. Roles: viewer (read) < editor (+ sets, versions, CRLs) < admin "
             "(+ activate, deactivate, delete); `x-required-role` names each operation's role.",
         },
         "security": [{"bearer": []}],
@@ -358,6 +394,7 @@ def openapi_document() -> dict[str, Any]:
                 "VersionBody": VERSION_BODY,
                 "ActivateBody": ACTIVATE_BODY,
                 "DeactivateBody": DEACTIVATE_BODY,
+                "CrlCreate": CRL_CREATE,
             },
         },
     }

@@ -30,6 +30,7 @@ TEXT = {"type": "string"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 URI = {"type": "string", "format": "uri"}
+SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 # §3: 3-64 characters of [A-Za-z0-9_.%-], never containing "...".
 CA_SET_NAME_PATTERN = r"^(?!.*\.\.\.)[A-Za-z0-9_.%-]{3,64}$"
 
@@ -98,6 +99,11 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "deletedDate": nullable(DATE),
             "caSetLink": TEXT,
             "versionsLink": TEXT,
+            "warnings": {
+                **array(ref("Finding")),
+                "description": "needs an operator: `crl-expired` for each CRL in effect that is "
+                "past its nextUpdate",
+            },
         }
     ),
     "Certificate": closed(
@@ -106,7 +112,7 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "issuer": TEXT,
             "startDate": DATE,
             "endDate": DATE,
-            "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "fingerprint": SHA256,
             "serialNumber": {"type": "string", "pattern": "^[0-9a-f]+$"},
             "signatureAlgorithm": TEXT,
             "certificatePem": {"type": "string", "pattern": "^-----BEGIN CERTIFICATE-----"},
@@ -207,6 +213,33 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "bindings": array(ref("Binding")),
         }
     ),
+    "Crl": closed(
+        {
+            "crlId": INT,
+            "caSetId": INT,
+            "issuer": {**TEXT, "description": "RFC 4514"},
+            "issuerFingerprint": {
+                **SHA256,
+                "description": "SHA-256 of the set's CA certificate that signed the CRL",
+            },
+            "thisUpdate": DATE,
+            "nextUpdate": nullable(DATE),
+            "crlNumber": nullable({"type": "string", "pattern": "^[0-9]+$"}),
+            "revokedCount": {"type": "integer", "minimum": 0},
+            "fingerprint": SHA256,
+            "crlPem": {"type": "string", "pattern": "^-----BEGIN X509 CRL-----"},
+            "description": nullable(TEXT),
+            "effective": {
+                **BOOL,
+                "description": "the newest CRL of its issuer (thisUpdate, then CRL number): "
+                "the one edge nodes check clients against",
+            },
+            "expired": {**BOOL, "description": "past its nextUpdate"},
+            "warnings": array(ref("Finding")),
+            "createdBy": TEXT,
+            "createdDate": DATE,
+        }
+    ),
     "Problem": {
         # RFC 9457: extension members are allowed; the ones we send are listed.
         "type": "object",
@@ -221,6 +254,7 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "activationId": {**INT, "description": "the activation in flight (409)"},
             "duplicateVersion": {**INT, "description": "the version with these certificates"},
             "link": {**TEXT, "description": "link to the duplicate version"},
+            "crlId": {**INT, "description": "the CRL already uploaded (409 duplicate-crl)"},
             "associations": {
                 **array(closed({"node": TEXT, "edgeCertificate": TEXT})),
                 "description": "edge certificates that bind the set (409 ca-set-in-use)",
@@ -250,6 +284,7 @@ PARAMETERS = {
     "caSetId": _path_param("caSetId", "the CA set's id"),
     "version": _path_param("version", "the version number within the set"),
     "activationId": _path_param("activationId", "the activation's id"),
+    "crlId": _path_param("crlId", "the CRL's id"),
     "caSetNamePrefix": _query_param("caSetNamePrefix", {"type": "string"}, "name starts with"),
     "activatedOn": _query_param(
         "activatedOn", enum(Network), "only sets with an active version on this network"
@@ -317,4 +352,15 @@ DEACTIVATE_BODY = closed(
         ),
     },
     optional=("force",),
+)
+
+CRL_CREATE = closed(
+    {
+        "crlPem": {
+            **TEXT,
+            "description": "one PEM X509 CRL block, signed by a CA of one of the set's versions",
+        },
+        "description": _description("free text"),
+    },
+    optional=("description",),
 )

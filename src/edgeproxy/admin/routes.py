@@ -62,19 +62,23 @@ async def create_ca_set(request: web.Request) -> web.Response:
 async def list_ca_sets(request: web.Request) -> web.Response:
     params = bodies.query(request, ["caSetNamePrefix", "activatedOn"])
     activated_on = params.get("activatedOn")
-    sets = await request.app[SERVICE].list_ca_sets(
+    service = request.app[SERVICE]
+    sets = await service.list_ca_sets(
         name_prefix=params.get("caSetNamePrefix"),
         activated_on=bodies.network(activated_on, "") if activated_on else None,
     )
-    return _json({"caSets": [serialize.ca_set(s) for s in sets]})
+    warnings = await service.ca_set_warnings(sets)
+    return _json({"caSets": [serialize.ca_set(s, warnings[s.id]) for s in sets]})
 
 
 @routes.get(f"{BASE}/ca-sets/{{caSetId}}")
 @needs(Role.VIEWER)
 async def get_ca_set(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    ca_set = await request.app[SERVICE].get_ca_set(bodies.int_param(request, "caSetId"))
-    return _json(serialize.ca_set(ca_set))
+    service = request.app[SERVICE]
+    ca_set = await service.get_ca_set(bodies.int_param(request, "caSetId"))
+    warnings = await service.ca_set_warnings([ca_set])
+    return _json(serialize.ca_set(ca_set, warnings[ca_set.id]))
 
 
 @routes.delete(f"{BASE}/ca-sets/{{caSetId}}")
@@ -282,3 +286,42 @@ async def list_nodes(request: web.Request) -> web.Response:
     return _json(
         {"nodes": [serialize.node(n, live=rules.is_live(n, now, fleet.node_ttl)) for n in nodes]}
     )
+
+
+# -- CRLs --------------------------------------------------------------------------------------
+
+
+@routes.post(f"{BASE}/ca-sets/{{caSetId}}/crls")
+@needs(Role.EDITOR)
+async def add_crl(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    set_id = bodies.int_param(request, "caSetId")
+    body = bodies.fields(
+        await bodies.json_object(request),
+        required={"crlPem": str},
+        optional={"description": str},
+    )
+    state = await request.app[SERVICE].add_crl(
+        _actor(request), set_id, body["crlPem"], body.get("description")
+    )
+    return _json(serialize.crl(state), 201)
+
+
+@routes.get(f"{BASE}/ca-sets/{{caSetId}}/crls")
+@needs(Role.VIEWER)
+async def list_crls(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    states = await request.app[SERVICE].list_crls(bodies.int_param(request, "caSetId"))
+    return _json({"crls": [serialize.crl(s) for s in states]})
+
+
+@routes.delete(f"{BASE}/ca-sets/{{caSetId}}/crls/{{crlId}}")
+@needs(Role.EDITOR)
+async def delete_crl(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    await request.app[SERVICE].delete_crl(
+        _actor(request),
+        bodies.int_param(request, "caSetId"),
+        bodies.int_param(request, "crlId"),
+    )
+    return web.Response(status=204)

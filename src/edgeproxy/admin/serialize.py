@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from edgeproxy.domain.certificates import ValidationReport
+from edgeproxy.domain.crls import CrlState
 from edgeproxy.domain.errors import FieldError
 from edgeproxy.domain.model import (
     Activation,
@@ -30,7 +31,8 @@ def _problems(items: tuple[FieldError, ...]) -> list[dict[str, str]]:
     return [i.as_dict() for i in items]
 
 
-def ca_set(s: CaSet) -> dict[str, Any]:
+def ca_set(s: CaSet, warnings: tuple[FieldError, ...] = ()) -> dict[str, Any]:
+    """A CA set; `warnings`: what needs an operator (a CRL in effect past its nextUpdate)."""
     return {
         "caSetId": s.id,
         "caSetName": s.name,
@@ -46,6 +48,7 @@ def ca_set(s: CaSet) -> dict[str, Any]:
         "deletedDate": _time(s.deleted_at) if s.status is CaSetStatus.DELETED else None,
         "caSetLink": f"{BASE}/ca-sets/{s.id}",
         "versionsLink": f"{BASE}/ca-sets/{s.id}/versions",
+        "warnings": _problems(warnings),
     }
 
 
@@ -164,4 +167,27 @@ def node(n: Node, *, live: bool) -> dict[str, Any]:
             }
             for b in n.bindings
         ],
+    }
+
+
+def crl(state: CrlState) -> dict[str, Any]:
+    c = state.crl
+    return {
+        "crlId": c.id,
+        "caSetId": c.ca_set_id,
+        "issuer": c.issuer,
+        "issuerFingerprint": c.issuer_fingerprint,
+        "thisUpdate": _time(c.this_update),
+        "nextUpdate": _time(c.next_update),
+        # A string: CRL numbers reach 20 octets, past what JSON numbers carry exactly.
+        "crlNumber": str(c.crl_number) if c.crl_number is not None else None,
+        "revokedCount": c.revoked_count,
+        "fingerprint": c.fingerprint,
+        "crlPem": c.crl_pem,
+        "description": c.description,
+        "effective": state.effective,
+        "expired": state.expired,
+        "warnings": _problems(state.warnings),
+        "createdBy": c.created_by,
+        "createdDate": _time(c.created_at),
     }

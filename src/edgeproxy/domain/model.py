@@ -174,3 +174,23 @@ class Node:
     # ca_set name -> why the node could not apply that set's state at applied_revision.
     apply_errors: dict[str, str] = field(default_factory=dict)
     applied_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Crl:
+    """A certificate revocation list uploaded to a CA set (§3 "CRLs"): not versioned; it applies
+    to every version of the set while it is the newest one of its issuer."""
+
+    id: int
+    ca_set_id: int
+    issuer: str  # RFC 4514
+    issuer_fingerprint: str  # SHA-256 of the issuing CA certificate found in the set
+    this_update: datetime
+    next_update: datetime | None
+    crl_number: int | None  # up to 20 octets (RFC 5280 §5.2.3): wider than any SQL integer
+    revoked_count: int
+    fingerprint: str  # SHA-256 of the DER, lower-case hex
+    crl_pem: str  # re-encoded from DER: never the upload text
+    description: str | None
+    created_by: str
+    created_at: datetime

@@ -18,6 +18,7 @@ from edgeproxy.domain.model import (
     CaSet,
     CaSetStatus,
     Certificate,
+    Crl,
     Network,
     Node,
     Version,
@@ -181,4 +182,24 @@ def node_from_row(row: Row) -> Node:
         applied_versions=json.loads(row["applied_versions"]),
         apply_errors=json.loads(row["apply_errors"]),
         applied_at=ts(row["applied_at"]),
+    )
+
+
+def crl_from_row(row: Row) -> Crl:
+    number = row["crl_number"]
+    return Crl(
+        id=int(row["id"]),
+        ca_set_id=int(row["ca_set_id"]),
+        issuer=row["issuer"],
+        issuer_fingerprint=row["issuer_fingerprint"],
+        this_update=required_ts(row["this_update"]),
+        next_update=ts(row["next_update"]),
+        # Decimal text: a CRL number may be 20 octets, wider than any SQL integer (RFC 5280).
+        crl_number=int(number) if number is not None else None,
+        revoked_count=int(row["revoked_count"]),
+        fingerprint=row["fingerprint"],
+        crl_pem=row["crl_pem"],
+        description=row["description"],
+        created_by=row["created_by"],
+        created_at=required_ts(row["created_at"]),
     )
