@@ -35,12 +35,23 @@ class TaskGroup:
 
 
 async def every(interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
-    """Run `step` forever, `interval` seconds apart; a failing step is logged, not fatal."""
+    """Run `step` forever, `interval` seconds apart; a failing step is logged, not fatal.
+
+    A streak of failures (the store is down, say) is logged once with its trace, and its end
+    once, instead of a trace every interval.
+    """
+    failing = 0
     while True:
         try:
             await step()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s failed; retrying in %.1fs", what, interval)
+            failing += 1
+            if failing == 1:
+                log.exception("%s failed; retrying every %.1fs", what, interval)
+        else:
+            if failing:
+                log.info("%s recovered after %d failed attempts", what, failing)
+            failing = 0
         await asyncio.sleep(interval)
