@@ -7,14 +7,27 @@ Every label is bounded: `edge_certificate` comes from config, `network` from the
 Hot-path methods look their labelled child up in a dict keyed by the raw label values; the
 prometheus_client `.labels()` call (a lock, string conversion and a dict of its own) runs once per
 distinct key, on first use. Keys are bounded as above, so the caches are too.
+
+With `edge.workers` > 1 every worker process writes its values to files in one directory
+(prometheus_client's multiprocess mode, `shared_directory`) and the main process's /metrics reads
+them all: counters and histograms are summed; each gauge says how its workers' values combine
+(`multiprocess_mode`). Gauges use the `live*` modes so a dead worker's values leave with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from edgeproxy.domain.model import Network
 from edgeproxy.tls.session import Reason
@@ -37,9 +50,65 @@ ORIGIN_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 APPLY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
-def new_registry() -> CollectorRegistry:
-    """The one place a registry is made; a multi-worker (multiprocess) registry plugs in here."""
-    return CollectorRegistry(auto_describe=True)
+# prometheus_client reads this variable to decide where worker processes write their values.
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+# A worker's value file cannot drop a key, so a removed gauge series is overwritten with this value
+# and left out of the exposition. No gauge here is ever -Inf (versions, Unix times, 0/1, counts),
+# and it loses every max and sum, so a series still set in another worker keeps that value.
+RETIRED: Final = -math.inf
+
+
+def new_registry(shared: Path | None = None) -> CollectorRegistry:
+    """The one place a registry is made. With `shared` (a worker metrics directory) the registry
+    collects every worker's values from it, for the main process's /metrics."""
+    registry = CollectorRegistry(auto_describe=True)
+    if shared is not None:
+        registry.register(_WorkersCollector(shared))
+    return registry
+
+
+class _WorkersCollector:
+    """Every worker's values summed or combined per gauge mode, without retired series."""
+
+    def __init__(self, directory: Path) -> None:
+        self._files = MultiProcessCollector(None, path=str(directory))
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._files.collect():
+            if family.type == "gauge":
+                family.samples = [s for s in family.samples if s.value != RETIRED]
+            yield family
+
+
+def shared_directory() -> Path | None:
+    """The worker metrics directory of this process, or None when it runs alone."""
+    path = os.environ.get(MULTIPROC_ENV)
+    return Path(path) if path else None
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[Path]:
+    """Make a private directory for the workers' metric files and switch this process (and the
+    worker processes it starts, through the environment) to multiprocess values; remove it at the
+    end. Enter it before any `Metrics` exists."""
+    directory = Path(tempfile.mkdtemp(prefix="edgeproxy-metrics-"))
+    previous = values.ValueClass
+    os.environ[MULTIPROC_ENV] = str(directory)
+    # prometheus_client picks its value class once, when first imported, from the environment; the
+    # main process imported it before the config said "workers", so pick again. Worker processes
+    # inherit the variable and need nothing of the kind.
+    values.ValueClass = values.MultiProcessValue()
+    try:
+        yield directory
+    finally:
+        values.ValueClass = previous
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def worker_exited(pid: int, directory: Path) -> None:
+    """Drop a dead worker's live gauges (its counters stay: totals never go down)."""
+    mark_process_dead(pid, str(directory))
 
 
 def _outcome(reason: Reason | None) -> tuple[str, str]:
@@ -54,6 +123,10 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = new_registry() if registry is None else registry
+        # Multiprocess mode: this process writes its values for the others to read, and /metrics
+        # shows every worker's (the metrics below stay in `registry`, which is not exposed).
+        self._shared = shared_directory()
+        self._exposition = self.registry if self._shared is None else new_registry(self._shared)
         r = self.registry
         self._handshakes = Counter(
             "edgeproxy_tls_handshakes",
@@ -74,7 +147,10 @@ class Metrics:
             registry=r,
         )
         self._connections = Gauge(
-            "edgeproxy_connections_active", "Open client connections.", registry=r
+            "edgeproxy_connections_active",
+            "Open client connections.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self._requests = Counter(
             "edgeproxy_http_requests",
@@ -93,6 +169,8 @@ class Metrics:
             "Active CA set version applied on this node (0: the set has no active version).",
             ["ca_set", "network"],
             registry=r,
+            # The workers' newest apply: during an activation some workers are a step behind.
+            multiprocess_mode="livemostrecent",
         )
         self._reloads = Counter(
             "edgeproxy_trust_reloads", "Trust state rebuilds, by outcome.", ["result"], registry=r
@@ -108,6 +186,7 @@ class Metrics:
             "notAfter (Unix time) of each CA certificate in an applied version.",
             ["ca_set", "version", "fingerprint"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self._ocsp = Counter(
             "edgeproxy_ocsp_responses", "OCSP answers, by status.", ["status"], registry=r
@@ -115,10 +194,25 @@ class Metrics:
         self._ocsp_cache_hits = Counter(
             "edgeproxy_ocsp_cache_hits", "OCSP lookups answered from the cache.", registry=r
         )
+        self._crl_expired = Gauge(
+            "edgeproxy_crl_expired",
+            "CRLs in force for a CA set that are past their nextUpdate (0: every CRL is current).",
+            ["ca_set"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self._crl_stale_accepted = Counter(
+            "edgeproxy_crl_stale_accepted",
+            "Handshakes accepted past a stale CRL (ocsp.failure_mode soft).",
+            ["ca_set"],
+            registry=r,
+        )
         self._store_reachable = Gauge(
             "edgeproxy_store_reachable",
             "1 while the store answers; 0 while the node runs on its last applied state.",
             registry=r,
+            # 0 as soon as any worker runs on its snapshot.
+            multiprocess_mode="livemin",
         )
 
         self._handshake_children: dict[tuple[str, Network, Reason | None], Any] = {}
@@ -130,6 +224,7 @@ class Metrics:
         # Series published by the last trust_applied(), to remove the ones that disappear.
         self._version_series: set[tuple[str, str]] = set()
         self._expiry_series: set[tuple[str, str, str]] = set()
+        self._crl_series: set[tuple[str]] = set()
 
     def prepare(self, edge_certificates: Iterable[str], network: Network) -> None:
         """Publish zero-valued success series up front, so the first increment is not lost to
@@ -179,6 +274,9 @@ class Metrics:
 
     def ocsp_cache_hit(self) -> None:
         self._ocsp_cache_hits.inc()
+
+    def crl_stale_accepted(self, ca_set: str) -> None:
+        self._crl_stale_accepted.labels(ca_set).inc()
 
     # On a cache miss only: validate the label values, resolve the child, remember it.
 
@@ -231,17 +329,33 @@ class Metrics:
                 self._ca_expiry.labels(*key).set(not_after)
                 expiries.add(key)
         for gone in self._version_series - versions:
-            self._active_version.remove(*gone)
+            self._retire(self._active_version, gone)
         for gone_expiry in self._expiry_series - expiries:
-            self._ca_expiry.remove(*gone_expiry)
+            self._retire(self._ca_expiry, gone_expiry)
         self._version_series, self._expiry_series = versions, expiries
         self._reload_ok.inc()
         if latency_seconds is not None:
             self._apply_seconds.observe(latency_seconds)
 
+    def _retire(self, gauge: Gauge, labels: tuple[str, ...]) -> None:
+        if self._shared is None:
+            gauge.remove(*labels)
+        else:
+            gauge.labels(*labels).set(RETIRED)
+
     def trust_reload_failed(self) -> None:
         """A rebuild failed; the previous state stays in force (its gauges stay as they are)."""
         self._reload_failed.inc()
+
+    def crl_expired(self, expired: Mapping[str, int]) -> None:
+        """Per bound CA set, how many of its CRLs in force are past nextUpdate; series of sets
+        no longer in `expired` are removed."""
+        series = {(ca_set,) for ca_set in expired}
+        for ca_set, count in expired.items():
+            self._crl_expired.labels(ca_set).set(count)
+        for gone in self._crl_series - series:
+            self._retire(self._crl_expired, gone)
+        self._crl_series = series
 
     def store_reachable(self, reachable: bool) -> None:
         self._store_reachable.set(1 if reachable else 0)
@@ -250,4 +364,4 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its Content-Type."""
-        return generate_latest(self.registry), CONTENT_TYPE
+        return generate_latest(self._exposition), CONTENT_TYPE

@@ -1,4 +1,8 @@
-"""`edgeproxy serve`: run the roles a config names in one process until SIGTERM/SIGINT."""
+"""`edgeproxy serve`: run the roles a config names until SIGTERM/SIGINT.
+
+With `edge.workers` = N > 1 this process also starts and supervises N-1 edge worker processes
+(`dataplane.workers`), and its metrics switch to a directory shared with them before any exists.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,25 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 from typing import Protocol
 
 from edgeproxy import logs
 from edgeproxy.admin.server import AdminRole
-from edgeproxy.config import Config, ConfigError, load_config
+from edgeproxy.config import Config, EdgeConfig, load_config
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.dataplane.status import StaticStatus, StatusRole, StatusSource
+from edgeproxy.dataplane.trust_sync import NoTrustState
+from edgeproxy.dataplane.workers import WorkerPool
 from edgeproxy.demo import DemoOrigin, curl_commands, ensure_demo_ca_set, ensure_dev_pki
 from edgeproxy.fleet import FleetService
-from edgeproxy.metrics import Metrics
+from edgeproxy.metrics import Metrics, shared_metrics
 from edgeproxy.service import TruststoreService
-from edgeproxy.store import open_store
+from edgeproxy.store import Store, open_store
+from edgeproxy.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
+STORE_RETRY = 1.0  # seconds between attempts to open a store that was unreachable at start
 
 
 class Role(Protocol):
@@ -28,17 +37,33 @@ class Role(Protocol):
     async def stop(self) -> None: ...
 
 
-async def serve(config: Config, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
-    """Start every configured role, wait for `stop`, then stop them in reverse order."""
+class Reloadable(Protocol):
+    def reload(self, edge: EdgeConfig) -> None: ...
+
+
+async def serve(config: Config, stop: asyncio.Event, reload: asyncio.Event | None = None) -> int:
+    """Start every configured role, wait for `stop`, then stop them in reverse order. Returns the
+    exit status: 0, or 1 when the edge workers kept dying and the node gave up."""
+    edge_workers = config.edge.workers if config.edge and "edge" in config.node.roles else 1
+    if edge_workers == 1:
+        return await _serve(config, stop, reload, None)
+    with shared_metrics() as shared:
+        return await _serve(config, stop, reload, shared)
+
+
+async def _serve(
+    config: Config, stop: asyncio.Event, reload: asyncio.Event | None, shared: Path | None
+) -> int:
     store = open_store(config.store.url, poll_interval=config.store.poll_interval)
-    await store.open()
+    opened = await _open_store(store, config)
     service = TruststoreService(store)
     fleet = FleetService(store)
     metrics = Metrics()
     roles: list[Role] = []
     started: list[Role] = []
-    edge: EdgeRole | None = None
+    edge: EdgeRole | WorkerPool | None = None
     demo_text = ""
+    tasks = TaskGroup()
     try:
         if config.admin is not None and "admin" in config.node.roles:
             roles.append(AdminRole(config.admin, service, fleet))
@@ -47,7 +72,10 @@ async def serve(config: Config, stop: asyncio.Event, reload: asyncio.Event | Non
             if config.demo.enabled:
                 demo_text = await _prepare_demo(config, service)
                 roles.append(DemoOrigin(config.demo.origin_listen))
-            edge = EdgeRole(config.node, config.edge, store, fleet, metrics)
+            if shared is None:
+                edge = EdgeRole(config.node, config.edge, store, fleet, metrics)
+            else:
+                edge = WorkerPool(config, store, fleet, metrics, shared, on_fatal=stop.set)
             roles.append(edge)
             status_source = edge
         else:
@@ -58,6 +86,8 @@ async def serve(config: Config, stop: asyncio.Event, reload: asyncio.Event | Non
         for role in roles:
             await role.start()
             started.append(role)
+        if not opened:
+            tasks.spawn(_reopen_store(store), "store-reopen")
         log.info(
             "node started",
             extra={
@@ -68,16 +98,49 @@ async def serve(config: Config, stop: asyncio.Event, reload: asyncio.Event | Non
         )
         if demo_text:
             print(demo_text, flush=True)
-        await _wait(config, stop, reload, edge)
+        await wait_for_signals(config, stop, reload, edge)
         log.info("node stopping", extra={"node": config.node.name})
     finally:
+        await tasks.close()
         for role in reversed(started):
             await role.stop()
         await store.close()
+    return 1 if isinstance(edge, WorkerPool) and edge.gave_up else 0
 
 
-async def _wait(
-    config: Config, stop: asyncio.Event, reload: asyncio.Event | None, edge: EdgeRole | None
+async def _open_store(store: Store, config: Config) -> bool:
+    """Open the store; False when it is unreachable but the node runs the edge role. Static
+    stability (§2): the edge then starts from its trust snapshot (and refuses to start without
+    one), and `_reopen_store` keeps trying in the background."""
+    try:
+        await store.open()
+    except Exception as error:
+        if config.edge is None or "edge" not in config.node.roles:
+            raise
+        log.error("store unreachable at start", extra={"error": f"{type(error).__name__}: {error}"})
+        with contextlib.suppress(Exception):
+            await store.close()
+        return False
+    return True
+
+
+async def _reopen_store(store: Store) -> None:
+    """Retry opening the store until it answers; the edge's trust sync then picks it up."""
+    while True:
+        await asyncio.sleep(STORE_RETRY)
+        try:
+            await store.open()
+        except Exception as error:
+            log.debug("store still unreachable", extra={"error": str(error)})
+            with contextlib.suppress(Exception):
+                await store.close()  # a half-opened store holds nothing into the next attempt
+            continue
+        log.info("store opened")
+        return
+
+
+async def wait_for_signals(
+    config: Config, stop: asyncio.Event, reload: asyncio.Event | None, edge: Reloadable | None
 ) -> None:
     """Wait for stop; on each reload request re-read the config, build aside, swap or keep."""
     while not stop.is_set():
@@ -92,15 +155,20 @@ async def _wait(
             _reload(config, edge)
 
 
-def _reload(config: Config, edge: EdgeRole | None) -> None:
+def _reload(config: Config, edge: Reloadable | None) -> None:
     try:
         fresh = load_config(config.path)
         if edge is not None and fresh.edge is not None:
             edge.reload(fresh.edge)
         log.info("configuration reloaded", extra={"config": str(config.path)})
-    except (ConfigError, OSError, ValueError) as error:
-        # The running state stays in force: a bad file never takes a node down.
-        log.error("configuration reload rejected", extra={"error": str(error)})
+    except Exception as error:
+        # The running state stays in force: a bad file never takes a node down. Not only a
+        # ConfigError: a certificate file that exists but does not load (OpenSSL's SSL.Error, a
+        # key that does not match) fails later, while the new contexts are built aside.
+        log.error(
+            "configuration reload rejected",
+            extra={"error": str(error), "error_type": type(error).__name__},
+        )
 
 
 async def _prepare_demo(config: Config, service: TruststoreService) -> str:
@@ -120,14 +188,18 @@ def run(config: Config) -> int:
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
-    async def main() -> None:
+    async def main() -> int:
         stop = asyncio.Event()
         reload = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reload.set)
-        await serve(config, stop, reload)
+        return await serve(config, stop, reload)
 
-    asyncio.run(main())
-    return 0
+    try:
+        return asyncio.run(main())
+    except NoTrustState as error:
+        # An operating condition, not a bug: one clear log line, no traceback.
+        log.critical("node not started", extra={"error": str(error)})
+        return 1

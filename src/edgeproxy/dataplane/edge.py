@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import aiohttp
 
 from edgeproxy.config import EdgeConfig, NodeConfig
 from edgeproxy.dataplane.http.context import ProxyContext
@@ -15,10 +18,14 @@ from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.dataplane.trust_sync import TrustSync
 from edgeproxy.fleet import FleetService
 from edgeproxy.metrics import Metrics
+from edgeproxy.revocation import CrlWatch, OcspClient, Revocation
 from edgeproxy.store import Store
+from edgeproxy.tasks import TaskGroup, every
+from edgeproxy.tls.contexts import ContextCache
 
 log = logging.getLogger(__name__)
 BACKLOG = 2048
+CRL_CHECK_INTERVAL: Final = 15.0  # seconds between CRL freshness checks (metric and log line)
 
 
 class _CountedTlsProtocol(TlsServerProtocol):
@@ -47,7 +54,13 @@ class EdgeRole:
         self.node = node
         self.edge = edge
         self.metrics = metrics
-        self.sync = TrustSync(node, edge, store, fleet, metrics)
+        # OCSP for this worker: consulted by every context's verify step and by the HTTP layer.
+        self.revocation = Revocation(metrics)
+        contexts = ContextCache(hooks=self.revocation)
+        self.sync = TrustSync(node, edge, store, fleet, metrics, contexts=contexts)
+        self.crls = CrlWatch()
+        self._tasks = TaskGroup()
+        self._http: aiohttp.ClientSession | None = None
         self._server: asyncio.Server | None = None
         self._context: ProxyContext | None = None
 
@@ -55,7 +68,17 @@ class EdgeRole:
         # Trust first: the listener never accepts a connection it has no state to judge.
         await self.sync.start()
         self.metrics.prepare([c.name for c in self.edge.certificates], self.node.network)
-        context = ProxyContext(self.edge.limits, observer=RequestLog(self.metrics))
+        # The worker's one ClientSession, for OCSP responders (made here, before the listener,
+        # the only source of OCSP lookups): no decompression, no proxy from the environment;
+        # redirects are refused per request.
+        self._http = aiohttp.ClientSession(auto_decompress=False, trust_env=False)
+        self.revocation.client = OcspClient(self._http)
+        self._tasks.spawn(
+            every(CRL_CHECK_INTERVAL, self._check_crls, "CRL freshness check"), "crl-watch"
+        )
+        context = ProxyContext(
+            self.edge.limits, observer=RequestLog(self.metrics), revocation=self.revocation
+        )
         observer = HandshakeLog(self.metrics, self.node.network)
         limits = self.edge.limits
         state = self.sync.state
@@ -97,7 +120,21 @@ class EdgeRole:
             if aborted:
                 log.warning("drain timed out", extra={"aborted_connections": aborted})
             await self._context.close()
+        await self._tasks.close()
         await self.sync.stop()
+        await self.revocation.close()
+        if self._http is not None:
+            await self._http.close()
+
+    def _crls_in_force(self) -> dict[str, tuple[bytes, ...]]:
+        applied = self.sync.applied
+        if applied is None:
+            return {}
+        return {n: a.anchors.crls_der if a else () for n, a in applied.active.items()}
+
+    async def _check_crls(self) -> None:
+        """A CRL ages without any store change: report stale ones (metric, one log line)."""
+        self.metrics.crl_expired(self.crls.check(self._crls_in_force(), datetime.now(UTC)))
 
     # -- StatusSource --------------------------------------------------------------------------
 
@@ -127,6 +164,7 @@ class EdgeRole:
                 "appliedAt": applied.applied_at.isoformat(),
                 "versions": {n: a.version if a else None for n, a in applied.active.items()},
                 "errors": dict(self.sync.apply_errors),
+                "crls": self._crl_status(),
             },
             "edgeCertificates": [
                 {
@@ -138,4 +176,11 @@ class EdgeRole:
                 for c in self.edge.certificates
             ],
             "connections": self._context.connection_count if self._context else 0,
+        }
+
+    def _crl_status(self) -> dict[str, list[dict[str, Any]]]:
+        now = datetime.now(UTC)
+        return {
+            name: [info.as_json(now) for info in infos]
+            for name, infos in self.crls.info(self._crls_in_force()).items()
         }

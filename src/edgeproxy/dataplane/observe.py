@@ -11,6 +11,24 @@ from edgeproxy.metrics import Metrics
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 
 access_log = logging.getLogger("edgeproxy.access")
+# The `revocation` field of a failed handshake (request lines take it from the AccessRecord).
+_REVOCATION = {Reason.REVOKED: "revoked", Reason.OCSP_UNAVAILABLE: "unavailable"}
+
+
+# Verdicts on the client's certificate. Other failures (a client that refuses *our* certificate,
+# a protocol mismatch, an EOF mid-handshake) verified nothing and are handshake failures only.
+_CERTIFICATE_REASONS = frozenset(
+    {
+        Reason.NO_CERTIFICATE,
+        Reason.UNKNOWN_CA,
+        Reason.EXPIRED,
+        Reason.NOT_YET_VALID,
+        Reason.REVOKED,
+        Reason.OCSP_UNAVAILABLE,
+        Reason.BAD_CERTIFICATE,
+        Reason.NO_ACTIVE_VERSION,
+    }
+)
 
 
 def _peer(peer: Any) -> tuple[str | None, int | None]:
@@ -40,7 +58,7 @@ class HandshakeLog:
     ) -> None:
         edge = edge_name or ""
         self.metrics.handshake_failed(edge, self.network, reason, duration)
-        if edge_name is not None and reason not in (Reason.NOT_TLS, Reason.TIMEOUT):
+        if edge_name is not None and reason in _CERTIFICATE_REASONS:
             self.metrics.client_cert_rejected(edge, reason)
         address, port = _peer(peer)
         access_log.info(
@@ -53,6 +71,7 @@ class HandshakeLog:
                 "sni": sni,
                 "verify_result": VerifyResult.FAILED.value,
                 "verify_reason": reason.value,
+                "revocation": _REVOCATION.get(reason, "not_checked"),
                 "duration": round(duration, 6),
             },
         )

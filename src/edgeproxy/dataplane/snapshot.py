@@ -34,7 +34,10 @@ class ActiveSet:
         return self.anchors.version
 
     @classmethod
-    def from_version(cls, ca_set: str, version: Version | None) -> ActiveSet:
+    def from_version(
+        cls, ca_set: str, version: Version | None, crls_der: tuple[bytes, ...] = ()
+    ) -> ActiveSet:
+        """`crls_der`: the set's effective CRLs (the store's `TrustView.crls`), any version."""
         assert version is not None
         ders = tuple(
             cert.public_bytes(Encoding.DER)
@@ -42,15 +45,24 @@ class ActiveSet:
             for cert in parse_certificate_pem(c.certificate_pem)
         )
         return cls(
-            TrustAnchors(ca_set, version.version, ders, version.require_root_certificate),
+            TrustAnchors(
+                ca_set, version.version, ders, version.require_root_certificate, tuple(crls_der)
+            ),
             tuple((c.fingerprint, c.end_date.timestamp()) for c in version.certificates),
         )
 
     @classmethod
-    def from_der(cls, ca_set: str, version: int, ders: tuple[bytes, ...], root: bool) -> ActiveSet:
+    def from_der(
+        cls,
+        ca_set: str,
+        version: int,
+        ders: tuple[bytes, ...],
+        root: bool,
+        crls_der: tuple[bytes, ...] = (),
+    ) -> ActiveSet:
         certs = [x509.load_der_x509_certificate(d) for d in ders]
         return cls(
-            TrustAnchors(ca_set, version, ders, root),
+            TrustAnchors(ca_set, version, ders, root, crls_der),
             tuple(
                 (c.fingerprint(hashes.SHA256()).hex(), c.not_valid_after_utc.timestamp())
                 for c in certs
@@ -75,6 +87,7 @@ def write_snapshot(
                 "certificatesDer": [
                     base64.b64encode(d).decode() for d in a.anchors.certificates_der
                 ],
+                "crlsDer": [base64.b64encode(d).decode() for d in a.anchors.crls_der],
             }
             for name, a in active.items()
         },
@@ -109,6 +122,8 @@ def read_snapshot(path: Path, network: Network) -> tuple[int, dict[str, ActiveSe
                     int(entry["version"]),
                     tuple(base64.b64decode(d) for d in entry["certificatesDer"]),
                     bool(entry["requireRootCertificate"]),
+                    # Absent in snapshots written before CRLs existed: none, as then.
+                    tuple(base64.b64decode(d) for d in entry.get("crlsDer", ())),
                 )
             )
         return int(document["revision"]), active

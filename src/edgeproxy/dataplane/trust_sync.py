@@ -32,6 +32,10 @@ HEARTBEAT = 2.0  # seconds between node reports when nothing changes (node TTL i
 RETRY = 1.0  # seconds between attempts while the store is unreachable
 
 
+class NoTrustState(RuntimeError):
+    """Neither the store nor a snapshot gave a trust state: the node must not start (§2)."""
+
+
 @dataclass(frozen=True)
 class Applied:
     """The trust state in force and where it came from."""
@@ -53,6 +57,7 @@ class TrustSync:
         metrics: Metrics,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        contexts: ContextCache | None = None,
     ) -> None:
         self.node = node
         self.edge = edge
@@ -64,9 +69,13 @@ class TrustSync:
         self.store_reachable = False
         self.apply_errors: dict[str, str] = {}
         self.started_at = clock()
-        self._cache = ContextCache()
+        # The edge role passes one wired to its revocation service (OCSP in the verify step).
+        self._cache = contexts if contexts is not None else ContextCache()
         # Bumped when the certificate files are re-read (SIGHUP), so cached contexts are rebuilt.
         self._key_generation = 0
+        # Set by reload(): read the store again even if its revision has not moved, because the
+        # last view only holds the sets bound before (a newly bound set would stay fail-closed).
+        self._resync = False
         self._tasks = TaskGroup()
 
     # -- what the listener and the status endpoints read ---------------------------------------
@@ -96,7 +105,7 @@ class TrustSync:
             self._unreachable(error)
             snapshot = read_snapshot(self.node.snapshot, self.node.network)
             if snapshot is None:
-                raise RuntimeError(
+                raise NoTrustState(
                     "the store is unreachable and there is no trust snapshot at "
                     f"{self.node.snapshot}: refusing to start without a trust state"
                 ) from error
@@ -134,6 +143,7 @@ class TrustSync:
             self.edge = previous
             self._key_generation -= 1
             raise
+        self._resync = True
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -143,7 +153,8 @@ class TrustSync:
             known = self.applied.revision if self.applied and self.store_reachable else -1
             try:
                 revision = await self.store.wait_for_change(known, HEARTBEAT)
-                if revision != known:
+                if revision != known or self._resync:
+                    self._resync = False
                     await self.sync()
                     last_report = time.monotonic()
                 elif time.monotonic() - last_report >= HEARTBEAT:
@@ -164,7 +175,7 @@ class TrustSync:
         self.metrics.store_reachable(True)
         bound = {c.mutual_authentication.ca_set for c in self.edge.certificates}
         active = {
-            name: ActiveSet.from_version(name, view.active[name])
+            name: ActiveSet.from_version(name, view.active[name], view.crls.get(name, ()))
             if view.active.get(name) is not None
             else None
             for name in sorted(bound)
@@ -208,7 +219,16 @@ class TrustSync:
         self.applied = Applied(state, revision, active, now, source)
         self._publish(active, previous, changed_at, now)
         if source == "store":
-            write_snapshot(self.node.snapshot, self.node.network, revision, active)
+            try:
+                write_snapshot(self.node.snapshot, self.node.network, revision, active)
+            except OSError as error:
+                # The state above is in force; the snapshot is only the fallback for a store
+                # outage. Failing to write it must neither fail the activation nor be reported
+                # as a rejected state that was in fact applied.
+                log.error(
+                    "could not write the trust snapshot",
+                    extra={"snapshot": str(self.node.snapshot), "error": str(error)},
+                )
 
     def _publish(
         self,
@@ -218,10 +238,16 @@ class TrustSync:
         now: datetime,
     ) -> None:
         # Activation → applied latency, for the sets this apply actually changed.
+        # A CRL-only change is no activation: compare versions, not the CRLs that ride along.
+        def version(a: ActiveSet | None) -> int | None:
+            return a.version if a is not None else None
+
         latencies = [
             (now - changed_at[name]).total_seconds()
             for name, current in active.items()
-            if previous is not None and previous.get(name) != current and name in changed_at
+            if previous is not None
+            and version(previous.get(name)) != version(current)
+            and name in changed_at
         ]
         self.metrics.trust_applied(
             {name: (a.version, a.expiries) if a else (None, ()) for name, a in active.items()},

@@ -2,6 +2,7 @@
 
 Every context gets its own fresh X509 store, filled once before the first connection uses it; a live
 store is never mutated (`load_verify_locations` only ever adds, so a removed CA would stay trusted).
+The same holds for CRLs: a newer CRL is a new `TrustAnchors`, hence a new digest and a new context.
 
 Session resumption: the session-id context is derived from (edge name, CA set, version, digest), and
 session caches and ticket keys are per context, so a session made under an older trust version never
@@ -15,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Protocol
 
 from cryptography import x509
 from OpenSSL import SSL, crypto
 
+from edgeproxy.tls.reasons import CERT_REVOKED, NO_CRL_FOR_ISSUER, STALE_CRL
 from edgeproxy.tls.trust import EdgeTrust
 
 # Mozilla "intermediate" TLS 1.2 suites: ECDHE + AEAD only. TLS 1.3 suites stay OpenSSL's defaults.
@@ -40,38 +43,86 @@ class VerifyRecord:
     """Per-connection verification outcome, attached with `Connection.set_app_data`.
 
     The verify callback records the *first* failure's X509_V_ERR code and depth; later failures in
-    the same chain are consequences of it.
+    the same chain are consequences of it. `issuer` is the certificate verified at depth 1, kept
+    only where OCSP is enabled (the OCSP CertID names the leaf's issuer's key).
     """
 
-    __slots__ = ("checked", "depth", "error")
+    __slots__ = ("checked", "crl_stale", "depth", "error", "issuer")
 
     def __init__(self) -> None:
         self.checked = False  # the callback ran: a chain was verified in this handshake
         self.error: int | None = None
         self.depth = -1
+        self.issuer: crypto.X509 | None = None
+        self.crl_stale = False  # accepted although the issuer's CRL is stale (failure_mode soft)
 
 
-def _record(conn: SSL.Connection, errno: int, depth: int, ok: int) -> None:
-    rec = conn.get_app_data()
-    if isinstance(rec, VerifyRecord):
+OcspLookup = Callable[[crypto.X509, "crypto.X509 | None"], bool]
+
+
+class RevocationHooks(Protocol):
+    """What the verify step asks of the worker's revocation service (revocation/check.py).
+
+    Both run inside OpenSSL's verify callback, on the event loop: synchronous, cheap, no I/O.
+    """
+
+    def ocsp_lookup(self, trust: EdgeTrust) -> OcspLookup:
+        """For one binding and the anchors its context verifies against: (leaf, issuer) -> True
+        when the OCSP cache holds "revoked"."""
+        ...
+
+    def crl_stale_accepted(self, ca_set: str) -> None:
+        """A handshake went on past a stale CRL under failure_mode soft (counted)."""
+        ...
+
+
+def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..., bool]:
+    """The verify callback of one context: the enforcement mode plus revocation (§5).
+
+    CRLs: OpenSSL checks the leaf against its issuer's CRL when the store holds any (CRL_CHECK).
+    * no CRL for this issuer (UNABLE_TO_GET_CRL), or a CRL naming it but signed by another key
+      (a same-DN CA, §3): not this issuer's list, so nothing to check -> carry on;
+    * a stale CRL (past nextUpdate, or not yet valid): `ocsp.failure_mode` decides. soft: carry
+      on (OpenSSL still refuses serials the stale list names) and count it; hard: refuse,
+      reason ocsp_unavailable (reasons.py), alert certificate_expired (OpenSSL's choice).
+    OCSP: at depth 0 the binding's cache is consulted; "revoked" refuses with reason `revoked`.
+    pyOpenSSL offers no public way to set X509_V_ERR_CERT_REVOKED from a callback, so the alert is
+    OpenSSL's for an application refusal (internal_error); a CRL revocation sends
+    certificate_revoked. A miss, or any other answer, is left to the HTTP layer (first request).
+    """
+    auth = trust.edge.mutual_authentication
+    require = auth.mode == "require"
+    soft = auth.ocsp.failure_mode == "soft"
+    ca_set = trust.anchors.ca_set if trust.anchors is not None else ""
+    lookup = hooks.ocsp_lookup(trust) if hooks is not None and auth.ocsp.enabled else None
+    stale_accepted = hooks.crl_stale_accepted if hooks is not None else None
+
+    def verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
+        rec = conn.get_app_data()
+        if not isinstance(rec, VerifyRecord):
+            return bool(ok) or not require
         rec.checked = True
+        if not ok:
+            if errno in NO_CRL_FOR_ISSUER:
+                return True
+            if soft and errno in STALE_CRL:
+                if not rec.crl_stale and stale_accepted is not None:
+                    stale_accepted(ca_set)
+                rec.crl_stale = True
+                return True
+        elif lookup is not None:
+            if depth == 1:
+                rec.issuer = cert
+            elif depth == 0 and rec.error is None and lookup(cert, rec.issuer):
+                errno, ok = CERT_REVOKED, 0
         if not ok and rec.error is None:
             rec.error = errno
             rec.depth = depth
+        # require: a failure aborts the handshake with OpenSSL's matching alert. request: finish
+        # the handshake; the HTTP layer denies or forwards (§5).
+        return bool(ok) or not require
 
-
-def _verify_require(
-    conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int
-) -> bool:
-    _record(conn, errno, depth, ok)
-    return bool(ok)  # a failure aborts the handshake with OpenSSL's matching alert
-
-
-def _verify_request(
-    conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int
-) -> bool:
-    _record(conn, errno, depth, ok)
-    return True  # `request`: finish the handshake; the HTTP layer denies or forwards (§5)
+    return verify
 
 
 def session_id_context(trust: EdgeTrust) -> bytes:
@@ -84,8 +135,12 @@ def session_id_context(trust: EdgeTrust) -> bytes:
     return h.digest()
 
 
-def build_context(trust: EdgeTrust) -> SSL.Context:
-    """A server context for one edge certificate and one trust version. Raises on bad input."""
+def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL.Context:
+    """A server context for one edge certificate and one trust version. Raises on bad input.
+
+    `hooks`: the worker's revocation service, for OCSP in the verify step (None: no OCSP cache
+    is consulted in the handshake, and stale CRLs accepted under soft are not counted).
+    """
     edge = trust.edge
     auth = edge.mutual_authentication
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
@@ -117,17 +172,24 @@ def build_context(trust: EdgeTrust) -> SSL.Context:
         if not anchors.require_root_certificate:
             # Every certificate of the version is an anchor (§3), intermediates included.
             store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
+        for der in anchors.crls_der:
+            store.add_crl(x509.load_der_x509_crl(der))
+        if anchors.crls_der:
+            # The leaf only (not CRL_CHECK_ALL): CRLs are per CA set and revoke client
+            # certificates; a CA is removed from trust by a new version, not by a CRL.
+            store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
     # anchors None: the store stays empty, so every client certificate fails (fail closed).
 
+    verify = _make_verify(trust, hooks)
     if auth.mode == "require":
-        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, _verify_require)
+        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
         # nginx's default (`ssl_session_cache none`): resumption by stateless tickets only, no
         # server-side session store growing with every TLS 1.2 client.
         ctx.set_session_cache_mode(
             SSL.SESS_CACHE_SERVER | SSL.SESS_CACHE_NO_INTERNAL_STORE | SSL.SESS_CACHE_NO_AUTO_CLEAR
         )
     else:
-        ctx.set_verify(SSL.VERIFY_PEER, _verify_request)
+        ctx.set_verify(SSL.VERIFY_PEER, verify)
         # No resumption in `request` mode: a resumed session skips verification, and pyOpenSSL
         # cannot read the verify result stored in the session, so the HTTP layer would not know
         # whether the certificate it sees ever verified.
@@ -141,13 +203,15 @@ class ContextCache:
     """Bounded LRU of contexts keyed by `EdgeTrust.digest()`: equal inputs give the same object.
 
     Thread-safe, because trust states may be built in an executor. An evicted context stays alive as
-    long as a trust state or a connection holds it.
+    long as a trust state or a connection holds it. `hooks` (the worker's revocation service) is
+    given to every context this cache builds: one cache per worker, so the digest stays the key.
     """
 
-    def __init__(self, maxsize: int = 256) -> None:
+    def __init__(self, maxsize: int = 256, hooks: RevocationHooks | None = None) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
+        self.hooks = hooks
         self._items: OrderedDict[bytes, SSL.Context] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -158,7 +222,7 @@ class ContextCache:
             if ctx is not None:
                 self._items.move_to_end(key)
                 return ctx
-        ctx = build_context(trust)  # outside the lock: reading keys may take a while
+        ctx = build_context(trust, self.hooks)  # outside the lock: reading keys may take a while
         with self._lock:
             ctx = self._items.setdefault(key, ctx)
             self._items.move_to_end(key)

@@ -22,7 +22,18 @@ _VERIFY: Final[dict[int, Reason]] = {
     20: Reason.UNKNOWN_CA,  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
     21: Reason.UNKNOWN_CA,  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
     23: Reason.REVOKED,  # CERT_REVOKED
+    # The issuer's CRL is outside its validity window and the binding's failure mode is hard
+    # (contexts.py accepts these under soft): revocation status unknown, not "revoked".
+    11: Reason.OCSP_UNAVAILABLE,  # CRL_NOT_YET_VALID
+    12: Reason.OCSP_UNAVAILABLE,  # CRL_HAS_EXPIRED
 }
+
+# Codes the verify callbacks act on (contexts.py); named here, next to the classifier.
+CERT_REVOKED: Final = 23
+# Not this issuer's CRL: UNABLE_TO_GET_CRL (CRL_CHECK is on, but the store has no CRL naming the
+# issuer) and CRL_SIGNATURE_FAILURE (a CRL naming it, signed by another key: a same-DN CA, §3).
+NO_CRL_FOR_ISSUER: Final = frozenset({3, 8})
+STALE_CRL: Final = frozenset({11, 12})  # CRL_NOT_YET_VALID, CRL_HAS_EXPIRED
 
 # Substrings of OpenSSL's reason strings (the third element of each `SSL.Error` entry), first
 # match wins. Lower-case.

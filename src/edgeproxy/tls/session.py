@@ -15,7 +15,11 @@ class Reason(StrEnum):
     UNKNOWN_CA = "unknown_ca"
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
-    REVOKED = "revoked"
+    REVOKED = "revoked"  # listed on the issuer's CRL, or an OCSP answer said so
+    # Revocation status could not be established under `ocsp.failure_mode = "hard"`: no trusted
+    # OCSP answer (responder down, bad signature, stale, `unknown`), or the issuer's CRL is past
+    # its nextUpdate. One label for "could not prove not revoked" keeps §6's set bounded; the
+    # CRL case is told apart by edgeproxy_crl_expired and its log line.
     OCSP_UNAVAILABLE = "ocsp_unavailable"
     BAD_CERTIFICATE = "bad_certificate"
     NO_ACTIVE_VERSION = "no_active_version"

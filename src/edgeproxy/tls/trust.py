@@ -23,12 +23,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class TrustAnchors:
-    """The active version of a CA set on this node's network, as DER certificates."""
+    """The active version of a CA set on this node's network, as DER certificates.
+
+    `crls_der`: the set's effective CRLs (§3: the newest valid one per issuer, not versioned). A
+    client certificate whose issuer has a CRL here is checked against it in the handshake; an
+    issuer without one is not (contexts.py).
+    """
 
     ca_set: str
     version: int
     certificates_der: tuple[bytes, ...]
     require_root_certificate: bool = False
+    crls_der: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,13 @@ class EdgeTrust:
             put(len(anchors.certificates_der))
             for der in anchors.certificates_der:
                 put(der)
+            # Appended after the certificates, and nothing when there are none: digests (and so
+            # session-id contexts) of CRL-less anchors stay what they were before CRLs existed.
+            if anchors.crls_der:
+                put(b"crls")
+                put(len(anchors.crls_der))
+                for der in anchors.crls_der:
+                    put(der)
         return h.digest()
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from enum import Enum
 
-from edgeproxy.dataplane.http.context import AccessRecord, ProxyContext
+from edgeproxy.dataplane.http.context import AccessRecord, ProxyContext, RevocationGate
 from edgeproxy.dataplane.http.headers import HostMatcher
 from edgeproxy.dataplane.http.identity import ClientIdentity
 from edgeproxy.dataplane.http.origin import OriginConnection, OriginPool
@@ -22,12 +22,14 @@ from edgeproxy.tls.session import TlsSession
 log = logging.getLogger(__name__)
 INF = float("inf")
 LINGER = 2.0  # seconds to drain a client's unread body after a final response (lingering close)
-BUSY, CONNECT, ORIGIN = 1, 2, 4  # why client reads are paused (bits)
+BUSY, CONNECT, ORIGIN = 1, 2, 4  # why client reads are paused (bits); CONNECT also covers
+# the wait for a revocation answer: both hold the request before any origin connection exists
 
 
 class State(Enum):
     IDLE = "idle"  # waiting for a request (keep-alive), or for the first one
     HEAD = "head"  # a request head is arriving
+    REVOCATION = "revocation"  # first request: waiting for the OCSP answer, before the origin
     CONNECTING = "connecting"  # waiting for a new origin connection
     EXCHANGE = "exchange"  # request and response streaming through an origin connection
     LOCAL = "local"  # answered locally; waiting for the (bodyless) request to end
@@ -38,8 +40,9 @@ class State(Enum):
 
 S = State
 _MOVES = {
-    S.IDLE: (S.HEAD, S.CONNECTING, S.EXCHANGE, S.LOCAL),
-    S.HEAD: (S.CONNECTING, S.EXCHANGE, S.LOCAL),
+    S.IDLE: (S.HEAD, S.REVOCATION, S.CONNECTING, S.EXCHANGE, S.LOCAL),
+    S.HEAD: (S.REVOCATION, S.CONNECTING, S.EXCHANGE, S.LOCAL),
+    S.REVOCATION: (S.CONNECTING, S.EXCHANGE, S.LOCAL),
     S.CONNECTING: (S.EXCHANGE, S.LOCAL),
     S.EXCHANGE: (S.IDLE, S.CONNECTING, S.EXCHANGE, S.LOCAL, S.TUNNEL),
     S.LOCAL: (S.IDLE,),
@@ -86,6 +89,8 @@ class ConnectionBase(asyncio.Protocol):
         "_resp_done",
         "_resp_started",
         "_retried",
+        "_rev_check",
+        "_rev_status",
         "_session",
         "_state",
         "_status",
@@ -112,6 +117,10 @@ class ConnectionBase(asyncio.Protocol):
         self._matcher: HostMatcher
         self._last_host = b""  # the last Host that matched: one bytes compare per request
         self._identity: ClientIdentity | None = None
+        # OCSP (§5): a pending or denying check, None once settled (the keep-alive fast path);
+        # the status goes to every access record of the connection.
+        self._rev_check: RevocationGate | None = None
+        self._rev_status = "not_checked"
         self._paused = 0
         self._client_blocked = False  # the client's write buffer is full
         self._close_after = False
@@ -166,7 +175,7 @@ class ConnectionBase(asyncio.Protocol):
     def _finish(self) -> None:
         raise NotImplementedError
 
-    def _local(self, status: int, close: bool = False) -> None:
+    def _local(self, status: int, close: bool = False, reason: str | None = None) -> None:
         raise NotImplementedError
 
     def _client_identity(self) -> ClientIdentity:
@@ -204,6 +213,7 @@ class ConnectionBase(asyncio.Protocol):
             bytes_out=self._bytes_out,
             duration=now - self._t0,
             origin_duration=now - self._t_origin if self._t_origin else None,
+            revocation=self._rev_status,
         )
         try:
             observer.request_done(record)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from edgeproxy.config import EdgeLimits
@@ -52,6 +52,9 @@ class AccessRecord:
     bytes_out: int  # response bytes (head and body) written to the client
     duration: float  # seconds, first byte of the request to the end of the response
     origin_duration: float | None  # seconds, request sent to the origin to response end
+    # The client certificate's revocation status (§5): good | revoked | unknown | unavailable |
+    # not_checked (OCSP off for the binding, the certificate failed anyway, or no answer yet).
+    revocation: str = "not_checked"
 
 
 class RequestObserver(Protocol):
@@ -74,6 +77,29 @@ class Tracked(Protocol):
 SessionProvider = Callable[[asyncio.BaseTransport], "TlsSession | None"]
 
 
+class RevocationGate(Protocol):
+    """One connection's OCSP answer (revocation.check.RevocationCheck): awaited by the first
+    request while pending; decided, it either denies (a reason) or lets requests through."""
+
+    @property
+    def done(self) -> bool: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def deny_reason(self) -> str | None: ...
+    def subscribe(self, callback: Callable[[Any], None]) -> None: ...
+    def unsubscribe(self, callback: Callable[[Any], None]) -> None: ...
+
+
+class RevocationProvider(Protocol):
+    """The worker's revocation service, asked once per connection whose certificate verified on
+    a binding with OCSP enabled: (access-log status, gate to await or None when settled)."""
+
+    def start(
+        self, session: TlsSession, fingerprint: str | None
+    ) -> tuple[str, RevocationGate | None]: ...
+
+
 def session_from_transport(transport: asyncio.BaseTransport) -> TlsSession | None:
     """The default: the TLS adapter publishes the session as `get_extra_info("tls_session")`."""
     session = transport.get_extra_info("tls_session")
@@ -90,10 +116,12 @@ class ProxyContext:
         observer: RequestObserver | None = None,
         session_provider: SessionProvider = session_from_transport,
         max_idle_per_origin: int = 64,
+        revocation: RevocationProvider | None = None,
     ) -> None:
         self.limits = limits
         self.observer = observer
         self.session_provider = session_provider
+        self.revocation = revocation  # None: no OCSP anywhere (the HTTP layer never asks)
         self.max_idle_per_origin = max_idle_per_origin
         self.identities = IdentityCache()
         self.draining = False

@@ -12,12 +12,13 @@ import asyncio
 
 import httptools
 
-from edgeproxy.dataplane.http.connection import BUSY, INF, S
+from edgeproxy.dataplane.http.connection import BUSY, CONNECT, INF, S
+from edgeproxy.dataplane.http.context import RevocationGate
 from edgeproxy.dataplane.http.headers import rewrite_request
 from edgeproxy.dataplane.http.parser import HttpError, RequestHead, RequestReader
 from edgeproxy.dataplane.http.problems import client_certificate_problem, problem_response
 from edgeproxy.dataplane.http.upstream import OriginSide
-from edgeproxy.tls.session import VerifyResult
+from edgeproxy.tls.session import Reason, VerifyResult
 
 _NO_REQUEST = RequestHead(b"-", b"-", "1.1", [], False, False, False)  # for 400/408/431 records
 
@@ -43,6 +44,19 @@ class ProxyProtocol(OriginSide):
         auth = edge.mutual_authentication
         forward = auth.mode == "request" and auth.on_failure == "forward"
         self._deny = session.verify_result is not VerifyResult.SUCCESS and not forward
+        reason = session.verify_reason
+        if reason is Reason.REVOKED:  # on a CRL, or a cached OCSP answer (request mode)
+            self._rev_status = "revoked"
+        elif reason is Reason.OCSP_UNAVAILABLE:  # a stale CRL under hard (request mode)
+            self._rev_status = "unavailable"
+        elif (
+            auth.ocsp.enabled
+            and ctx.revocation is not None
+            and session.verify_result is VerifyResult.SUCCESS
+        ):
+            # Asked now, not at the first request: the answer may be in before the request is.
+            fingerprint = self._client_identity().fingerprint_sha256
+            self._rev_status, self._rev_check = ctx.revocation.start(session, fingerprint)
         self._matcher = ctx.host_matcher(edge.hostnames)
         self._pool = ctx.pool_for(edge.origin)
         self._reader = RequestReader(
@@ -78,7 +92,7 @@ class ProxyProtocol(OriginSide):
         if state is S.TUNNEL and self._origin is not None:
             self._origin.transport.write_eof()
             return True
-        if state in (S.EXCHANGE, S.CONNECTING, S.LOCAL) and self._req_done:
+        if state in (S.EXCHANGE, S.CONNECTING, S.REVOCATION, S.LOCAL) and self._req_done:
             self._close_after = True  # the client half-closed after its request: still answer
             return True
         self._close_origin(abort=True)
@@ -90,7 +104,10 @@ class ProxyProtocol(OriginSide):
         state, self._state = self._state, S.CLOSED
         self._ctx.unregister(self)
         self._close_origin(abort=True)
-        if state in (S.HEAD, S.CONNECTING, S.EXCHANGE, S.LOCAL) and self._req is not None:
+        if self._rev_check is not None:
+            self._rev_check.unsubscribe(self._revocation_settled)
+        live = (S.HEAD, S.REVOCATION, S.CONNECTING, S.EXCHANGE, S.LOCAL)
+        if state in live and self._req is not None:
             self._record(self._status if self._resp_done else 499)  # 499: client went away
 
     def on_request(self, head: RequestHead) -> None:
@@ -133,12 +150,43 @@ class ProxyProtocol(OriginSide):
             return self._local(400, close=True)
         self._req_bytes = data
         self._to_origin = [data]
+        if self._rev_check is not None:  # OCSP pending or denying: only until it settles
+            return self._await_revocation()
         self._connect_origin()
+
+    def _await_revocation(self) -> None:
+        """Hold the request (head and body, reads paused) until the OCSP answer is in (§5)."""
+        check = self._rev_check
+        assert check is not None
+        if check.done:
+            return self._apply_revocation(check)
+        self._to(S.REVOCATION)
+        self._pause(CONNECT)
+        check.subscribe(self._revocation_settled)
+
+    def _revocation_settled(self, _future: object) -> None:
+        """The answer came in (a later loop iteration). Unless the request is still waiting,
+        the connection has been answered or closed meanwhile, and nothing is left to do."""
+        check = self._rev_check
+        if check is not None and self._state is S.REVOCATION:
+            self._apply_revocation(check)
+
+    def _apply_revocation(self, check: RevocationGate) -> None:
+        self._rev_status = check.status
+        reason = check.deny_reason
+        if reason is not None:
+            return self._local(403, close=True, reason=reason)  # the lingering close resumes
+        self._rev_check = None  # settled: later requests take the fast path
+        waited = self._state is S.REVOCATION
+        self._connect_origin()
+        if waited and self._state is S.EXCHANGE:  # pooled: no origin_connected() to come
+            self._unpause(CONNECT)
+            self._flush_origin()
 
     def on_request_body(self, data: bytes) -> None:
         self._bytes_in += len(data)
         state = self._state
-        if state is S.EXCHANGE or state is S.CONNECTING:
+        if state is S.EXCHANGE or state is S.CONNECTING or state is S.REVOCATION:
             if self._req_chunked:
                 self._to_origin += (b"%x\r\n" % len(data), data, b"\r\n")
             else:
@@ -149,7 +197,7 @@ class ProxyProtocol(OriginSide):
     def on_request_end(self) -> None:
         self._req_done = True
         state = self._state
-        if state is S.EXCHANGE or state is S.CONNECTING:
+        if state is S.EXCHANGE or state is S.CONNECTING or state is S.REVOCATION:
             if self._req_chunked:
                 self._to_origin.append(b"0\r\n\r\n")
         elif state is S.LOCAL:
@@ -183,7 +231,7 @@ class ProxyProtocol(OriginSide):
             return True
         return False
 
-    def _local(self, status: int, close: bool = False) -> None:
+    def _local(self, status: int, close: bool = False, reason: str | None = None) -> None:
         """Answer the current request ourselves; the origin never sees it."""
         self._close_origin(abort=True)
         req = self._req
@@ -195,7 +243,7 @@ class ProxyProtocol(OriginSide):
         close = close or self._close_after or self._ctx.draining
         head_only = req.method == b"HEAD"
         if status == 403:
-            reason = self._session.verify_reason or "other"
+            reason = reason or self._session.verify_reason or "other"
             data = client_certificate_problem(reason, close=close, head_only=head_only)
         else:
             data = problem_response(status, close=close, head_only=head_only)

@@ -1,0 +1,265 @@
+"""The worker's OCSP service: the verify step's cache lookup and the HTTP layer's pending check.
+
+For a binding with `ocsp.enabled` (§5 Revocation):
+1. Handshake: the context's verify callback (tls/contexts.py) calls `BindingOcsp.in_handshake` at
+   depth 0 with the leaf and the issuer verified at depth 1, and refuses when the cache holds
+   "revoked". It costs nothing while no revoked answer is cached (`OcspCache.revoked_serials`),
+   and never does I/O inside OpenSSL.
+2. Established: `ProxyProtocol.connection_made` calls `Revocation.start(session, fingerprint)`.
+   The leaf's cache key (issuer key hash, serial) and issuer come from a note per leaf
+   fingerprint, made once from the chain the client sent and the anchors the handshake verified
+   against. A cache hit decides at once (one hit counted per connection); a miss starts the one
+   coalesced responder request for that key and hands the connection a pending `RevocationCheck`.
+3. The first request waits on a pending check (bounded by `ocsp.timeout`, through the fetch)
+   before anything reaches the origin: revoked -> 403 and close; unknown or unavailable -> soft
+   forwards, hard answers 403 `ocsp_unavailable`. Later requests use the stored result: the
+   keep-alive path tests one attribute for None, and nothing at all when OCSP is off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import crypto
+
+from edgeproxy.config import EdgeCertificateConfig, OcspConfig
+from edgeproxy.revocation.cache import UNAVAILABLE, Answer, CacheKey, OcspCache, Status
+from edgeproxy.revocation.gate import RevocationCheck
+from edgeproxy.revocation.ocsp import OcspClient, OcspUnavailable, build_request, responder_url
+from edgeproxy.revocation.verify import Untrusted, key_hash, verify_response
+from edgeproxy.tasks import TaskGroup
+from edgeproxy.tls.contexts import OcspLookup
+from edgeproxy.tls.session import TlsSession
+from edgeproxy.tls.trust import EdgeTrust
+
+if TYPE_CHECKING:
+    from edgeproxy.metrics import Metrics
+
+log = logging.getLogger(__name__)
+_ISSUER_MEMO: Final = 1024  # distinct issuing CAs remembered (their key hash)
+_NOT_CHECKED: Final = (Status.NOT_CHECKED.value, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A leaf's OCSP cache key and its issuer (DER), found once per leaf."""
+
+    key: CacheKey
+    issuer_der: bytes
+
+
+class BindingOcsp:
+    """One binding's (edge certificate's) cache, notes, anchors and settings."""
+
+    __slots__ = ("_anchors", "_index", "_service", "cache", "config", "hard", "notes")
+
+    def __init__(self, service: Revocation, config: OcspConfig) -> None:
+        self._service = service
+        self.config = config
+        self.hard = config.failure_mode == "hard"
+        self.cache = OcspCache(
+            config.cache_size, service.tasks, clock=service.clock, wall=service.wall
+        )
+        # Leaf SHA-256 fingerprint (hex, as the identity encoder computes it) → Note.
+        self.notes: OrderedDict[str, Note] = OrderedDict()
+        # (CA set, version) → its certificates: every version a context of this binding was
+        # built for (at most 100 per set, §3); indexed by subject on first use.
+        self._anchors: dict[tuple[str, int], tuple[bytes, ...]] = {}
+        self._index: dict[tuple[str, int], dict[bytes, list[x509.Certificate]]] = {}
+
+    def add_anchors(self, trust: EdgeTrust) -> None:
+        anchors = trust.anchors
+        if anchors is not None:
+            self._anchors[anchors.ca_set, anchors.version] = anchors.certificates_der
+
+    def in_handshake(self, leaf: crypto.X509, issuer: crypto.X509 | None) -> bool:
+        """True when the cache says `leaf` is revoked (the verify callback then refuses)."""
+        revoked = self.cache.revoked_serials
+        if not revoked or issuer is None:
+            return False
+        serial = leaf.get_serial_number()
+        if serial not in revoked:
+            return False
+        issuer_der = crypto.dump_certificate(crypto.FILETYPE_ASN1, issuer)
+        if self.cache.peek((self._service.key_hash(issuer_der), serial)) is Status.REVOKED:
+            self._service.cache_hit()
+            return True
+        return False
+
+    def start(
+        self, session: TlsSession, fingerprint: str | None
+    ) -> tuple[str, RevocationCheck | None]:
+        note = self.notes.get(fingerprint) if fingerprint else None
+        if note is None:
+            note = self._find_issuer(session)
+            if note is None:
+                log.warning("OCSP: the client certificate's issuer was not found")
+                return self._decided(Status.UNAVAILABLE)
+            if fingerprint:
+                self.notes[fingerprint] = note
+                if len(self.notes) > self.config.cache_size:
+                    self.notes.popitem(last=False)
+        status = self.cache.peek(note.key)
+        if status is not None:
+            self._service.cache_hit()
+            return self._decided(status)
+        leaf_der, issuer_der, config = session.peer_chain_der[0], note.issuer_der, self.config
+        future = self.cache.resolve(
+            note.key, lambda: self._service.query(config, leaf_der, issuer_der)
+        )
+        return Status.NOT_CHECKED.value, RevocationCheck(self.hard, future=future)
+
+    def _decided(self, status: Status) -> tuple[str, RevocationCheck | None]:
+        if status is Status.GOOD or (
+            not self.hard and (status is Status.UNKNOWN or status is Status.UNAVAILABLE)
+        ):
+            return status.value, None  # nothing to wait for, nothing to refuse
+        return status.value, RevocationCheck(self.hard, status)
+
+    def _find_issuer(self, session: TlsSession) -> Note | None:
+        """The certificate that signed the leaf: among those the client sent, then the anchors
+        of the version the handshake verified against (same-DN CAs are told apart by key)."""
+        chain = session.peer_chain_der
+        try:
+            leaf = x509.load_der_x509_certificate(chain[0])
+            candidates = [x509.load_der_x509_certificate(der) for der in chain[1:]]
+            anchors = self._anchor_index(session.ca_set, session.ca_set_version)
+            candidates += anchors.get(leaf.issuer.public_bytes(), [])
+        except (ValueError, IndexError):
+            return None
+        for cert in candidates:
+            if cert.subject != leaf.issuer:
+                continue
+            try:
+                leaf.verify_directly_issued_by(cert)
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+                continue
+            der = cert.public_bytes(Encoding.DER)
+            return Note((self._service.key_hash(der), leaf.serial_number), der)
+        return None
+
+    def _anchor_index(
+        self, ca_set: str | None, version: int | None
+    ) -> dict[bytes, list[x509.Certificate]]:
+        if ca_set is None or version is None:
+            return {}
+        key = (ca_set, version)
+        index = self._index.get(key)
+        if index is None:  # first use: parse and index once
+            index = {}
+            for der in self._anchors.get(key, ()):
+                cert = x509.load_der_x509_certificate(der)
+                index.setdefault(cert.subject.public_bytes(), []).append(cert)
+            self._index[key] = index
+        return index
+
+
+class Revocation:
+    """Per worker: `RevocationHooks` for the contexts and `RevocationProvider` for HTTP."""
+
+    def __init__(
+        self,
+        metrics: Metrics | None = None,
+        *,
+        client: OcspClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.metrics = metrics
+        self.client = client  # the edge role sets it once its ClientSession exists
+        self.clock = clock
+        self.wall = wall
+        self.tasks = TaskGroup()
+        self._bindings: dict[str, BindingOcsp] = {}
+        self._key_hashes: dict[bytes, bytes] = {}
+
+    def binding(self, edge: EdgeCertificateConfig) -> BindingOcsp:
+        """The binding's state; new (empty cache) when its OCSP settings changed (SIGHUP)."""
+        config = edge.mutual_authentication.ocsp
+        found = self._bindings.get(edge.name)
+        if found is None or (found.config is not config and found.config != config):
+            found = self._bindings[edge.name] = BindingOcsp(self, config)
+        return found
+
+    # -- RevocationHooks (called while contexts are built, and inside the verify callback) -----
+
+    def ocsp_lookup(self, trust: EdgeTrust) -> OcspLookup:
+        binding = self.binding(trust.edge)
+        binding.add_anchors(trust)
+        return binding.in_handshake
+
+    def crl_stale_accepted(self, ca_set: str) -> None:
+        if self.metrics is not None:
+            self.metrics.crl_stale_accepted(ca_set)
+
+    # -- RevocationProvider (ProxyProtocol.connection_made) ------------------------------------
+
+    def start(
+        self, session: TlsSession, fingerprint: str | None
+    ) -> tuple[str, RevocationCheck | None]:
+        """(access-log status, check to await or None) for a connection whose certificate
+        verified, on a binding with OCSP enabled."""
+        if not session.peer_chain_der:
+            return _NOT_CHECKED
+        return self.binding(session.edge).start(session, fingerprint)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def key_hash(self, issuer_der: bytes) -> bytes:
+        found = self._key_hashes.get(issuer_der)
+        if found is None:
+            if len(self._key_hashes) >= _ISSUER_MEMO:
+                self._key_hashes.clear()
+            found = key_hash(x509.load_der_x509_certificate(issuer_der))
+            self._key_hashes[issuer_der] = found
+        return found
+
+    def cache_hit(self) -> None:
+        if self.metrics is not None:
+            self.metrics.ocsp_cache_hit()
+
+    async def query(self, config: OcspConfig, leaf_der: bytes, issuer_der: bytes) -> Answer:
+        """Ask the responder once; any failure is UNAVAILABLE (logged, counted as `error`)."""
+        url: str | None = None
+        serial = "?"
+        try:
+            leaf = x509.load_der_x509_certificate(leaf_der)
+            issuer = x509.load_der_x509_certificate(issuer_der)
+            serial = format(leaf.serial_number, "x")
+            url = responder_url(leaf, config.responder)
+            if url is None:
+                raise OcspUnavailable("no responder configured and none in the certificate")
+            if self.client is None:
+                raise OcspUnavailable("no OCSP client: the edge role has not started")
+            async with asyncio.timeout(config.timeout):
+                der = await self.client.post(url, build_request(leaf, issuer))
+            answer = verify_response(der, leaf, issuer, self.wall())
+        except (OcspUnavailable, Untrusted, ValueError, TimeoutError) as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            error = f"no answer within {config.timeout:g}s" if timed_out else str(exc)
+            log.warning(
+                "OCSP answer unavailable",
+                extra={"responder": url, "serial": serial, "error": error},
+            )
+            self._count("error")
+            return UNAVAILABLE
+        self._count(answer.status.value)
+        return answer
+
+    def _count(self, status: str) -> None:
+        if self.metrics is not None:
+            self.metrics.ocsp_response(status)
+
+    async def close(self) -> None:
+        """Cancel responder requests in flight (their waiters get `unavailable`)."""
+        await self.tasks.close()

@@ -1,0 +1,1 @@
+"""End-to-end tests: a real node (admin, edge, status roles), real clients, real signals."""

@@ -1,0 +1,505 @@
+"""Running a node for the end-to-end tests: its config file, in-process or as a subprocess, and
+clients for its admin API and status listener.
+
+In-process nodes run the real `edgeproxy.node.serve` in the test's event loop; the role classes
+it constructs are wrapped (never replaced) so the test learns the ports bound for `:0`.
+Subprocess nodes (`python -m edgeproxy serve -c FILE`) are for what needs real signals; they bind
+ports picked free just before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from edgeproxy import node as node_module
+from edgeproxy.admin.server import AdminRole
+from edgeproxy.config import Config, load_config
+from edgeproxy.dataplane.edge import EdgeRole
+from edgeproxy.dataplane.status import StatusRole
+
+ADMIN_TOKEN = "e2e-admin-token"  # a test token; the config holds its SHA-256
+BASE = "/mtls-edge-truststore/v2"
+CA_SET = "partners"
+POLL = 0.05  # seconds between polls of anything
+WAIT = 15.0  # seconds: the longest any poll may take before the test fails
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """One `[[edge.certificates]]` table."""
+
+    name: str
+    hostnames: tuple[str, ...]
+    mode: str = "require"
+    on_failure: str = "deny"
+    identity_headers: tuple[str, ...] = ("xfcc",)
+    send_ca_list: bool = False
+    ca_set: str = CA_SET
+    origin: str | None = None  # default: the recording origin
+
+
+def default_edges() -> list[EdgeSpec]:
+    """The three bindings the tests use (the server certificate covers all their names)."""
+    return [
+        EdgeSpec(
+            "api",
+            ("api.test", "*.api.test"),
+            identity_headers=("xfcc", "rfc9440"),
+            send_ca_list=True,
+        ),
+        EdgeSpec("other", ("other.test",), mode="request", on_failure="deny"),
+        EdgeSpec(
+            "forward",
+            ("forward.test",),
+            mode="request",
+            on_failure="forward",
+            identity_headers=("xfcc", "rfc9440"),
+        ),
+    ]
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(value)
+
+
+@dataclass
+class NodeFiles:
+    """Everything a node's config names, in one directory of its own."""
+
+    directory: Path
+    origin_url: str
+    server_chain: Path
+    server_key: Path
+    name: str = "e2e-edge"
+    network: str = "STAGING"
+    roles: tuple[str, ...] = ("admin", "edge")
+    store_url: str | None = None  # default: an SQLite file in `directory`
+    edges: list[EdgeSpec] = field(default_factory=default_edges)
+    limits: dict[str, float] = field(
+        default_factory=lambda: {"client_hello_timeout": 1.0, "drain_timeout": 10.0}
+    )
+    admin_port: int = 0
+    status_port: int = 0
+    edge_port: int = 0
+    snapshot_at: Path | None = None  # default: var/<name>.snapshot.json
+
+    @property
+    def path(self) -> Path:
+        return self.directory / "node.toml"
+
+    @property
+    def snapshot(self) -> Path:
+        return self.snapshot_at or self.directory / "var" / f"{self.name}.snapshot.json"
+
+    @property
+    def database(self) -> Path:
+        return self.directory / "var" / "edgeproxy.db"
+
+    def text(self) -> str:
+        token_hash = hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
+        lines = [
+            "[node]",
+            f"name = {_toml(self.name)}",
+            f"network = {_toml(self.network)}",
+            f"roles = {_toml(self.roles)}",
+            f"snapshot = {_toml(self.snapshot)}",
+            "",
+            "[store]",
+            f"url = {_toml(self.store_url or 'sqlite:///' + str(self.database))}",
+            "poll_interval = 0.02",
+            "",
+            "[admin]",
+            f'listen = "127.0.0.1:{self.admin_port}"',
+            f'tokens = [{{ name = "ops", role = "admin", token_sha256 = "{token_hash}" }}]',
+            "",
+            "[status]",
+            f'listen = "127.0.0.1:{self.status_port}"',
+            "",
+            "[edge]",
+            f'listen = "127.0.0.1:{self.edge_port}"',
+            "",
+            "[edge.limits]",
+            *(f"{k} = {_toml(v)}" for k, v in self.limits.items()),
+        ]
+        for edge in self.edges:
+            lines += [
+                "",
+                "[[edge.certificates]]",
+                f"name = {_toml(edge.name)}",
+                f"hostnames = {_toml(edge.hostnames)}",
+                f"certificate = {_toml(self.server_chain)}",
+                f"private_key = {_toml(self.server_key)}",
+                f"origin = {_toml(edge.origin or self.origin_url)}",
+                "[edge.certificates.mutual_authentication]",
+                f"ca_set = {_toml(edge.ca_set)}",
+                f"send_ca_list_to_client = {_toml(edge.send_ca_list)}",
+                f"mode = {_toml(edge.mode)}",
+                f"on_failure = {_toml(edge.on_failure)}",
+                f"identity_headers = {_toml(edge.identity_headers)}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def write(self) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(self.text(), encoding="utf-8")
+        return self.path
+
+    def use_free_ports(self) -> None:
+        self.admin_port, self.status_port, self.edge_port = free_ports(3)
+
+
+def free_ports(count: int) -> list[int]:
+    """Loopback ports nobody listens on right now (bound together, then released)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+async def poll(
+    check: Callable[[], Any], what: str, *, timeout: float = WAIT, interval: float = POLL
+) -> Any:
+    """Await `check()` (sync or async) until it returns something truthy; bounded in time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = None
+    for _ in range(int(timeout / interval) + 1):
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        if loop.time() >= deadline:
+            break
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+# -- in-process node ------------------------------------------------------------------------------
+
+
+class InProcessNode:
+    """`edgeproxy.node.serve(config, stop, reload)` as a task of the test's event loop."""
+
+    def __init__(self, files: NodeFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.files = files
+        self.config: Config = load_config(files.write())
+        self.stop_event = asyncio.Event()
+        self.reload_event = asyncio.Event()
+        self.task: asyncio.Task[int] | None = None
+        self.admin: AdminRole | None = None
+        self.edge: EdgeRole | None = None
+        self.status: StatusRole | None = None
+        self._monkeypatch = monkeypatch
+
+    def _capture(self) -> None:
+        def wrap(attr: str, cls: type) -> None:
+            def make(*args: Any, **kwargs: Any) -> Any:
+                role = cls(*args, **kwargs)
+                setattr(self, attr, role)
+                return role
+
+            self._monkeypatch.setattr(node_module, cls.__name__, make)
+
+        wrap("admin", AdminRole)
+        wrap("edge", EdgeRole)
+        wrap("status", StatusRole)
+
+    async def start(self) -> InProcessNode:
+        self._capture()
+        self.task = asyncio.create_task(
+            node_module.serve(self.config, self.stop_event, self.reload_event), name="e2e-node"
+        )
+
+        async def started() -> bool:
+            if self.task is not None and self.task.done():
+                self.task.result()  # raises what serve() raised
+                raise AssertionError("serve() returned before it was asked to stop")
+            if self.status is None:
+                return False
+            try:
+                port = self.status.port
+            except (AssertionError, IndexError):
+                return False
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/healthz") as reply,
+            ):
+                return reply.status == 200
+
+        await poll(started, "the node to serve /healthz")
+        return self
+
+    async def reload(self) -> None:
+        """What SIGHUP does in `edgeproxy.node.run`; returns once the reload was handled (the
+        node clears the event, then re-reads the file in the same step)."""
+        self.reload_event.set()
+        await poll(lambda: not self.reload_event.is_set(), "the node to handle the reload")
+
+    async def stop(self) -> int | None:
+        """Stop the node (graceful drain) and return serve()'s exit status."""
+        task, self.task = self.task, None
+        if task is None or task.done():  # never started, or start() already raised its failure
+            return None
+        self.stop_event.set()
+        async with asyncio.timeout(WAIT):
+            return await task
+
+    @property
+    def edge_port(self) -> int:
+        assert self.edge is not None
+        return self.edge.port
+
+    @property
+    def status_url(self) -> str:
+        assert self.status is not None
+        return f"http://127.0.0.1:{self.status.port}"
+
+    @property
+    def admin_url(self) -> str:
+        assert self.admin is not None
+        return f"http://127.0.0.1:{self.admin.port}"
+
+
+# -- subprocess node ------------------------------------------------------------------------------
+
+
+class SubprocessNode:
+    """`python -m edgeproxy serve -c FILE`, stderr (JSON log lines) to a file the test reads."""
+
+    def __init__(self, files: NodeFiles) -> None:
+        if not files.admin_port:
+            files.use_free_ports()
+        self.files = files
+        self.path = files.write()
+        self.stderr_path = files.directory / "node.stderr"
+        self.stdout_path = files.directory / "node.stdout"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def spawn(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "edgeproxy", "serve", "-c", str(self.path),
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+            )  # fmt: skip
+
+    async def start(self) -> SubprocessNode:
+        await self.spawn()
+
+        async def ready() -> bool:
+            assert self.process is not None
+            if self.process.returncode is not None:
+                raise AssertionError(
+                    f"the node exited with {self.process.returncode}: {self.stderr()[-2000:]}"
+                )
+            try:
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"{self.status_url}/healthz") as reply,
+                ):
+                    return reply.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await poll(ready, "the node process to serve /healthz", timeout=30)
+        return self
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.stderr().splitlines():
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+        return lines
+
+    def messages(self) -> list[str]:
+        return [str(line.get("message")) for line in self.log_lines()]
+
+    def send(self, signum: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    async def wait(self, timeout: float = WAIT) -> int:
+        assert self.process is not None
+        async with asyncio.timeout(timeout):
+            return await self.process.wait()
+
+    async def kill(self) -> None:
+        """Teardown: whatever the test left running ends here (our own child, by its pid)."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+    @property
+    def edge_port(self) -> int:
+        return self.files.edge_port
+
+    @property
+    def status_url(self) -> str:
+        return f"http://127.0.0.1:{self.files.status_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.files.admin_port}"
+
+
+# -- admin API and status clients -----------------------------------------------------------------
+
+
+class ApiError(AssertionError):
+    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
+        super().__init__(f"{method} {path} → {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class Admin:
+    """The admin API over real HTTP with a bearer token."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http = http
+        self.url = url
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, expect: Iterable[int] = (200,)
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with self.http.request(
+            method, self.url + BASE + path, json=body, headers=headers
+        ) as reply:
+            text = await reply.text()
+            data = json.loads(text) if text else None
+            if reply.status not in tuple(expect):
+                raise ApiError(method, path, reply.status, data)
+            return data
+
+    async def create_set(self, name: str = CA_SET) -> int:
+        created = await self.call("POST", "/ca-sets", {"caSetName": name}, expect=(201,))
+        return int(created["caSetId"])
+
+    async def create_version(self, set_id: int, pems: Sequence[str]) -> int:
+        body = {
+            "allowInsecureSha1": False,
+            "certificates": [{"certificatePem": pem} for pem in pems],
+        }
+        created = await self.call("POST", f"/ca-sets/{set_id}/versions", body, expect=(201,))
+        return int(created["version"])
+
+    async def activate(self, set_id: int, version: int, network: str = "STAGING") -> Any:
+        path = f"/ca-sets/{set_id}/versions/{version}/activate"
+        return await self.call("POST", path, {"network": network}, expect=(202,))
+
+    async def deactivate(
+        self, set_id: int, version: int, network: str = "STAGING", *, force: bool = False
+    ) -> Any:
+        path = f"/ca-sets/{set_id}/versions/{version}/deactivate"
+        return await self.call("POST", path, {"network": network, "force": force}, expect=(202,))
+
+    async def activation(self, set_id: int, activation: Mapping[str, Any]) -> Any:
+        path = (
+            f"/ca-sets/{set_id}/versions/{activation['version']}"
+            f"/activations/{activation['activationId']}"
+        )
+        return await self.call("GET", path)
+
+    async def settle(self, set_id: int, activation: Mapping[str, Any]) -> Any:
+        """Poll an activation until it is no longer IN_PROGRESS (bounded); return its last state."""
+
+        async def done() -> Any:
+            state = await self.activation(set_id, activation)
+            return state if state["activationStatus"] != "IN_PROGRESS" else None
+
+        return await poll(done, f"activation {activation['activationId']} to settle")
+
+    async def publish(self, pems: Sequence[str], network: str = "STAGING") -> tuple[int, int]:
+        """Create the set (if needed) and a version of `pems`, activate it, wait for COMPLETE."""
+        sets = await self.call("GET", "/ca-sets", None)
+        found = [s["caSetId"] for s in sets["caSets"] if s["caSetName"] == CA_SET]
+        set_id = found[0] if found else await self.create_set()
+        version = await self.create_version(set_id, pems)
+        final = await self.settle(set_id, await self.activate(set_id, version, network))
+        assert final["activationStatus"] == "COMPLETE", final
+        return set_id, version
+
+
+class Status:
+    """The status listener: /metrics, /healthz, /readyz, /status."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http = http
+        self.url = url
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with self.http.get(self.url + path) as reply:
+            return reply.status, await reply.text()
+
+    async def json(self, path: str) -> tuple[int, Any]:
+        status, text = await self.get(path)
+        return status, json.loads(text)
+
+    async def metrics_text(self) -> str:
+        status, text = await self.get("/metrics")
+        assert status == 200
+        return text
+
+    async def metrics(self) -> Metrics:
+        return Metrics.parse(await self.metrics_text())
+
+    async def wait_revision_after(self, revision: int) -> Any:
+        """Poll /status until the node applied a store revision newer than `revision`."""
+
+        async def newer() -> Any:
+            _, body = await self.json("/status")
+            trust = body.get("trust") or {}
+            return body if trust.get("revision", -1) > revision else None
+
+        return await poll(newer, f"the node to apply a revision after {revision}")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+    @classmethod
+    def parse(cls, text: str) -> Metrics:
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+        return cls(samples)
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels` (0 when none)."""
+        wanted = set(labels.items())
+        return sum(v for (n, ls), v in self.samples.items() if n == name and wanted <= set(ls))
+
+    def handshakes(self, reason: str, edge: str | None = None) -> float:
+        labels = {"reason": reason, **({"edge_certificate": edge} if edge is not None else {})}
+        return self.value("edgeproxy_tls_handshakes_total", **labels)

@@ -1,0 +1,128 @@
+"""A node process and real signals (§5, §9): SIGHUP reloads the config file build-then-swap (a bad
+file is refused and the node keeps serving); SIGTERM drains in-flight requests and exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+
+import pytest
+
+from .clients import aget, connection, exchange, read_until_closed, refused
+from .conftest import MakeFiles, StartNode
+from .nodes import SubprocessNode, default_edges, poll
+from .origin import RecordingOrigin
+from .pki import E2ePki
+
+pytestmark = pytest.mark.slow
+
+
+async def reloaded(node: SubprocessNode, message: str, count: int) -> None:
+    """Wait until the node logged `message` for the count-th time."""
+    await poll(lambda: node.messages().count(message) >= count, f"{message!r} #{count}")
+
+
+async def test_sighup_adds_an_edge_certificate_and_refuses_an_invalid_file(
+    pki: E2ePki, origin: RecordingOrigin, node_files: MakeFiles, spawn_node: StartNode
+) -> None:
+    files = node_files(edges=[e for e in default_edges() if e.name != "forward"])
+    running = await spawn_node(files)
+    node = running.node
+    assert isinstance(node, SubprocessNode)
+    assert node.process is not None
+    pid = node.process.pid
+    await running.admin.publish([pki.ca_a.pem])
+    assert (await aget(pki, running.port, "api.test", pki.alice)).status == 200
+    # Not served yet: no edge certificate for the name (unrecognized_name).
+    error = await refused(pki, running.port, "forward.test", None)
+    assert isinstance(error, ssl.SSLError)
+    assert "UNRECOGNIZED_NAME" in str(error)
+
+    files.edges = default_edges()
+    files.write()
+    node.send(signal.SIGHUP)
+    await reloaded(node, "configuration reloaded", 1)
+    response = await aget(pki, running.port, "forward.test", None, "/after-hup")
+    assert response.status == 200
+    assert origin.last("/after-hup").one("X-Client-Cert-Verify") == "NONE"
+
+    files.path.write_text("[node\nthis is not TOML\n", encoding="utf-8")
+    node.send(signal.SIGHUP)
+    await reloaded(node, "configuration reload rejected", 1)
+    (rejected,) = [m for m in node.log_lines() if m["message"] == "configuration reload rejected"]
+    assert "invalid TOML" in rejected["error"]
+    # Still the same process and the last good configuration.
+    assert node.process.returncode is None
+    assert node.process.pid == pid
+    assert (await aget(pki, running.port, "api.test", pki.alice)).status == 200
+    assert (await aget(pki, running.port, "forward.test", None)).status == 200
+
+
+async def test_sighup_with_unusable_certificate_files_keeps_the_running_state(
+    pki: E2ePki, node_files: MakeFiles, spawn_node: StartNode
+) -> None:
+    files = node_files()
+    running = await spawn_node(files)
+    node = running.node
+    assert isinstance(node, SubprocessNode)
+    assert node.process is not None
+    await running.admin.publish([pki.ca_a.pem])
+    good = (files.server_chain, files.server_key)
+    certs = files.directory / "certs"
+    (certs / "garbage.pem").write_text("not a certificate\n")
+    (certs / "someone-else.key").write_bytes(pki.alice.key.read_bytes())
+    unusable = [
+        (certs / "missing.pem", good[1], "ConfigError"),  # refused by the config parser
+        (certs / "garbage.pem", good[1], "Error"),  # exists; OpenSSL cannot load it
+        (good[0], certs / "someone-else.key", "Error"),  # a key that does not match
+    ]
+    for count, (chain, key, error_type) in enumerate(unusable, start=1):
+        files.server_chain, files.server_key = chain, key
+        files.write()
+        node.send(signal.SIGHUP)
+        await reloaded(node, "configuration reload rejected", count)
+        rejected = [m for m in node.log_lines() if m["message"] == "configuration reload rejected"]
+        assert rejected[-1]["error_type"] == error_type
+        assert node.process.returncode is None
+        assert (await aget(pki, running.port, "api.test", pki.alice)).status == 200
+
+    # The twin: usable files again are taken.
+    files.server_chain, files.server_key = good
+    files.write()
+    node.send(signal.SIGHUP)
+    await reloaded(node, "configuration reloaded", 1)
+    assert (await aget(pki, running.port, "api.test", pki.alice)).status == 200
+
+
+async def test_sigterm_completes_the_in_flight_request_then_exits_zero(
+    pki: E2ePki, origin: RecordingOrigin, node_files: MakeFiles, spawn_node: StartNode
+) -> None:
+    running = await spawn_node(node_files())
+    node = running.node
+    assert isinstance(node, SubprocessNode)
+    await running.admin.publish([pki.ca_a.pem])
+
+    idle = connection(pki, running.port, "api.test", pki.alice)  # keep-alive, then idle
+    slow = asyncio.create_task(aget(pki, running.port, "api.test", pki.alice, "/slow"))
+    try:
+        assert (await asyncio.to_thread(exchange, idle, "/before-term")).status == 200
+        async with asyncio.timeout(10):
+            await origin.slow_started.wait()  # the request is at the origin, in flight
+        node.send(signal.SIGTERM)
+        response = await slow
+        # The idle keep-alive connection is closed, not waited for.
+        assert isinstance(idle.sock, ssl.SSLSocket)
+        assert await asyncio.to_thread(read_until_closed, idle.sock) == b""
+    finally:
+        idle.close()
+        if not slow.done():
+            slow.cancel()
+    assert response.status == 200
+    assert response.json() == {"ok": True, "path": "/slow"}
+    assert response.headers.get("connection") == "close"
+    assert await node.wait() == 0
+    assert "node stopping" in node.messages()
+    # The twin: nothing listens any more.
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", running.port)

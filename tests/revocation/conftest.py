@@ -1,0 +1,80 @@
+"""Fixtures: the PKI, responders, an origin and in-process edges, all torn down after each test.
+
+(tests/revocation is a package named `revocation`: no standard-library module has that name.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from edgeproxy.config import OcspConfig
+from edgeproxy.dataplane.http import ProxyContext
+from edgeproxy.metrics import Metrics
+from edgeproxy.revocation import OcspClient, Revocation
+
+from .harness import Edge, Origin, start_edge
+from .pki import Pki
+from .responders import Backend, Responder
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("revocation-pki"))
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    found = await Origin().start()
+    yield found
+    await found.close()
+
+
+StartResponder = Callable[[Backend], Awaitable[Responder]]
+
+
+@pytest.fixture
+async def responder() -> AsyncIterator[StartResponder]:
+    started: list[Responder] = []
+
+    async def start(backend: Backend) -> Responder:
+        started.append(await Responder(backend).start())
+        return started[-1]
+
+    yield start
+    for r in started:
+        await r.close()
+
+
+StartEdge = Callable[..., Awaitable[Edge]]
+
+
+@pytest.fixture
+async def edge(pki: Pki, origin: Origin) -> AsyncIterator[StartEdge]:
+    """edge(ocsp=OcspConfig(...), mode=..., crls=...): an in-process edge on 127.0.0.1."""
+    session = aiohttp.ClientSession(auto_decompress=False)
+    running: list[tuple[asyncio.Server, ProxyContext, Edge]] = []
+
+    def revocation_for(metrics: Metrics) -> Revocation:
+        return Revocation(metrics, client=OcspClient(session))
+
+    async def start(ocsp: OcspConfig | None = None, **kw: object) -> Edge:
+        found = await start_edge(pki, origin, revocation_for, ocsp=ocsp or OcspConfig(), **kw)  # type: ignore[arg-type]
+        running.append(found)
+        return found[2]
+
+    yield start
+    for server, ctx, found in running:
+        server.close()
+        await ctx.drain(grace=0.5)
+        await found.revocation.close()
+    await session.close()

@@ -1,0 +1,191 @@
+"""The edge in-process (TLS adapter + HTTP proxy + revocation service), a counting origin, and a
+stdlib `ssl` client speaking HTTP/1.1 keep-alive to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from edgeproxy.config import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
+from edgeproxy.dataplane.http import AccessRecord, ProxyContext, ProxyProtocol
+from edgeproxy.dataplane.observe import HandshakeLog, RequestLog
+from edgeproxy.dataplane.tls_transport import TlsServerProtocol
+from edgeproxy.domain.model import Network
+from edgeproxy.metrics import Metrics
+from edgeproxy.revocation import Revocation
+from edgeproxy.tls.contexts import ContextCache
+from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
+
+from .pki import API, Pki
+
+LIMITS = EdgeLimits(client_hello_timeout=2.0, handshake_timeout=2.0, drain_timeout=1.0)
+
+
+class Origin:
+    def __init__(self) -> None:
+        self.hits = 0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        body = await request.read()
+        return web.Response(text=f"got {len(body)}" if body else "ok")
+
+    async def start(self) -> Origin:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@dataclass
+class Records:
+    metrics: Metrics
+    records: list[AccessRecord] = field(default_factory=list)
+
+    def request_done(self, record: AccessRecord) -> None:
+        self.records.append(record)
+        RequestLog(self.metrics).request_done(record)
+
+
+@dataclass
+class Edge:
+    pki: Pki
+    port: int
+    metrics: Metrics
+    revocation: Revocation
+    records: Records
+    contexts: ContextCache
+    holder: list[TrustState]
+    edge: EdgeCertificateConfig
+    proxy: ProxyContext
+
+    def waiting_for_revocation(self) -> int:
+        """Connections whose request waits for an OCSP answer (their state, as repr shows it)."""
+        return sum(" revocation " in repr(c) for c in list(self.proxy._connections))
+
+    def sample(self, name: str, **labels: str) -> float:
+        value = self.metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+    def handshake_failures(self, reason: str) -> float:
+        return self.sample(
+            "edgeproxy_tls_handshakes_total",
+            edge_certificate="api",
+            network="STAGING",
+            result="failure",
+            reason=reason,
+        )
+
+    def swap(self, crls: tuple[bytes, ...] = ()) -> None:
+        """Build a new trust state aside (new CRLs) and swap the one reference (§2 reload)."""
+        anchors = TrustAnchors("partners", 1, (self.pki.ca.der,), False, crls)
+        self.holder[0] = TrustState.build([EdgeTrust(self.edge, anchors)], self.contexts)
+
+
+def edge_config(pki: Pki, origin: Origin, ocsp: OcspConfig, mode: str) -> EdgeCertificateConfig:
+    auth = MutualAuthConfig(ca_set="partners", mode=mode, ocsp=ocsp)  # type: ignore[arg-type]
+    return EdgeCertificateConfig(
+        name="api",
+        hostnames=(API,),
+        certificate=pki.server_pem,
+        private_key=pki.server_pem,
+        origin=f"http://127.0.0.1:{origin.port}",
+        mutual_authentication=auth,
+    )
+
+
+async def start_edge(
+    pki: Pki,
+    origin: Origin,
+    revocation_for: object,
+    *,
+    ocsp: OcspConfig,
+    mode: str = "require",
+    crls: tuple[bytes, ...] = (),
+) -> tuple[asyncio.Server, ProxyContext, Edge]:
+    metrics = Metrics()
+    revocation: Revocation = revocation_for(metrics)  # type: ignore[operator]
+    contexts = ContextCache(hooks=revocation)
+    edge_cfg = edge_config(pki, origin, ocsp, mode)
+    records = Records(metrics)
+    ctx = ProxyContext(LIMITS, observer=records, revocation=revocation)
+    observer = HandshakeLog(metrics, Network.STAGING)
+    edge = Edge(pki, 0, metrics, revocation, records, contexts, [TrustState()], edge_cfg, ctx)
+    edge.swap(crls)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: TlsServerProtocol(
+            lambda: edge.holder[0], lambda: ProxyProtocol(ctx), LIMITS, observer
+        ),
+        "127.0.0.1",
+        0,
+    )
+    edge.port = server.sockets[0].getsockname()[1]
+    return server, ctx, edge
+
+
+class Refused(Exception):
+    """The TLS handshake (or the connection right after it) was refused."""
+
+
+class Client:
+    """One TLS connection to the edge, sending keep-alive GETs."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, edge: Edge, ctx: ssl.SSLContext) -> Client:
+        try:
+            async with asyncio.timeout(5):
+                reader, writer = await asyncio.open_connection(
+                    "127.0.0.1", edge.port, ssl=ctx, server_hostname=API
+                )
+        except (ssl.SSLError, ConnectionError) as exc:
+            raise Refused(str(exc)) from exc
+        return cls(reader, writer)
+
+    async def get(self, path: str = "/", body: bytes = b"") -> tuple[int, bytes, bool]:
+        """(status, body, closed by the server after it); a POST when `body` is given."""
+        method = (
+            f"POST {path} HTTP/1.1\r\nContent-Length: {len(body)}"
+            if body
+            else f"GET {path} HTTP/1.1"
+        )
+        self.writer.write(f"{method}\r\nHost: {API}\r\n\r\n".encode() + body)
+        try:
+            async with asyncio.timeout(5):
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+                body = await self.reader.readexactly(int(headers.get("Content-Length", "0")))
+        except (ssl.SSLError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise Refused(str(exc)) from exc
+        return int(lines[0].split()[1]), body, headers.get("Connection") == "close"
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
+
+async def get_once(edge: Edge, ctx: ssl.SSLContext, path: str = "/") -> tuple[int, bytes]:
+    client = await Client.open(edge, ctx)
+    try:
+        status, body, _ = await client.get(path)
+    finally:
+        await client.close()
+    return status, body

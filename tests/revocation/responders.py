@@ -1,0 +1,146 @@
+"""OCSP responders on 127.0.0.1 for the tests: each request is counted, then answered by a backend.
+
+* `OpenSslBackend`: the real responder, `openssl ocsp -index ... -CA ... -rsigner ... -rkey ...`,
+  run once per request (`-reqin`/`-respout`, killed after `PROCESS_TIMEOUT`). Its network mode is
+  not used because OpenSSL 3.0's `-port` takes a port number only and binds every interface.
+* `BuiltBackend`: a response made with cryptography's `OCSPResponseBuilder`, for what a real
+  responder would not send: a forgery, a stale answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+
+from .pki import HOUR, Ca, Issued, now
+
+PROCESS_TIMEOUT = 5.0
+
+Backend = Callable[[bytes], Awaitable[bytes]]
+
+
+class Responder:
+    """aiohttp on 127.0.0.1:<ephemeral>; `gate` (when set) holds every answer until opened."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.hits = 0
+        self.gate: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ocsp"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        body = await request.read()
+        if self.gate is not None:
+            await asyncio.wait_for(self.gate.wait(), 10)
+        answer = await self.backend(body)
+        return web.Response(body=answer, content_type="application/ocsp-response")
+
+    async def start(self) -> Responder:
+        app = web.Application()
+        app.router.add_post("/ocsp", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def _serial_hex(serial: int) -> str:
+    text = format(serial, "X")
+    return text if len(text) % 2 == 0 else "0" + text
+
+
+@dataclass
+class OpenSslBackend:
+    """The `openssl ocsp` responder over an index.txt of `statuses` (serial → "V" | "R")."""
+
+    tmp: Path
+    ca: Ca
+    signer: Issued | Ca  # the CA itself, or a delegated responder certificate
+    statuses: dict[int, str] = field(default_factory=dict)
+    runs: int = 0
+
+    def _index(self) -> str:
+        expiry = (now() + 24 * HOUR).strftime("%y%m%d%H%M%SZ")
+        revoked_at = (now() - HOUR).strftime("%y%m%d%H%M%SZ")
+        lines = []
+        for serial, flag in self.statuses.items():
+            when = revoked_at if flag == "R" else ""
+            lines.append(f"{flag}\t{expiry}\t{when}\t{_serial_hex(serial)}\tunknown\t/CN=x\n")
+        return "".join(lines)
+
+    async def __call__(self, request: bytes) -> bytes:
+        self.runs += 1
+        base = self.tmp / f"ocsp-{id(self)}-{self.runs}"
+        index, req, resp = (base.with_suffix(s) for s in (".index", ".req", ".resp"))
+        index.write_text(self._index())
+        req.write_bytes(request)
+        ca_pem = base.with_suffix(".ca")
+        ca_pem.write_bytes(self.ca.cert.public_bytes(Encoding.PEM))
+        proc = await asyncio.create_subprocess_exec(
+            "openssl", "ocsp", "-index", str(index), "-CA", str(ca_pem),
+            "-rsigner", str(self.signer.pem), "-rkey", str(self.signer.pem),
+            "-reqin", str(req), "-respout", str(resp), "-nmin", "5",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(PROCESS_TIMEOUT):
+                await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        return resp.read_bytes()
+
+
+@dataclass
+class BuiltBackend:
+    """Answers `status` for whatever is asked, signed by `key` as `signer`, over a chosen window."""
+
+    signer: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    status: ocsp.OCSPCertStatus = ocsp.OCSPCertStatus.GOOD
+    this_update: dt.timedelta = -HOUR  # relative to now
+    next_update: dt.timedelta | None = HOUR
+    include_signer: bool = True
+
+    async def __call__(self, request: bytes) -> bytes:
+        req = ocsp.load_der_ocsp_request(request)
+        t = now()
+        revoked = self.status is ocsp.OCSPCertStatus.REVOKED
+        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+            req.issuer_name_hash,
+            req.issuer_key_hash,
+            req.serial_number,
+            req.hash_algorithm,
+            self.status,
+            t + self.this_update,
+            None if self.next_update is None else t + self.next_update,
+            t - HOUR if revoked else None,
+            None,
+        )
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self.signer)
+        if self.include_signer:
+            builder = builder.certificates([self.signer])
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(Encoding.DER)

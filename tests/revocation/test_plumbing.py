@@ -1,0 +1,182 @@
+"""CRLs from the store's view to the handshake: digest, contexts, snapshot, trust sync, status."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from edgeproxy.config import EdgeConfig, HostPort, NodeConfig, OcspConfig
+from edgeproxy.dataplane.edge import EdgeRole
+from edgeproxy.dataplane.snapshot import ActiveSet, read_snapshot, write_snapshot
+from edgeproxy.domain.certificates import CertificateInput
+from edgeproxy.domain.model import Network
+from edgeproxy.fleet import FleetService
+from edgeproxy.metrics import Metrics
+from edgeproxy.revocation import CrlWatch
+from edgeproxy.service import Actor, TruststoreService, VersionDraft
+from edgeproxy.store import Store, open_store
+from edgeproxy.tls.contexts import ContextCache
+from edgeproxy.tls.trust import EdgeTrust, TrustAnchors
+
+from .conftest import StartResponder
+from .harness import Origin, Refused, edge_config, get_once
+from .pki import HOUR, Pki, now
+from .responders import BuiltBackend
+
+
+def anchors(pki: Pki, crls: tuple[bytes, ...] = ()) -> TrustAnchors:
+    return TrustAnchors("partners", 1, (pki.ca.der,), False, crls)
+
+
+def test_crls_are_part_of_the_digest_and_the_context(pki: Pki) -> None:
+    edge = edge_config(pki, Origin(), OcspConfig(), "require")
+    crl_a, crl_b = pki.ca.crl(()), pki.ca.crl((1,))
+    plain = EdgeTrust(edge, TrustAnchors("partners", 1, (pki.ca.der,), False))
+    assert plain.digest() == EdgeTrust(edge, anchors(pki)).digest()  # () is the old digest
+    with_a = EdgeTrust(edge, anchors(pki, (crl_a,)))
+    with_b = EdgeTrust(edge, anchors(pki, (crl_b,)))
+    assert len({plain.digest(), with_a.digest(), with_b.digest()}) == 3
+
+    cache = ContextCache()
+    assert cache.get(with_a) is cache.get(EdgeTrust(edge, anchors(pki, (crl_a,))))
+    assert cache.get(with_a) is not cache.get(with_b)
+
+
+def test_snapshot_keeps_crls_and_reads_old_snapshots(pki: Pki, tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.json"
+    crl = pki.ca.crl((7,))
+    active = {"partners": ActiveSet.from_der("partners", 1, (pki.ca.der,), False, (crl,))}
+    write_snapshot(path, Network.STAGING, 3, active)
+    loaded = read_snapshot(path, Network.STAGING)
+    assert loaded is not None
+    assert loaded[1]["partners"] is not None
+    assert loaded[1]["partners"].anchors.crls_der == (crl,)
+
+    document = json.loads(path.read_text())
+    del document["caSets"]["partners"]["crlsDer"]  # as written before CRLs existed
+    path.write_text(json.dumps(document))
+    old = read_snapshot(path, Network.STAGING)
+    assert old is not None
+    assert old[1]["partners"] is not None
+    assert old[1]["partners"].anchors.crls_der == ()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path}/edge.db")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def _pem(crl_der: bytes) -> str:
+    return x509.load_der_x509_crl(crl_der).public_bytes(Encoding.PEM).decode()
+
+
+async def _seed(store: Store, pki: Pki, crls: tuple[bytes, ...] = ()) -> int:
+    """The CA set `partners`: version 1 holds the client CA, active on STAGING, plus CRLs."""
+    service = TruststoreService(store)
+    actor = Actor("test")
+    ca_set = await service.create_ca_set(actor, "partners", None)
+    pem = pki.ca.cert.public_bytes(Encoding.PEM).decode()
+    draft = VersionDraft(False, False, None, (CertificateInput(pem),))
+    await service.create_version(actor, ca_set.id, draft)
+    await service.activate(actor, ca_set.id, 1, Network.STAGING)
+    for der in crls:
+        await service.add_crl(actor, ca_set.id, _pem(der), None)
+    return ca_set.id
+
+
+def _role(
+    pki: Pki,
+    tmp_path: Path,
+    store: Store,
+    origin: Origin | None = None,
+    ocsp: OcspConfig | None = None,
+) -> EdgeRole:
+    node = NodeConfig("edge-1", Network.STAGING, ("edge",), tmp_path / "snapshot.json")
+    binding = edge_config(pki, origin or Origin(), ocsp or OcspConfig(), "require")
+    edge = EdgeConfig(HostPort("127.0.0.1", 0), (binding,))
+    return EdgeRole(node, edge, store, FleetService(store), Metrics())
+
+
+@pytest.mark.parametrize("with_crls", [True, False])
+async def test_trust_sync_carries_the_stores_crls(
+    pki: Pki, tmp_path: Path, store: Store, with_crls: bool
+) -> None:
+    crl = pki.ca.crl((5,))
+    await _seed(store, pki, (crl,) if with_crls else ())
+    role = _role(pki, tmp_path, store)
+    await role.sync.sync()
+
+    applied = role.sync.applied
+    assert applied is not None
+    active = applied.active["partners"]
+    assert active is not None
+    assert active.anchors.crls_der == ((crl,) if with_crls else ())
+    snapshot = json.loads((tmp_path / "snapshot.json").read_text())
+    assert len(snapshot["caSets"]["partners"]["crlsDer"]) == (1 if with_crls else 0)
+
+
+async def test_status_and_metric_report_an_expired_crl(
+    pki: Pki, tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    stale = pki.ca.crl((5,), next_update=now() - HOUR)
+    set_id = await _seed(store, pki)
+    # Uploaded while it was still current (the API refuses an expired CRL); it has lapsed since.
+    uploader = TruststoreService(store, clock=lambda: now() - 1.5 * HOUR)
+    await uploader.add_crl(Actor("test"), set_id, _pem(stale), None)
+    role = _role(pki, tmp_path, store)
+    await role.sync.sync()
+
+    crls = role.status()["trust"]["crls"]["partners"]
+    assert len(crls) == 1
+    assert crls[0]["expired"] is True
+    assert crls[0]["revokedCertificates"] == 1
+    assert crls[0]["issuer"] == "CN=Partner Client CA"
+
+    with caplog.at_level(logging.WARNING, logger="edgeproxy.revocation.crl"):
+        await role._check_crls()
+        await role._check_crls()  # logged once, not on every check
+    assert len([r for r in caplog.records if "nextUpdate" in r.getMessage()]) == 1
+    gauge = role.metrics.registry.get_sample_value("edgeproxy_crl_expired", {"ca_set": "partners"})
+    assert gauge == 1
+
+
+def test_crl_watch_counts_only_expired(pki: Pki) -> None:
+    fresh, stale = pki.ca.crl(()), pki.unrelated.crl((), next_update=now() - HOUR)
+    watch = CrlWatch()
+    assert watch.check({"a": (fresh,), "b": (fresh, stale), "c": ()}, now()) == {
+        "a": 0,
+        "b": 1,
+        "c": 0,
+    }
+
+
+async def test_edge_role_wires_ocsp_and_crls_into_its_listener(
+    pki: Pki, tmp_path: Path, store: Store, origin: Origin, responder: StartResponder
+) -> None:
+    """EdgeRole.start(): contexts consult its revocation service, HTTP waits on it, and its own
+    ClientSession asks the responder; the store's CRLs reach the handshake."""
+    r = await responder(BuiltBackend(pki.ca.cert, pki.ca.key))
+    good, listed = pki.issue("good", ocsp_url=r.url), pki.issue("listed", ocsp_url=r.url)
+    await _seed(store, pki, (pki.ca.crl((listed.serial,)),))
+    role = _role(pki, tmp_path, store, origin, OcspConfig(enabled=True, failure_mode="hard"))
+    await role.start()
+    try:
+        for _ in range(2):
+            assert await get_once(role, pki.client_context(good)) == (200, b"ok")
+        with pytest.raises(Refused):
+            await get_once(role, pki.client_context(listed))
+    finally:
+        await role.stop()
+    assert r.hits == 1  # the CRL refusal never asked; the second connection hit the cache
+    sample = role.metrics.registry.get_sample_value
+    assert sample("edgeproxy_ocsp_responses_total", {"status": "good"}) == 1
+    assert sample("edgeproxy_ocsp_cache_hits_total") == 1
