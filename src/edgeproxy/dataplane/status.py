@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -20,6 +19,7 @@ from edgeproxy.config import NodeConfig, StatusConfig
 from edgeproxy.metrics import Metrics
 from edgeproxy.store import Store
 from edgeproxy.tasks import TaskGroup, every
+from edgeproxy.weblistener import WebListener
 
 log = logging.getLogger(__name__)
 
@@ -76,30 +76,11 @@ def create_status_app(state: StatusSource) -> web.Application:
     return app
 
 
-@dataclass
-class StatusRole:
-    config: StatusConfig
-    source: StatusSource
+class StatusRole(WebListener):
+    """The status listener every node runs: /metrics, /healthz, /readyz, /status."""
 
-    def __post_init__(self) -> None:
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(create_status_app(self.source), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
-        await site.start()
-
-    @property
-    def port(self) -> int:
-        """The bound port (useful when the config asked for port 0)."""
-        assert self._runner is not None
-        return self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def __init__(self, config: StatusConfig, source: StatusSource) -> None:
+        super().__init__(create_status_app(source), config.listen)
 
 
 def _iso(timestamp: float | None) -> str | None:

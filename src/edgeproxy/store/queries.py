@@ -5,24 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from edgeproxy.domain.crls import CrlRecord
 from edgeproxy.domain.errors import FieldError
 from edgeproxy.domain.model import (
-    Activation,
-    ActivationStatus,
-    ActivationType,
-    Activity,
-    ActivityType,
     CaSet,
     CaSetStatus,
     Certificate,
-    Crl,
     Network,
-    Node,
     Version,
 )
 from edgeproxy.store import codec
-from edgeproxy.store.db import Db
+from edgeproxy.store.activation_queries import ActivationQueries
+from edgeproxy.store.crl_queries import CrlQueries
+from edgeproxy.store.node_queries import NodeQueries
 
 # A constant column list, interpolated into SELECTs; values always go through parameters.
 _CA_SET_COLUMNS = """s.id, s.name, s.description, s.status, s.created_by, s.created_at,
@@ -50,11 +44,8 @@ def _ca_set(row: codec.Row) -> CaSet:
     return codec.ca_set_from_row(row, row["latest_version"])
 
 
-class Tx:
-    """One transaction's view of the store. Built by a back end around its connection."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
+class Tx(ActivationQueries, NodeQueries, CrlQueries):
+    """One transaction's view of the store: every query, grouped by concern into mixins."""
 
     # -- revision ------------------------------------------------------------------------------
 
@@ -244,199 +235,3 @@ class Tx:
             set_id,
             number,
         )
-
-    # -- activations ---------------------------------------------------------------------------
-
-    async def insert_activation(
-        self,
-        *,
-        set_id: int,
-        version: int,
-        network: Network,
-        type: ActivationType,
-        status: ActivationStatus,
-        by: str,
-        at: datetime,
-        revision: int,
-        previous_version: int | None,
-        warnings: tuple[FieldError, ...],
-    ) -> Activation:
-        completed = at if status is not ActivationStatus.IN_PROGRESS else None
-        percent = 100 if status is ActivationStatus.COMPLETE else 0
-        activation_id = await self._db.fetchval(
-            "INSERT INTO activations (ca_set_id, version, network, type, status, created_by, "
-            "created_at, revision, previous_version, completed_at, percent_complete, warnings) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-            set_id,
-            version,
-            network.value,
-            type.value,
-            status.value,
-            by,
-            at,
-            revision,
-            previous_version,
-            completed,
-            percent,
-            codec.field_errors_to_json(warnings),
-        )
-        activation = await self.get_activation(int(activation_id))
-        assert activation is not None
-        return activation
-
-    async def get_activation(self, activation_id: int) -> Activation | None:
-        row = await self._db.fetchrow("SELECT * FROM activations WHERE id = $1", activation_id)
-        return codec.activation_from_row(row) if row else None
-
-    async def list_activations(self, set_id: int) -> list[Activation]:
-        rows = await self._db.fetch(
-            "SELECT * FROM activations WHERE ca_set_id = $1 ORDER BY id DESC", set_id
-        )
-        return [codec.activation_from_row(r) for r in rows]
-
-    async def in_progress_activations(self, set_id: int | None = None) -> list[Activation]:
-        rows = await self._db.fetch(
-            "SELECT * FROM activations WHERE status = $1 AND (ca_set_id = $2 OR $3) ORDER BY id",
-            ActivationStatus.IN_PROGRESS.value,
-            set_id if set_id is not None else -1,
-            set_id is None,
-        )
-        return [codec.activation_from_row(r) for r in rows]
-
-    async def was_activated(self, set_id: int, version: int, network: Network) -> bool:
-        """Whether the version was ever (successfully or still in flight) activated there."""
-        value = await self._db.fetchval(
-            "SELECT count(*) FROM activations WHERE ca_set_id = $1 AND version = $2 "
-            "AND network = $3 AND type = $4 AND status <> $5",
-            set_id,
-            version,
-            network.value,
-            ActivationType.ACTIVATE.value,
-            ActivationStatus.FAILED.value,
-        )
-        return int(value) > 0
-
-    async def update_activation(
-        self,
-        activation_id: int,
-        *,
-        status: ActivationStatus,
-        percent_complete: int,
-        at: datetime | None,
-        failure_reason: str | None = None,
-    ) -> None:
-        await self._db.execute(
-            "UPDATE activations SET status = $1, percent_complete = $2, completed_at = $3, "
-            "failure_reason = $4 WHERE id = $5",
-            status.value,
-            percent_complete,
-            at,
-            failure_reason,
-            activation_id,
-        )
-
-    # -- activities ----------------------------------------------------------------------------
-
-    async def record_activity(
-        self,
-        set_id: int,
-        type: ActivityType,
-        by: str,
-        at: datetime,
-        *,
-        network: Network | None = None,
-        version: int | None = None,
-    ) -> None:
-        await self._db.execute(
-            "INSERT INTO activities (ca_set_id, type, network, version, at, actor) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            set_id,
-            type.value,
-            network.value if network else None,
-            version,
-            at,
-            by,
-        )
-
-    async def list_activities(self, set_id: int) -> list[Activity]:
-        rows = await self._db.fetch(
-            "SELECT * FROM activities WHERE ca_set_id = $1 ORDER BY id DESC", set_id
-        )
-        return [codec.activity_from_row(r) for r in rows]
-
-    # -- nodes ---------------------------------------------------------------------------------
-
-    async def upsert_node(self, node: Node) -> None:
-        await self._db.execute(
-            "INSERT INTO nodes (name, network, roles, started_at, last_seen, bindings, "
-            "applied_revision, applied_versions, apply_errors, applied_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            "ON CONFLICT (name) DO UPDATE SET network = excluded.network, "
-            "roles = excluded.roles, started_at = excluded.started_at, "
-            "last_seen = excluded.last_seen, bindings = excluded.bindings, "
-            "applied_revision = excluded.applied_revision, "
-            "applied_versions = excluded.applied_versions, "
-            "apply_errors = excluded.apply_errors, applied_at = excluded.applied_at",
-            node.name,
-            node.network.value,
-            codec.dumps(list(node.roles)),
-            node.started_at,
-            node.last_seen,
-            codec.bindings_to_json(node.bindings),
-            node.applied_revision,
-            codec.dumps(node.applied_versions),
-            codec.dumps(node.apply_errors),
-            node.applied_at,
-        )
-
-    async def list_nodes(self) -> list[Node]:
-        rows = await self._db.fetch("SELECT * FROM nodes ORDER BY name")
-        return [codec.node_from_row(r) for r in rows]
-
-    async def delete_node(self, name: str) -> None:
-        await self._db.execute("DELETE FROM nodes WHERE name = $1", name)
-
-    # -- CRLs ----------------------------------------------------------------------------------
-
-    async def insert_crl(self, set_id: int, record: CrlRecord, by: str, at: datetime) -> Crl:
-        crl_id = await self._db.fetchval(
-            "INSERT INTO crls (ca_set_id, issuer, issuer_fingerprint, this_update, next_update, "
-            "crl_number, revoked_count, fingerprint, crl_pem, description, created_by, "
-            "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-            set_id,
-            record.issuer,
-            record.issuer_fingerprint,
-            record.this_update,
-            record.next_update,
-            str(record.crl_number) if record.crl_number is not None else None,
-            record.revoked_count,
-            record.fingerprint,
-            record.crl_pem,
-            record.description,
-            by,
-            at,
-        )
-        crl = await self.get_crl(set_id, int(crl_id))
-        assert crl is not None
-        return crl
-
-    async def list_crls(self, set_id: int) -> list[Crl]:
-        rows = await self._db.fetch("SELECT * FROM crls WHERE ca_set_id = $1 ORDER BY id", set_id)
-        return [codec.crl_from_row(r) for r in rows]
-
-    async def get_crl(self, set_id: int, crl_id: int) -> Crl | None:
-        row = await self._db.fetchrow(
-            "SELECT * FROM crls WHERE ca_set_id = $1 AND id = $2", set_id, crl_id
-        )
-        return codec.crl_from_row(row) if row else None
-
-    async def find_crl(self, set_id: int, fingerprint: str) -> Crl | None:
-        """The set's CRL with this SHA-256 fingerprint, if it was uploaded already."""
-        row = await self._db.fetchrow(
-            "SELECT * FROM crls WHERE ca_set_id = $1 AND fingerprint = $2", set_id, fingerprint
-        )
-        return codec.crl_from_row(row) if row else None
-
-    async def delete_crl(self, set_id: int, crl_id: int) -> None:
-        """A hard delete: the DELETE_CRL activity is the record that it existed."""
-        await self._db.execute("DELETE FROM crls WHERE ca_set_id = $1 AND id = $2", set_id, crl_id)
