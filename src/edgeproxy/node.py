@@ -22,6 +22,7 @@ from edgeproxy.dataplane.trust_sync import NoTrustState
 from edgeproxy.dataplane.workers import WorkerPool
 from edgeproxy.demo import DemoOrigin, curl_commands, ensure_demo_ca_set, ensure_dev_pki
 from edgeproxy.fleet import FleetService
+from edgeproxy.logs import AccessSink
 from edgeproxy.metrics import Metrics, shared_metrics
 from edgeproxy.service import TruststoreService
 from edgeproxy.store import Store, open_store
@@ -41,18 +42,31 @@ class Reloadable(Protocol):
     def reload(self, edge: EdgeConfig) -> None: ...
 
 
-async def serve(config: Config, stop: asyncio.Event, reload: asyncio.Event | None = None) -> int:
+async def serve(
+    config: Config,
+    stop: asyncio.Event,
+    reload: asyncio.Event | None = None,
+    *,
+    access_sink: AccessSink | None = None,
+) -> int:
     """Start every configured role, wait for `stop`, then stop them in reverse order. Returns the
-    exit status: 0, or 1 when the edge workers kept dying and the node gave up."""
+    exit status: 0, or 1 when the edge workers kept dying and the node gave up.
+
+    `access_sink` takes the access-log lines (the batched stderr writer under `run()`); without
+    one they go through the `edgeproxy.access` logger."""
     edge_workers = config.edge.workers if config.edge and "edge" in config.node.roles else 1
     if edge_workers == 1:
-        return await _serve(config, stop, reload, None)
+        return await _serve(config, stop, reload, None, access_sink)
     with shared_metrics() as shared:
-        return await _serve(config, stop, reload, shared)
+        return await _serve(config, stop, reload, shared, access_sink)
 
 
 async def _serve(
-    config: Config, stop: asyncio.Event, reload: asyncio.Event | None, shared: Path | None
+    config: Config,
+    stop: asyncio.Event,
+    reload: asyncio.Event | None,
+    shared: Path | None,
+    access_sink: AccessSink | None,
 ) -> int:
     store = open_store(config.store.url, poll_interval=config.store.poll_interval)
     opened = await _open_store(store, config)
@@ -73,9 +87,19 @@ async def _serve(
                 demo_text = await _prepare_demo(config, service)
                 roles.append(DemoOrigin(config.demo.origin_listen))
             if shared is None:
-                edge = EdgeRole(config.node, config.edge, store, fleet, metrics)
+                edge = EdgeRole(
+                    config.node, config.edge, store, fleet, metrics, access_sink=access_sink
+                )
             else:
-                edge = WorkerPool(config, store, fleet, metrics, shared, on_fatal=stop.set)
+                edge = WorkerPool(
+                    config,
+                    store,
+                    fleet,
+                    metrics,
+                    shared,
+                    on_fatal=stop.set,
+                    access_sink=access_sink,
+                )
             roles.append(edge)
             status_source = edge
         else:
@@ -182,7 +206,7 @@ async def _prepare_demo(config: Config, service: TruststoreService) -> str:
 
 
 def run(config: Config) -> int:
-    logs.configure()
+    access_sink = logs.configure()
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -195,7 +219,7 @@ def run(config: Config) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reload.set)
-        return await serve(config, stop, reload)
+        return await serve(config, stop, reload, access_sink=access_sink)
 
     try:
         return asyncio.run(main())

@@ -3,11 +3,13 @@ subprocess) on their own SQLite store, and the admin API / status clients to dri
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -123,13 +125,14 @@ class AccessLog:
     def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
         self.caplog = caplog
 
-    def records(self, event: str | None = None) -> list[logging.LogRecord]:
-        return [
-            r
+    def records(self, event: str | None = None) -> list[SimpleNamespace]:
+        """Each access line's JSON fields, as attributes."""
+        lines = [
+            SimpleNamespace(**json.loads(r.json_line))  # type: ignore[attr-defined]
             for r in self.caplog.records
             if r.name == "edgeproxy.access"
-            and (event is None or getattr(r, "event", None) == event)
         ]
+        return [e for e in lines if event is None or getattr(e, "event", None) == event]
 
 
 @pytest.fixture

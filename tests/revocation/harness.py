@@ -12,7 +12,7 @@ from aiohttp import web
 
 from edgeproxy.config import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
 from edgeproxy.dataplane.http import AccessRecord, ProxyContext, ProxyProtocol
-from edgeproxy.dataplane.observe import HandshakeLog, RequestLog
+from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.domain.model import Network
 from edgeproxy.metrics import Metrics
@@ -57,7 +57,7 @@ class Records:
 
     def request_done(self, record: AccessRecord) -> None:
         self.records.append(record)
-        RequestLog(self.metrics).request_done(record)
+        RequestLog(self.metrics, AccessLine(None)).request_done(record)
 
 
 @dataclass
@@ -122,7 +122,7 @@ async def start_edge(
     edge_cfg = edge_config(pki, origin, ocsp, mode)
     records = Records(metrics)
     ctx = ProxyContext(LIMITS, observer=records, revocation=revocation)
-    observer = HandshakeLog(metrics, Network.STAGING)
+    observer = HandshakeLog(metrics, Network.STAGING, AccessLine(None))
     edge = Edge(pki, 0, metrics, revocation, records, contexts, [TrustState()], edge_cfg, ctx)
     edge.swap(crls)
     loop = asyncio.get_running_loop()

@@ -13,10 +13,11 @@ import aiohttp
 from edgeproxy.config import EdgeConfig, NodeConfig
 from edgeproxy.dataplane.http.context import ProxyContext
 from edgeproxy.dataplane.http.proxy import ProxyProtocol
-from edgeproxy.dataplane.observe import HandshakeLog, RequestLog
+from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.dataplane.trust_sync import TrustSync
 from edgeproxy.fleet import FleetService
+from edgeproxy.logs import AccessSink
 from edgeproxy.metrics import Metrics
 from edgeproxy.revocation import CrlWatch, OcspClient, Revocation
 from edgeproxy.store import Store
@@ -50,10 +51,13 @@ class EdgeRole:
         store: Store,
         fleet: FleetService,
         metrics: Metrics,
+        *,
+        access_sink: AccessSink | None = None,
     ) -> None:
         self.node = node
         self.edge = edge
         self.metrics = metrics
+        self.access = AccessLine(access_sink)
         # OCSP for this worker: consulted by every context's verify step and by the HTTP layer.
         self.revocation = Revocation(metrics)
         contexts = ContextCache(hooks=self.revocation)
@@ -77,9 +81,11 @@ class EdgeRole:
             every(CRL_CHECK_INTERVAL, self._check_crls, "CRL freshness check"), "crl-watch"
         )
         context = ProxyContext(
-            self.edge.limits, observer=RequestLog(self.metrics), revocation=self.revocation
+            self.edge.limits,
+            observer=RequestLog(self.metrics, self.access),
+            revocation=self.revocation,
         )
-        observer = HandshakeLog(self.metrics, self.node.network)
+        observer = HandshakeLog(self.metrics, self.node.network, self.access)
         limits = self.edge.limits
         state = self.sync.state
         metrics = self.metrics

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from edgeproxy.dataplane.http.context import AccessRecord
 from edgeproxy.domain.model import Network
+from edgeproxy.logs import AccessSink, json_line
 from edgeproxy.metrics import Metrics
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 
@@ -31,6 +33,23 @@ _CERTIFICATE_REASONS = frozenset(
 )
 
 
+class AccessLine:
+    """Writes access-log lines: into the node's batched log stream when `run()` set one up,
+    else through the `edgeproxy.access` logger (in-process embedding and tests)."""
+
+    def __init__(self, sink: AccessSink | None) -> None:
+        self.sink = sink
+
+    def write(self, message: str, fields: dict[str, Any]) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        line = json_line(access_log.name, message, fields, time.time())
+        if self.sink is not None:
+            self.sink(line)
+        else:
+            access_log.info(message, extra={"json_line": line})
+
+
 def _peer(peer: Any) -> tuple[str | None, int | None]:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return str(peer[0]), int(peer[1])
@@ -40,9 +59,10 @@ def _peer(peer: Any) -> tuple[str | None, int | None]:
 class HandshakeLog:
     """The TLS adapter's observer: handshake metrics, and one log line per failed handshake."""
 
-    def __init__(self, metrics: Metrics, network: Network) -> None:
+    def __init__(self, metrics: Metrics, network: Network, access: AccessLine) -> None:
         self.metrics = metrics
         self.network = network
+        self.access = access
 
     def handshake_done(self, session: TlsSession, duration: float) -> None:
         edge = session.edge.name
@@ -61,9 +81,9 @@ class HandshakeLog:
         if edge_name is not None and reason in _CERTIFICATE_REASONS:
             self.metrics.client_cert_rejected(edge, reason)
         address, port = _peer(peer)
-        access_log.info(
+        self.access.write(
             "handshake failed",
-            extra={
+            {
                 "event": "handshake",
                 "client_address": address,
                 "client_port": port,
@@ -80,17 +100,20 @@ class HandshakeLog:
 class RequestLog:
     """The HTTP layer's observer: request metrics and one access-log line per request."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, access: AccessLine) -> None:
         self.metrics = metrics
+        self.access = access
 
     def request_done(self, record: AccessRecord) -> None:
         self.metrics.request_done(record.edge_certificate, record.status, record.origin_duration)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info("request", extra={"event": "request", **_fields(record)})
+        self.access.write("request", {"event": "request", **_fields(record)})
 
 
 def _fields(record: AccessRecord) -> dict[str, Any]:
-    fields = {name: getattr(record, name) for name in record.__dataclass_fields__}
+    fields = {name: getattr(record, name) for name in _RECORD_FIELDS}
     # The log line has its own `time`; the record's is when the request started.
     fields["started"] = fields.pop("time")
     return fields
+
+
+_RECORD_FIELDS = tuple(AccessRecord.__dataclass_fields__)

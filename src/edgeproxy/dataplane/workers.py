@@ -44,6 +44,7 @@ from edgeproxy import logs
 from edgeproxy.config import Config, EdgeConfig, HostPort, NodeConfig
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.fleet import FleetService
+from edgeproxy.logs import AccessSink
 from edgeproxy.metrics import Metrics, worker_exited
 from edgeproxy.store import Store, open_store
 from edgeproxy.tasks import TaskGroup
@@ -99,6 +100,7 @@ class WorkerPool:
         shared: Path,
         *,
         on_fatal: Callable[[], None],
+        access_sink: AccessSink | None = None,
     ) -> None:
         assert config.edge is not None
         assert config.edge.workers > 1
@@ -109,7 +111,12 @@ class WorkerPool:
         self.count = config.edge.workers
         self.edge = config.edge  # what a (re)started worker runs; its listen port is the bound one
         self.local = EdgeRole(
-            worker_node(config.node, 0, self.count), config.edge, store, fleet, metrics
+            worker_node(config.node, 0, self.count),
+            config.edge,
+            store,
+            fleet,
+            metrics,
+            access_sink=access_sink,
         )
         self.gave_up = False
         self._workers = [_Worker(i) for i in range(1, self.count)]
@@ -418,7 +425,7 @@ class _Reporter:
             await asyncio.sleep(REPORT_INTERVAL)
 
 
-async def _run_worker(spec: WorkerSpec, channel: int) -> None:
+async def _run_worker(spec: WorkerSpec, channel: int, access_sink: AccessSink) -> None:
     from edgeproxy.node import wait_for_signals  # node imports this module
 
     config = spec.config
@@ -449,7 +456,9 @@ async def _run_worker(spec: WorkerSpec, channel: int) -> None:
     tasks = TaskGroup()
     try:
         node = worker_node(config.node, spec.index, spec.count)
-        edge = EdgeRole(node, config.edge, store, FleetService(store), Metrics())
+        edge = EdgeRole(
+            node, config.edge, store, FleetService(store), Metrics(), access_sink=access_sink
+        )
         await edge.start()
         try:
             tasks.spawn(_Reporter(transport, edge).run(), "worker-report")
@@ -469,7 +478,7 @@ def main() -> int:
     # must not kill us (the parent re-sends it once we report).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    logs.configure()
+    access_sink = logs.configure()
     spec = _read_spec(0)
     _tag_logs(spec.index)
     # Reports own fd 1; anything printed goes to stderr with the logs.
@@ -480,7 +489,7 @@ def main() -> int:
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
-        asyncio.run(_run_worker(spec, channel))
+        asyncio.run(_run_worker(spec, channel, access_sink))
     except Exception:
         log.exception("worker failed")
         return 1

@@ -1,0 +1,92 @@
+"""The batched log writer: lines arrive in order, warnings promptly, nothing blocks or is lost
+silently when the stream stalls, and close() flushes."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+
+from edgeproxy.logs import BatchedHandler, JsonFormatter, json_line
+
+
+class SlowStream(io.StringIO):
+    """A stream whose writes block until released: a stalled stderr pipe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait(5)
+        return super().write(text)
+
+
+def _logger(handler: logging.Handler, name: str) -> logging.Logger:
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(name)
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+def test_lines_are_written_in_order_and_close_flushes_them() -> None:
+    stream = io.StringIO()
+    handler = BatchedHandler(stream, interval=60)  # only close() will flush
+    logger = _logger(handler, "test.order")
+    for i in range(50):
+        logger.info("line %d", i, extra={"n": i})
+    assert stream.getvalue() == ""  # batched, not written per line
+    handler.close()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["n"] for line in lines] == list(range(50))
+    assert lines[0]["message"] == "line 0"
+    assert lines[0]["level"] == "info"
+
+
+def test_a_warning_is_written_without_waiting_for_the_interval() -> None:
+    stream = io.StringIO()
+    handler = BatchedHandler(stream, interval=60)
+    logger = _logger(handler, "test.urgent")
+    logger.warning("disk on fire")
+    for _ in range(200):  # bounded wait for the flusher thread
+        if stream.getvalue():
+            break
+        threading.Event().wait(0.01)
+    assert "disk on fire" in stream.getvalue()
+    handler.close()
+
+
+def test_a_stalled_stream_drops_and_counts_lines_instead_of_growing() -> None:
+    stream = SlowStream()
+    handler = BatchedHandler(stream, interval=60, batch_bytes=10**9, max_bytes=2_000)
+    logger = _logger(handler, "test.stall")
+    for i in range(100):
+        logger.info("x" * 50, extra={"n": i})
+    stream.release.set()
+    handler.close()
+    lines = stream.getvalue().splitlines()
+    kept = [json.loads(line) for line in lines[:-1]]
+    assert 0 < len(kept) < 100
+    assert [k["n"] for k in kept] == list(range(len(kept)))  # the first ones, in order
+    assert (
+        json.loads(lines[-1])["message"]
+        == f"{100 - len(kept)} log lines dropped: the log stream stalled"
+    )
+
+
+def test_write_line_takes_preformatted_lines_in_the_formatters_shape() -> None:
+    stream = io.StringIO()
+    handler = BatchedHandler(stream, interval=60)
+    handler.write_line(json_line("edgeproxy.access", "request", {"status": 200}, 0.0))
+    handler.close()
+    entry = json.loads(stream.getvalue())
+    assert entry == {
+        "time": "1970-01-01T00:00:00+00:00",
+        "level": "info",
+        "logger": "edgeproxy.access",
+        "message": "request",
+        "status": 200,
+    }
