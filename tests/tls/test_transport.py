@@ -128,6 +128,22 @@ async def test_garbage_is_closed_without_affecting_a_good_connection(
     assert server.observer.failed[0][4][0] == "127.0.0.1"
 
 
+async def test_a_port_probe_is_not_a_failed_handshake(pki: Pki, start: Callable[..., Any]) -> None:
+    """Connect and close without a byte (a health check): nothing to count. Its twin, a client
+    that sends part of a ClientHello and leaves, is a failed handshake."""
+    server = await start()
+    for sent in (b"", b"\x16"):
+        _, raw_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        raw_writer.write(sent)
+        raw_writer.close()
+        await raw_writer.wait_closed()
+    # The partial one is reported; had the probe been reported too, it would be first.
+    await server.observer.wait_failed(1)
+    async with tls_client(server, pki.client_context(pki.good)) as (reader, writer):
+        assert await roundtrip(reader, writer, b"after") == b"after"
+    assert [f[0] for f in server.observer.failed] == [Reason.OTHER]
+
+
 async def test_stalled_clienthello_times_out(pki: Pki, start: Callable[..., Any]) -> None:
     limits = EdgeLimits(client_hello_timeout=0.2, handshake_timeout=3.0)
     server = await start(limits=limits)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any, Final, Protocol, cast
 
 from edgeproxy.config import EdgeLimits
@@ -138,6 +139,7 @@ class TlsServerProtocol(asyncio.Protocol):
         "_observer",
         "_pending",
         "_pending_eof",
+        "_received",
         "_reported",
         "_started",
         "_tcp",
@@ -164,6 +166,7 @@ class TlsServerProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._started = 0.0
         self._reported = False
+        self._received = False  # any byte from the client yet
         self._closing = False
         self._app_paused = False  # the application asked pause_reading
         self._write_paused = False  # the TCP transport is above its high water mark
@@ -190,24 +193,26 @@ class TlsServerProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
         self._engine = TlsEngine(self._trust())  # read once: the connection keeps it for life
         loop = self._loop = asyncio.get_running_loop()
-        self._started = loop.time()
+        # Durations on perf_counter: uvloop's loop.time() ticks in whole milliseconds.
+        self._started = perf_counter()
         limits = self._limits
         first = min(limits.client_hello_timeout, limits.handshake_timeout)
-        self._timer = loop.call_at(self._started + first, self._on_timeout)
+        self._timer = loop.call_later(first, self._on_timeout)
 
     def data_received(self, data: bytes) -> None:
         engine = self._engine
         if self._app is not None:  # established: the per-request path
             self._process(engine.feed(data))
             return
+        self._received = True
         was_hello = engine.state is State.HELLO
         self._process(engine.feed(data))
         if was_hello and engine.state is State.HANDSHAKING:
             limits = self._limits
             if limits.handshake_timeout > limits.client_hello_timeout and self._timer is not None:
                 self._timer.cancel()
-                deadline = self._started + limits.handshake_timeout
-                self._timer = self._loop_().call_at(deadline, self._on_timeout)
+                remaining = limits.handshake_timeout - (perf_counter() - self._started)
+                self._timer = self._loop_().call_later(max(remaining, 0.0), self._on_timeout)
 
     def eof_received(self) -> bool:
         return self._process(self._engine.feed_eof())
@@ -220,6 +225,7 @@ class TlsServerProtocol(asyncio.Protocol):
         app, self._app = self._app, None
         if app is not None:
             app.connection_lost(exc)
+        self._tcp = None
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -259,7 +265,7 @@ class TlsServerProtocol(asyncio.Protocol):
     def _on_established(self, session: TlsSession) -> None:
         self._cancel_timer()
         self._reported = True
-        self._observer.handshake_done(session, self._loop_().time() - self._started)
+        self._observer.handshake_done(session, perf_counter() - self._started)
         app = self._app = self._app_factory()
         app.connection_made(TlsTransport(self))
         if self._write_paused:
@@ -295,8 +301,12 @@ class TlsServerProtocol(asyncio.Protocol):
         if self._reported:
             return
         self._reported = True
+        if not self._received and reason is Reason.OTHER:
+            # Connected and closed without a byte: a port probe or a health check, not a
+            # handshake. Counting it would bury real failures under load-balancer noise.
+            return
         engine = self._engine
-        duration = self._loop_().time() - self._started
+        duration = perf_counter() - self._started
         peer = self._tcp.get_extra_info("peername") if self._tcp is not None else None
         detail = engine.failure.detail if engine.failure is not None else ""
         log.debug("TLS handshake from %s failed: %s %s", peer, reason, detail)

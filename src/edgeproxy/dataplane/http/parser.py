@@ -151,6 +151,15 @@ class RequestReader:
             finally:
                 self._running = False
 
+    def detach(self) -> None:
+        """The connection is gone. llhttp holds our bound callbacks and we hold the sink that
+        holds us: drop both ends, so the connection is freed at once by reference counting
+        rather than by a full garbage collection that stalls the event loop."""
+        self._dead = True
+        self._queue = None
+        self._raw.clear()
+        del self._parser, self._sink
+
     def take_tunnel_bytes(self) -> bytes:
         """After a WebSocket upgrade: the client bytes that followed the request head."""
         data = bytes(self._raw)

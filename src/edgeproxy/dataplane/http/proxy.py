@@ -9,6 +9,7 @@ buffer pauses origin reads, a full origin write buffer pauses client reads.
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 
 import httptools
 
@@ -77,7 +78,7 @@ class ProxyProtocol(OriginSide):
             return  # lingering close: the rest of an unwanted body
         if state is S.IDLE:
             self._to(S.HEAD)
-            self._t0 = self._loop.time()
+            self._t0 = perf_counter()
             self.deadline = self._t0 + self._limits.header_timeout
         reader = self._reader
         reader.feed(data)
@@ -104,6 +105,7 @@ class ProxyProtocol(OriginSide):
         state, self._state = self._state, S.CLOSED
         self._ctx.unregister(self)
         self._close_origin(abort=True)
+        self._reader.detach()
         if self._rev_check is not None:
             self._rev_check.unsubscribe(self._revocation_settled)
         live = (S.HEAD, S.REVOCATION, S.CONNECTING, S.EXCHANGE, S.LOCAL)
@@ -113,7 +115,7 @@ class ProxyProtocol(OriginSide):
     def on_request(self, head: RequestHead) -> None:
         if self._state is S.IDLE:
             self._to(S.HEAD)
-            self._t0 = self._loop.time()
+            self._t0 = perf_counter()
         self.deadline = INF
         self._req = head  # exchange fields were reset by _finish (or __init__)
         if not head.keep_alive:
@@ -205,7 +207,7 @@ class ProxyProtocol(OriginSide):
 
     def on_request_error(self, error: HttpError) -> None:
         if self._state is S.IDLE:  # a pipelined request that was held back
-            self._t0 = self._loop.time()
+            self._t0 = perf_counter()
         self._close_origin(abort=True)
         if self._resp_started:
             self._close_now()
@@ -274,7 +276,7 @@ class ProxyProtocol(OriginSide):
             self._flush_origin()
         if self._state is S.IDLE and reader.in_head:
             self._to(S.HEAD)
-            self._t0 = self._loop.time()
+            self._t0 = perf_counter()
             self.deadline = self._t0 + self._limits.header_timeout
         if self._paused & BUSY and not reader.backlog:
             self._unpause(BUSY)

@@ -8,6 +8,8 @@ the pair into a byte pipe.
 
 from __future__ import annotations
 
+from time import perf_counter
+
 from edgeproxy.dataplane.http.connection import BUSY, CONNECT, ORIGIN, ConnectionBase, S
 from edgeproxy.dataplane.http.headers import CHUNKED, UNTIL_CLOSE, rewrite_response
 from edgeproxy.dataplane.http.origin import OriginConnection
@@ -32,8 +34,8 @@ class OriginSide(ConnectionBase):
         conn.start(self, req.method == b"HEAD", req.websocket)
         if self._client_blocked:
             conn.pause_reading()
-        self._t_origin = self._loop.time()
-        self.deadline = self._t_origin + self._limits.origin_read_timeout
+        self._t_origin = perf_counter()
+        self.deadline = self._loop.time() + self._limits.origin_read_timeout
 
     def origin_connected(self, conn: OriginConnection) -> None:
         if self._state is not S.CONNECTING:
