@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from edgeproxy.domain.model import Network
 from edgeproxy.fleet import FleetService
 from edgeproxy.store import Store
+from pkitools import Issued, build_crl, crl_without_next_update
 
 from .api import Api, Reply
-from .pki import DAY, Issued, Pki, _children, _tlv
+from .pki import DAY, Pki
 from .steps import Clock, new_set, new_version
 
 CRLS = "/ca-sets/{}/crls"
@@ -32,18 +33,13 @@ def make_crl(
     revoked: tuple[int, ...] = (11, 12),
 ) -> x509.CertificateRevocationList:
     now = datetime.now(UTC)
-    this_update = this_update or now - timedelta(hours=1)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer.cert.subject)
-        .last_update(this_update)
-        .next_update(next_update or now + 7 * DAY)
-        .add_extension(x509.CRLNumber(number), critical=False)
+    return build_crl(
+        issuer,
+        this_update=this_update or now - timedelta(hours=1),
+        next_update=next_update or now + 7 * DAY,
+        number=number,
+        revoked=revoked,
     )
-    for serial in revoked:
-        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(this_update)
-        builder = builder.add_revoked_certificate(entry.build())
-    return builder.sign(issuer.key, hashes.SHA256())
 
 
 def pem(crl: x509.CertificateRevocationList) -> str:
@@ -56,14 +52,8 @@ def der(crl: x509.CertificateRevocationList) -> bytes:
 
 def without_next_update(crl: x509.CertificateRevocationList, issuer: Issued) -> str:
     """Re-signed without its optional nextUpdate (cryptography's builder insists on one)."""
-    tbs = _children(crl.tbs_certlist_bytes)
-    tbs_der = _tlv(0x30, b"".join(tbs[:4] + tbs[5:]))  # RFC 5280 §5.1: [4] is nextUpdate
     assert isinstance(issuer.key, ec.EllipticCurvePrivateKey)
-    signature = issuer.key.sign(tbs_der, ec.ECDSA(hashes.SHA256()))
-    algorithm = _children(der(crl))[1]
-    return pem(
-        x509.load_der_x509_crl(_tlv(0x30, tbs_der + algorithm + _tlv(0x03, b"\0" + signature)))
-    )
+    return pem(crl_without_next_update(crl, issuer.key))
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,8 @@ import pytest
 import trustme
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
@@ -36,6 +35,7 @@ from edgeproxy.fleet import FleetService
 from edgeproxy.service import TruststoreService
 from edgeproxy.store import Store, open_store
 from edgeproxy.tasks import TaskGroup, every
+from pkitools import CA_KEY_USAGE, build_certificate, common_name, private_key_pem
 
 ADMIN_TOKEN = "admin-secret-token-7f3a"
 VIEWER_TOKEN = "viewer-secret-token-91bc"
@@ -202,25 +202,14 @@ def cli(
 def short_lived_ca(days: int) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed CA valid from yesterday for `days` days (trustme's last a millennium)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Short-lived CA {days}d")])
     now = datetime.now(UTC)
-    usage = x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-        encipher_only=False, decipher_only=False,
-    )  # fmt: skip
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+    cert = build_certificate(
+        common_name(f"Short-lived CA {days}d"),
+        key,
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=days),
+        key_usage=CA_KEY_USAGE,
+        key_id=True,
     )
     return cert, key
 
@@ -256,11 +245,5 @@ def pki(tmp_path: Path) -> Pki:
     for name, blobs in files.items():
         text = b"".join(b if isinstance(b, bytes) else b.bytes() for b in blobs)
         (directory / name).write_bytes(b"# a comment the upload ignores\n" + text)
-    (directory / "key-only.txt").write_bytes(
-        short_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    (directory / "key-only.txt").write_bytes(private_key_pem(short_key))
     return Pki(directory, root)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+
+from pkitools import build_crl, trustme_issuer
 
 from .conftest import VIEWER_TOKEN, AdminServer, Cli, Pki, closed_port
 
@@ -19,21 +20,15 @@ def crl_of(
     ca: trustme.CA, *, next_update: timedelta = timedelta(days=7)
 ) -> x509.CertificateRevocationList:
     """A CRL signed by a trustme CA, revoking two serials."""
-    cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
-    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
     now = datetime.now(UTC)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(cert.subject)
-        .last_update(now - timedelta(hours=1))
-        .next_update(now + next_update)
-        .add_extension(x509.CRLNumber(3), critical=False)
+    return build_crl(
+        trustme_issuer(ca),
+        this_update=now - timedelta(hours=1),
+        next_update=now + next_update,
+        number=3,
+        revoked=(5, 6),
+        revoked_at=now,
     )
-    for serial in (5, 6):
-        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now)
-        builder = builder.add_revoked_certificate(entry.build())
-    return builder.sign(key, hashes.SHA256())
 
 
 def write(pki: Pki, name: str, *parts: bytes) -> str:

@@ -20,8 +20,18 @@ from edgeproxy.domain.certificates import (
     validate_certificates,
 )
 from edgeproxy.domain.errors import FieldError
+from pkitools import (
+    MD5_WITH_RSA,
+    SHA1_WITH_ECDSA,
+    SHA1_WITH_RSA,
+    Issued,
+    Key,
+    ca_key_usage,
+    make_v1,
+    resign_weak,
+)
 
-from .conftest import MD5_WITH_RSA, NOW, SHA1_WITH_ECDSA, SHA1_WITH_RSA, Issued, Key, Pki
+from .conftest import NOW, Pki
 
 
 def run(
@@ -158,7 +168,7 @@ def test_expiring_soon_warns(pki: Pki, days: int, warned: bool) -> None:
 )
 def test_sha1_is_an_error_unless_allowed(pki: Pki, key: str, algorithm: bytes) -> None:
     base = pki.ca("SHA1 CA", key=key)
-    sha1 = pki.resign(base, base.key, algorithm)
+    sha1 = resign_weak(base, algorithm)
     refused, allowed = run(sha1.pem), run(sha1.pem, sha1=True)
     assert types(refused.errors) == [("insecure-signature-sha1", "/certificates/0")]
     assert allowed.ok
@@ -169,7 +179,7 @@ def test_sha1_is_an_error_unless_allowed(pki: Pki, key: str, algorithm: bytes) -
 def test_md5_is_rejected_even_when_sha1_is_allowed(pki: Pki) -> None:
     base = pki.ca("MD5 CA", key="rsa2048")
     assert run(base.pem).ok
-    md5 = pki.resign(base, base.key, MD5_WITH_RSA)
+    md5 = resign_weak(base, MD5_WITH_RSA)
     report = run(md5.pem, sha1=True)
     assert types(report.errors) == [("insecure-signature-algorithm", "/certificates/0")]
     assert report.certificates[0].signature_algorithm == "MD5_WITH_RSA"
@@ -177,7 +187,7 @@ def test_md5_is_rejected_even_when_sha1_is_allowed(pki: Pki) -> None:
 
 @pytest.mark.parametrize(("cert_sign", "ok"), [(True, True), (False, False)])
 def test_key_usage_must_include_key_cert_sign(pki: Pki, cert_sign: bool, ok: bool) -> None:
-    usage = x509.KeyUsage(True, False, False, False, False, cert_sign, True, False, False)
+    usage = ca_key_usage(digital_signature=True, key_cert_sign=cert_sign)
     report = run(pki.ca("KU", key_usage=usage).pem)
     assert report.ok is ok
     assert types(report.errors) == ([] if ok else [("missing-key-cert-sign", "/certificates/0")])
@@ -332,7 +342,7 @@ def test_require_root_survives_an_issuer_loop(pki: Pki) -> None:
 def test_v1_certificate_is_rejected(pki: Pki) -> None:
     base = pki.ca("V1 CA", key="rsa2048")
     assert run(base.pem).ok
-    v1 = pki.resign(base, base.key, None, v1=True)
+    v1 = make_v1(base)
     assert v1.cert.version is x509.Version.v1
     report = run(v1.pem)
     assert [e.type for e in report.errors] == ["not-x509-v3", "not-a-ca-certificate"]
@@ -346,7 +356,7 @@ def test_one_certificate_reports_every_problem(pki: Pki) -> None:
         not_after=NOW - timedelta(days=1),
         not_before=NOW - timedelta(days=2),
     )
-    report = run(pki.resign(base, base.key, SHA1_WITH_RSA).pem)
+    report = run(resign_weak(base, SHA1_WITH_RSA).pem)
     assert sorted(e.type for e in report.errors) == [
         "expired",
         "insecure-signature-sha1",

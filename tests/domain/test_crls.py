@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edgeproxy.domain.certificates import certificate_record
@@ -26,8 +26,9 @@ from edgeproxy.domain.crls import (
 )
 from edgeproxy.domain.errors import ValidationError
 from edgeproxy.domain.model import Certificate, Crl
+from pkitools import Issued, Key, build_crl, ca_key_usage, crl_without_next_update
 
-from .conftest import KEY_CERT_SIGN, NOW, Issued, Key, Pki, _children, _tlv
+from .conftest import NOW, Pki
 
 DAY = timedelta(days=1)
 
@@ -42,35 +43,23 @@ def make_crl(
     signer: Key | None = None,
     extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.CertificateRevocationList:
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer.cert.subject)
-        .last_update(this_update)
-        .next_update(next_update)
-    )
-    for serial in revoked:
-        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(this_update)
-        builder = builder.add_revoked_certificate(entry.build())
-    if number is not None:
-        builder = builder.add_extension(x509.CRLNumber(number), critical=False)
-    for extension in extensions:
-        builder = builder.add_extension(extension, critical=True)
     key = signer or issuer.key
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    return builder.sign(key, hashes.SHA256())
+    return build_crl(
+        issuer,
+        this_update=this_update,
+        next_update=next_update,
+        number=number,
+        revoked=revoked,
+        extensions=extensions,
+        signer=key,
+    )
 
 
 def without_next_update(crl: x509.CertificateRevocationList, key: Key) -> str:
     """The CRL re-signed without its optional nextUpdate (cryptography's builder requires one)."""
-    tbs = _children(crl.tbs_certlist_bytes)
-    # RFC 5280 §5.1: version, signature, issuer, thisUpdate, nextUpdate (a Time: 0x17/0x18), …
-    assert tbs[4][0] in (0x17, 0x18)
-    tbs_der = _tlv(0x30, b"".join(tbs[:4] + tbs[5:]))
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    signature = key.sign(tbs_der, ec.ECDSA(hashes.SHA256()))
-    algorithm = _children(crl.public_bytes(serialization.Encoding.DER))[1]
-    der = _tlv(0x30, tbs_der + algorithm + _tlv(0x03, b"\x00" + signature))
-    return pem_of(x509.load_der_x509_crl(der))
+    return pem_of(crl_without_next_update(crl, key))
 
 
 def pem_of(crl: x509.CertificateRevocationList) -> str:
@@ -138,17 +127,9 @@ def test_a_ca_without_key_usage_may_sign_crls(pki: Pki) -> None:
 
 
 def test_a_ca_whose_key_usage_lacks_crl_sign_is_refused(pki: Pki) -> None:
-    no_crl_sign = replace_usage(crl_sign=False)
+    no_crl_sign = ca_key_usage(crl_sign=False)
     limited = pki.ca("Limited CA", key=pki.key(fresh=True), key_usage=no_crl_sign)
     assert refused(pem_of(make_crl(limited)), [limited]).type == "crl-issuer-not-crl-signer"
-
-
-def replace_usage(**changes: bool) -> x509.KeyUsage:
-    """KEY_CERT_SIGN with some bits changed."""
-    names = ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment"]
-    names += ["key_agreement", "key_cert_sign", "crl_sign"]
-    bits = {name: getattr(KEY_CERT_SIGN, name) for name in names}
-    return x509.KeyUsage(**{**bits, **changes}, encipher_only=False, decipher_only=False)
 
 
 # -- dates -------------------------------------------------------------------------------------

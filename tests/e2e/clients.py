@@ -14,16 +14,28 @@ import shutil
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pytest
 
 from .pki import Client, E2ePki
 
 TIMEOUT = 10.0  # seconds for any one client operation
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def in_thread(blocking: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """`blocking` as a coroutine function that runs it in a worker thread."""
+
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(blocking, *args, **kwargs)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -82,15 +94,7 @@ def get(
         conn.close()
 
 
-async def aget(
-    pki: E2ePki,
-    port: int,
-    sni: str,
-    client: Client | None,
-    path: str = "/",
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    return await asyncio.to_thread(get, pki, port, sni, client, path, headers)
+aget = in_thread(get)
 
 
 # What a refused handshake looks like to a client: TLS 1.3 clients finish their side of the
@@ -222,14 +226,19 @@ async def curl(
     return run, status, body.encode()
 
 
+def _s_client_argv(pki: E2ePki, port: int, sni: str | None, extra: tuple[str, ...]) -> list[str]:
+    """`openssl s_client` to 127.0.0.1:port trusting the server CA; `sni=None` sends no name."""
+    name = ["-servername", sni] if sni is not None else ["-noservername"]
+    return [
+        tool("openssl"), "s_client", "-connect", f"127.0.0.1:{port}", *name,
+        "-CAfile", str(server_ca_file(pki)), *extra,
+    ]  # fmt: skip
+
+
 async def s_client(pki: E2ePki, port: int, sni: str | None, *extra: str) -> Run:
     """`openssl s_client` handshake, then EOF on stdin: its report of what the server sent.
     `sni=None` sends no server name at all."""
-    name = ["-servername", sni] if sni is not None else ["-noservername"]
-    return await run_tool(
-        tool("openssl"), "s_client", "-connect", f"127.0.0.1:{port}", *name,
-        "-CAfile", str(server_ca_file(pki)), *extra,
-    )  # fmt: skip
+    return await run_tool(*_s_client_argv(pki, port, sni, extra))
 
 
 def handshake_done(run: Run) -> bool:
@@ -241,8 +250,5 @@ async def s_client_interactive(
     pki: E2ePki, port: int, sni: str, commands: bytes, *extra: str
 ) -> Run:
     """s_client with `commands` on stdin, which then stays open (s_client keeps the connection)."""
-    return await run_tool(
-        tool("openssl"), "s_client", "-connect", f"127.0.0.1:{port}", "-servername", sni,
-        "-CAfile", str(server_ca_file(pki)), *extra,
-        stdin=commands, keep_stdin_open=True,
-    )  # fmt: skip
+    argv = _s_client_argv(pki, port, sni, extra)
+    return await run_tool(*argv, stdin=commands, keep_stdin_open=True)

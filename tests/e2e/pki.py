@@ -15,10 +15,10 @@ from pathlib import Path
 
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pkitools import common_name, leaf_certificate, private_key_pem, trustme_issuer
 
 # Every name the edge certificate answers for; the node config splits them among its edges.
 SERVER_NAMES = ("api.test", "*.api.test", "other.test", "forward.test")
@@ -85,41 +85,27 @@ class E2ePki:
 
 def _leaf(
     issuer: trustme.CA,
-    common_name: str,
+    cn: str,
     organization: str,
     *,
     not_before: datetime,
     not_after: datetime,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    issuer_cert = x509.load_pem_x509_certificate(issuer.cert_pem.bytes())
-    issuer_key = serialization.load_pem_private_key(issuer.private_key_pem.bytes(), None)
-    assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)  # trustme's default key type
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
     trust_domain = organization.lower().replace(" ", "-")
     san = x509.SubjectAlternativeName(
         [
-            x509.UniformResourceIdentifier(f"spiffe://{trust_domain}/{common_name}"),
-            x509.DNSName(f"{common_name}.clients.test"),
+            x509.UniformResourceIdentifier(f"spiffe://{trust_domain}/{cn}"),
+            x509.DNSName(f"{cn}.clients.test"),
         ]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(san, critical=False)
-        .sign(issuer_key, hashes.SHA256())
+    cert = leaf_certificate(
+        common_name(cn, organization=organization),
+        key,
+        trustme_issuer(issuer),
+        not_before=not_before,
+        not_after=not_after,
+        extensions=[san],
     )
     return cert, key
 
@@ -134,11 +120,7 @@ def _write_client(
     cert_path = directory / f"{name}.pem"
     key_path = directory / f"{name}.key"
     cert_path.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in (leaf, *chain)))
-    key_path.write_bytes(
-        key.private_bytes(
-            Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    key_path.write_bytes(private_key_pem(key))
     key_path.chmod(0o600)
     return Client(name, leaf, chain, cert_path, key_path)
 

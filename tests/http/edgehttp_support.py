@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 from edgeproxy.config import EdgeCertificateConfig, MutualAuthConfig
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+from pkitools import Issued, build_certificate, common_name
 
 HOSTNAMES = ("api.example.com", "*.api.example.com")
 NOW = datetime.now(UTC)
@@ -38,48 +37,37 @@ class ClientPki:
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Partner, Inc."),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ]
-    )
+    return common_name(cn, organization="Partner, Inc.")
 
 
 def _cert(
     subject: x509.Name,
-    issuer: x509.Name,
-    key: ec.EllipticCurvePrivateKey,
-    signer: ec.EllipticCurvePrivateKey,
+    issuer: Issued | None,
     *,
     ca: bool,
     san: list[x509.GeneralName] | None = None,
-) -> x509.Certificate:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(hours=1))
-        .not_valid_after(NOW + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+) -> Issued:
+    """A certificate with a new P-256 key, self-signed without an `issuer`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = build_certificate(
+        subject,
+        key,
+        not_before=NOW - timedelta(hours=1),
+        not_after=NOW + timedelta(days=1),
+        issuer=issuer,
+        ca=ca,
+        extensions=[x509.SubjectAlternativeName(san)] if san else [],
     )
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    return builder.sign(signer, hashes.SHA256())
+    return Issued(cert, key)
 
 
 def make_client_pki() -> ClientPki:
     """root -> intermediate -> client leaf with URI and DNS SANs and a DN that needs escaping."""
-    root_key, int_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    root_name, int_name = _name("Test Root CA"), _name("Test Intermediate CA")
-    intermediate = _cert(int_name, root_name, int_key, root_key, ca=True)
+    root = _cert(_name("Test Root CA"), None, ca=True)
+    intermediate = _cert(_name("Test Intermediate CA"), root, ca=True)
     leaf = _cert(
         _name('client "one"'),
-        int_name,
-        leaf_key,
-        int_key,
+        intermediate,
         ca=False,
         san=[
             x509.UniformResourceIdentifier("spiffe://partners.example/ns/a;b"),
@@ -87,7 +75,7 @@ def make_client_pki() -> ClientPki:
             x509.DNSName("alt.partners.example"),
         ],
     )
-    return ClientPki(leaf, intermediate)
+    return ClientPki(leaf.cert, intermediate.cert)
 
 
 def make_session(

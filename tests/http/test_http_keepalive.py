@@ -7,10 +7,27 @@ import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from edgehttp_origin import Origin, StartProxy
+from edgehttp_origin import Origin, Proxy, StartProxy
 from edgehttp_support import RawClient
 
 from edgeproxy.config import EdgeLimits
+
+
+async def idle_client(proxy: Proxy) -> RawClient:
+    """A client connection that has had its answer and now sits idle."""
+    idle = await RawClient.connect(proxy.port)
+    assert (await idle.request("/")).status == 200
+    return idle
+
+
+async def busy_client(proxy: Proxy, origin_sleep: float, settle: float = 0.1) -> RawClient:
+    """A client connection whose request the origin holds for `origin_sleep` seconds, given
+    `settle` seconds to get there."""
+    busy = await RawClient.connect(proxy.port)
+    head = f"GET /?sleep={origin_sleep} HTTP/1.1\r\nHost: api.example.com\r\n\r\n"
+    await busy.send(head.encode())
+    await asyncio.sleep(settle)
+    return busy
 
 
 async def test_keep_alive_serves_many_requests_over_one_origin_connection(
@@ -101,11 +118,8 @@ async def test_drain_finishes_in_flight_requests_and_closes_idle_ones(
     origin: Origin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
-    idle = await RawClient.connect(proxy.port)
-    assert (await idle.request("/")).status == 200
-    busy = await RawClient.connect(proxy.port)
-    await busy.send(b"GET /?sleep=0.3 HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
-    await asyncio.sleep(0.1)
+    idle = await idle_client(proxy)
+    busy = await busy_client(proxy, 0.3)
     drain = asyncio.create_task(proxy.context.drain(grace=5))
     assert await idle.at_eof(timeout=1)
     resp = await busy.response()
@@ -120,9 +134,7 @@ async def test_drain_aborts_what_outlives_the_grace_period(
     origin: Origin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
-    busy = await RawClient.connect(proxy.port)
-    await busy.send(b"GET /?sleep=0.6 HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
-    await asyncio.sleep(0.1)
+    busy = await busy_client(proxy, 0.6)
     assert await proxy.context.drain(grace=0.2) == 1
     assert await busy.at_eof(timeout=1)
 
@@ -200,11 +212,8 @@ async def test_close_idle_closes_only_idle_connections(
     origin: Origin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
-    idle = await RawClient.connect(proxy.port)
-    assert (await idle.request("/")).status == 200
-    busy = await RawClient.connect(proxy.port)
-    await busy.send(b"GET /?sleep=0.2 HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
-    await asyncio.sleep(0.05)
+    idle = await idle_client(proxy)
+    busy = await busy_client(proxy, 0.2, settle=0.05)
     assert proxy.context.close_idle() == 1
     assert await idle.at_eof(timeout=1)
     assert (await busy.response()).status == 200

@@ -41,22 +41,23 @@ async def test_body_at_the_limit_is_proxied(origin: Origin, start_proxy: StartPr
     await client.close()
 
 
-def chunked(total: int, piece: int = 100) -> bytes:
-    out = b""
+async def post_chunked(client: RawClient, total: int, piece: int = 100) -> None:
+    """POST / with a `total`-byte body in chunks of `piece` bytes."""
+    await client.send(
+        b"POST / HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    body = b""
     while total > 0:
         n = min(piece, total)
-        out += b"%x\r\n" % n + b"c" * n + b"\r\n"
+        body += b"%x\r\n" % n + b"c" * n + b"\r\n"
         total -= n
-    return out + b"0\r\n\r\n"
+    await client.send(body + b"0\r\n\r\n")
 
 
 async def test_chunked_body_is_counted_413(origin: Origin, start_proxy: StartProxy) -> None:
     proxy = await start_proxy(origin.url, limits=SMALL)
     client = await RawClient.connect(proxy.port)
-    await client.send(
-        b"POST / HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    await client.send(chunked(1500))
+    await post_chunked(client, 1500)
     resp = await client.response()
     assert resp.status == 413
     assert await client.at_eof()
@@ -68,10 +69,7 @@ async def test_chunked_body_within_the_limit_is_streamed(
 ) -> None:
     proxy = await start_proxy(origin.url, limits=SMALL)
     client = await RawClient.connect(proxy.port)
-    await client.send(
-        b"POST / HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    await client.send(chunked(900))
+    await post_chunked(client, 900)
     resp = await client.response()
     assert resp.status == 200
     assert json.loads(resp.body)["length"] == 900

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from edgehttp_origin import Origin, StartProxy
+from edgehttp_origin import Origin, Proxy, Seen, StartProxy
 from edgehttp_support import ClientPki, RawClient, parse_xfcc
 
 from edgeproxy.dataplane.http.identity import ClientIdentity, IdentityCache
@@ -21,6 +21,18 @@ SPOOFED = (
     "Client-Cert-Chain: :c3Bvb2Y=:\r\n"
     "X-CLIENT-CERT-VERIFY: SUCCESS\r\n"
 )
+
+
+async def forwarded(
+    origin: Origin, start_proxy: StartProxy, headers: str = "", **options: object
+) -> tuple[Proxy, Seen]:
+    """GET / with `headers` through a proxy started with `options`, answered 200: the proxy, and
+    the request as the origin saw it."""
+    proxy = await start_proxy(origin.url, **options)
+    client = await RawClient.connect(proxy.port)
+    assert (await client.request("/", headers=headers)).status == 200
+    await client.close()
+    return proxy, origin.requests[0]
 
 
 async def test_200_with_xfcc_and_rfc9440_identity_at_origin(
@@ -55,37 +67,31 @@ async def test_200_with_xfcc_and_rfc9440_identity_at_origin(
 async def test_spoofed_identity_headers_are_replaced(
     origin: Origin, start_proxy: StartProxy, pki: ClientPki
 ) -> None:
-    proxy = await start_proxy(origin.url, identity_headers=("xfcc",))
-    client = await RawClient.connect(proxy.port)
-    assert (await client.request("/", headers=SPOOFED)).status == 200
-    seen = origin.requests[0]
+    _, seen = await forwarded(origin, start_proxy, SPOOFED, identity_headers=("xfcc",))
     assert "spoofed" not in json.dumps(seen.headers)
     assert "c3Bvb2Y" not in json.dumps(seen.headers)
     assert seen.all("Client-Cert") == []
     assert seen.all("Client-Cert-Chain") == []
     assert seen.one("X-Forwarded-Client-Cert").startswith("Hash=")  # type: ignore[union-attr]
     assert seen.all("X-Client-Cert-Verify") == ["SUCCESS"]
-    await client.close()
 
 
 async def test_spoofed_identity_headers_are_dropped_without_a_certificate(
     origin: Origin, start_proxy: StartProxy
 ) -> None:
-    proxy = await start_proxy(
-        origin.url,
+    _, seen = await forwarded(
+        origin,
+        start_proxy,
+        SPOOFED,
         verify=VerifyResult.NONE,
         reason=Reason.NO_CERTIFICATE,
         mode="request",
         on_failure="forward",
         identity_headers=("xfcc", "rfc9440"),
     )
-    client = await RawClient.connect(proxy.port)
-    assert (await client.request("/", headers=SPOOFED)).status == 200
-    seen = origin.requests[0]
     assert seen.all("X-Forwarded-Client-Cert") == []
     assert seen.all("Client-Cert") == []
     assert seen.all("X-Client-Cert-Verify") == ["NONE"]
-    await client.close()
 
 
 async def test_host_mismatch_is_421_and_never_reaches_origin(
@@ -156,20 +162,17 @@ async def test_request_mode_deny_without_certificate_names_the_requirement(
 async def test_request_mode_forward_sends_the_failure_to_origin(
     origin: Origin, start_proxy: StartProxy
 ) -> None:
-    proxy = await start_proxy(
-        origin.url,
+    proxy, seen = await forwarded(
+        origin,
+        start_proxy,
         verify=VerifyResult.FAILED,
         reason=Reason.EXPIRED,
         mode="request",
         on_failure="forward",
     )
-    client = await RawClient.connect(proxy.port)
-    assert (await client.request("/")).status == 200
-    seen = origin.requests[0]
     assert seen.all("X-Client-Cert-Verify") == ["FAILED:expired"]
     assert seen.all("X-Forwarded-Client-Cert") == []  # an unverified cert asserts nothing
     assert proxy.records[0].verify_reason == "expired"
-    await client.close()
 
 
 async def test_forwarding_headers_and_hop_by_hop_both_ways(

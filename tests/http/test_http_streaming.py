@@ -16,6 +16,22 @@ MIB = 1 << 20
 PIECE = bytes(range(256)) * 256  # 64 KiB
 
 
+async def send_body(client: RawClient, origin: Origin, total: int, *, chunked: bool) -> str:
+    """Send a `total`-byte body of PIECEs, as chunks or as is; return its SHA-256.
+
+    Streaming, not store-and-forward: by 2 MiB sent the origin must have its first MiB.
+    """
+    digest = hashlib.sha256()
+    for sent in range(0, total, len(PIECE)):
+        if sent == 2 * MIB:
+            await asyncio.wait_for(origin.got_first_mib.wait(), 5)
+        await client.send(b"%x\r\n" % len(PIECE) + PIECE + b"\r\n" if chunked else PIECE)
+        digest.update(PIECE)
+    if chunked:
+        await client.send(b"0\r\n\r\n")
+    return digest.hexdigest()
+
+
 async def test_20_mib_chunked_request_reaches_origin_before_it_is_fully_sent(
     origin: Origin, start_proxy: StartProxy
 ) -> None:
@@ -24,18 +40,12 @@ async def test_20_mib_chunked_request_reaches_origin_before_it_is_fully_sent(
     await client.send(
         b"POST /up HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
-    digest, total = hashlib.sha256(), 20 * MIB
-    for sent in range(0, total, len(PIECE)):
-        if sent == 2 * MIB:
-            # Streaming, not store-and-forward: the origin has a MiB while most is unsent.
-            await asyncio.wait_for(origin.got_first_mib.wait(), 5)
-        await client.send(b"%x\r\n" % len(PIECE) + PIECE + b"\r\n")
-        digest.update(PIECE)
-    await client.send(b"0\r\n\r\n")
+    total = 20 * MIB
+    digest = await send_body(client, origin, total, chunked=True)
     resp = await client.response()
     assert resp.status == 200
     assert json.loads(resp.body)["length"] == total
-    assert origin.requests[0].body_sha256 == digest.hexdigest()
+    assert origin.requests[0].body_sha256 == digest
     assert proxy.records[0].bytes_in == total
     await client.close()
 
@@ -49,10 +59,7 @@ async def test_content_length_request_body_is_streamed_too(
     await client.send(
         f"PUT /up HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: {total}\r\n\r\n".encode()
     )
-    for sent in range(0, total, len(PIECE)):
-        if sent == 2 * MIB:
-            await asyncio.wait_for(origin.got_first_mib.wait(), 5)
-        await client.send(PIECE)
+    await send_body(client, origin, total, chunked=False)
     resp = await client.response()
     assert resp.status == 200
     assert json.loads(resp.body)["length"] == total

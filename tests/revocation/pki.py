@@ -14,10 +14,18 @@ from pathlib import Path
 
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+
+from pkitools import (
+    build_certificate,
+    build_crl,
+    ca_key_usage,
+    common_name,
+    leaf_certificate,
+    private_key_pem,
+)
 
 API = "api.example.com"
 HOUR = dt.timedelta(hours=1)
@@ -25,16 +33,6 @@ HOUR = dt.timedelta(hours=1)
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
 
 
 @dataclass
@@ -53,30 +51,22 @@ class Issued:
 
 
 @dataclass
-class Ca:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-    pem: Path
-
-    @property
-    def der(self) -> bytes:
-        return self.cert.public_bytes(Encoding.DER)
+class Ca(Issued):
+    """A CA certificate: an `Issued` that also signs CRLs."""
 
     def crl(
         self, revoked: tuple[int, ...] = (), *, next_update: dt.datetime | None = None
     ) -> bytes:
         t = now()
         next_update = next_update or t + 24 * HOUR
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(self.cert.subject)
-            .last_update(min(t, next_update) - HOUR)
-            .next_update(next_update)
+        crl = build_crl(
+            self,
+            this_update=min(t, next_update) - HOUR,
+            next_update=next_update,
+            revoked=revoked,
+            revoked_at=t - HOUR,
         )
-        for serial in revoked:
-            entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(t - HOUR)
-            builder = builder.add_revoked_certificate(entry.build())
-        return builder.sign(self.key, hashes.SHA256()).public_bytes(Encoding.DER)
+        return crl.public_bytes(Encoding.DER)
 
 
 class Pki:
@@ -98,34 +88,17 @@ class Pki:
         """A root CA, or an intermediate under `parent`."""
         key = ec.generate_private_key(ec.SECP256R1())
         t = now()
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn))
-            .issuer_name(parent.cert.subject if parent else _name(cn))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(t - HOUR)
-            .not_valid_after(t + 48 * HOUR)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .sign(parent.key if parent else key, hashes.SHA256())
+        cert = build_certificate(
+            common_name(cn),
+            key,
+            not_before=t - HOUR,
+            not_after=t + 48 * HOUR,
+            issuer=parent,
+            key_usage=ca_key_usage(digital_signature=True),
+            key_id=True,
         )
         pem = self.tmp / f"{cn.replace(' ', '-')}.pem"
-        pem.write_bytes(_pem_key(key) + cert.public_bytes(Encoding.PEM))
+        pem.write_bytes(private_key_pem(key) + cert.public_bytes(Encoding.PEM))
         return Ca(cert, key, pem)
 
     def issue(
@@ -140,32 +113,29 @@ class Pki:
         ca = issuer or self.ca
         key = ec.generate_private_key(ec.SECP256R1())
         t = now()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn))
-            .issuer_name(ca.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(t - HOUR)
-            .not_valid_after(t + 24 * HOUR)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), False
-            )
-        )
+        extensions: list[x509.ExtensionType] = [
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
+        ]
         if ocsp_url is not None:
             aia = x509.AccessDescription(
                 AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
             )
-            builder = builder.add_extension(x509.AuthorityInformationAccess([aia]), False)
-        cert = builder.sign(ca.key, hashes.SHA256())
+            extensions.append(x509.AuthorityInformationAccess([aia]))
+        cert = leaf_certificate(
+            common_name(cn),
+            key,
+            ca,
+            not_before=t - HOUR,
+            not_after=t + 24 * HOUR,
+            eku=eku,
+            extensions=extensions,
+        )
         self._count += 1
         pem = self.tmp / f"{cn}-{self._count}.pem"
         chain = cert.public_bytes(Encoding.PEM)
         if ca.cert.issuer != ca.cert.subject:  # an intermediate: the client sends it along
             chain += ca.cert.public_bytes(Encoding.PEM)
-        pem.write_bytes(_pem_key(key) + chain)
+        pem.write_bytes(private_key_pem(key) + chain)
         return Issued(cert, key, pem)
 
     def client_context(self, leaf: Issued | None) -> ssl.SSLContext:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +19,8 @@ from edgeproxy.config import OcspConfig
 
 from .conftest import StartEdge, StartResponder
 from .harness import Client, Origin, Refused, get_once
-from .pki import Pki
-from .responders import OpenSslBackend
+from .pki import Issued, Pki
+from .responders import OpenSslBackend, Responder
 
 pytestmark = [
     pytest.mark.slow,  # one `openssl ocsp` process per responder request
@@ -34,31 +37,60 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class OpenSsl:
+    """A running `openssl ocsp` responder for the client CA, and the clients it knows about."""
+
+    pki: Pki
+    backend: OpenSslBackend
+    responder: Responder
+
+    def client(
+        self, name: str, status: str | None = None, *, ocsp_url: str | None = None
+    ) -> Issued:
+        """A client leaf whose AIA names this responder (or `ocsp_url`), in the responder's index
+        as `status` ("V" good, "R" revoked; None: not listed, so unknown)."""
+        leaf = self.pki.issue(name, ocsp_url=ocsp_url or self.responder.url)
+        if status is not None:
+            self.backend.statuses[leaf.serial] = status
+        return leaf
+
+
+StartOpenSsl = Callable[..., Awaitable[OpenSsl]]
+
+
+@pytest.fixture
+def openssl(pki: Pki, tmp: Path, responder: StartResponder) -> StartOpenSsl:
+    """openssl(signer=None): a responder signing with `signer`'s key (default: the CA's own)."""
+
+    async def start(signer: Issued | None = None) -> OpenSsl:
+        backend = OpenSslBackend(tmp, pki.ca, signer or pki.ca)
+        return OpenSsl(pki, backend, await responder(backend))
+
+    return start
+
+
 async def test_good_certificate_is_forwarded(
-    pki: Pki, tmp, origin: Origin, responder: StartResponder, edge: StartEdge
+    pki: Pki, origin: Origin, openssl: StartOpenSsl, edge: StartEdge
 ) -> None:
-    backend = OpenSslBackend(tmp, pki.ca, pki.ca)
-    ocsp = await responder(backend)
-    alice = pki.issue("alice", ocsp_url=ocsp.url)
-    backend.statuses[alice.serial] = "V"
+    ocsp = await openssl()
+    alice = ocsp.client("alice", "V")
     e = await edge(HARD)
 
     status, body = await get_once(e, pki.client_context(alice))
 
     assert (status, body) == (200, b"ok")
     assert origin.hits == 1
-    assert backend.runs == 1
+    assert ocsp.backend.runs == 1
     assert e.records.records[-1].revocation == "good"
     assert e.sample("edgeproxy_ocsp_responses_total", status="good") == 1
 
 
 async def test_revoked_certificate_gets_403_and_close_origin_untouched(
-    pki: Pki, tmp, origin: Origin, responder: StartResponder, edge: StartEdge
+    pki: Pki, origin: Origin, openssl: StartOpenSsl, edge: StartEdge
 ) -> None:
-    backend = OpenSslBackend(tmp, pki.ca, pki.ca)
-    ocsp = await responder(backend)
-    mallory = pki.issue("mallory", ocsp_url=ocsp.url)
-    backend.statuses[mallory.serial] = "R"
+    ocsp = await openssl()
+    mallory = ocsp.client("mallory", "R")
     e = await edge(SOFT)  # revoked is refused whatever the failure mode
 
     client = await Client.open(e, pki.client_context(mallory))
@@ -76,23 +108,20 @@ async def test_revoked_certificate_gets_403_and_close_origin_untouched(
     with pytest.raises(Refused):
         await get_once(e, pki.client_context(mallory))
     assert e.handshake_failures("revoked") == 1
-    assert backend.runs == 1
+    assert ocsp.backend.runs == 1
     assert e.sample("edgeproxy_ocsp_cache_hits_total") == 1
 
 
 @pytest.mark.parametrize(("ocsp", "expected"), [(SOFT, 200), (HARD, 403)])
 async def test_unknown_certificate_follows_the_failure_mode(
     pki: Pki,
-    tmp,
     origin: Origin,
-    responder: StartResponder,
+    openssl: StartOpenSsl,
     edge: StartEdge,
     ocsp: OcspConfig,
     expected: int,
 ) -> None:
-    backend = OpenSslBackend(tmp, pki.ca, pki.ca)  # an empty index: every serial is unknown
-    url = (await responder(backend)).url
-    stranger = pki.issue("stranger", ocsp_url=url)
+    stranger = (await openssl()).client("stranger")  # an empty index: every serial is unknown
     e = await edge(ocsp)
 
     status, body = await get_once(e, pki.client_context(stranger))
@@ -123,12 +152,9 @@ async def test_responder_down_follows_the_failure_mode(
 
 
 async def test_delegated_responder_with_ocsp_signing_is_trusted(
-    pki: Pki, tmp, origin: Origin, responder: StartResponder, edge: StartEdge
+    pki: Pki, origin: Origin, openssl: StartOpenSsl, edge: StartEdge
 ) -> None:
-    backend = OpenSslBackend(tmp, pki.ca, pki.delegated)
-    ocsp = await responder(backend)
-    mallory = pki.issue("mallory", ocsp_url=ocsp.url)
-    backend.statuses[mallory.serial] = "R"
+    mallory = (await openssl(pki.delegated)).client("mallory", "R")
     e = await edge(HARD)
 
     status, body = await get_once(e, pki.client_context(mallory))
@@ -138,12 +164,10 @@ async def test_delegated_responder_with_ocsp_signing_is_trusted(
 
 
 async def test_delegated_responder_without_ocsp_signing_is_refused(
-    pki: Pki, tmp, origin: Origin, responder: StartResponder, edge: StartEdge
+    pki: Pki, origin: Origin, openssl: StartOpenSsl, edge: StartEdge
 ) -> None:
-    backend = OpenSslBackend(tmp, pki.ca, pki.no_eku)  # a client certificate signing answers
-    ocsp = await responder(backend)
-    carol = pki.issue("carol", ocsp_url=ocsp.url)
-    backend.statuses[carol.serial] = "V"
+    ocsp = await openssl(pki.no_eku)  # a client certificate signing answers
+    carol = ocsp.client("carol", "V")
     e = await edge(HARD)
 
     status, body = await get_once(e, pki.client_context(carol))
@@ -156,13 +180,11 @@ async def test_delegated_responder_without_ocsp_signing_is_refused(
 
 
 async def test_configured_responder_overrides_the_certificates_aia(
-    pki: Pki, tmp, origin: Origin, responder: StartResponder, edge: StartEdge
+    pki: Pki, origin: Origin, openssl: StartOpenSsl, edge: StartEdge
 ) -> None:
-    backend = OpenSslBackend(tmp, pki.ca, pki.ca)
-    ocsp = await responder(backend)
-    dave = pki.issue("dave", ocsp_url=f"http://127.0.0.1:{_closed_port()}/ocsp")
-    backend.statuses[dave.serial] = "V"
-    e = await edge(OcspConfig(enabled=True, failure_mode="hard", responder=ocsp.url))
+    ocsp = await openssl()
+    dave = ocsp.client("dave", "V", ocsp_url=f"http://127.0.0.1:{_closed_port()}/ocsp")
+    e = await edge(OcspConfig(enabled=True, failure_mode="hard", responder=ocsp.responder.url))
 
     assert await get_once(e, pki.client_context(dave)) == (200, b"ok")
-    assert ocsp.hits == 1
+    assert ocsp.responder.hits == 1

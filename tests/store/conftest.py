@@ -19,14 +19,12 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from edgeproxy.domain.certificates import certificate_record
 from edgeproxy.domain.model import Certificate
 from edgeproxy.store import Store, open_store
+from pkitools import build_certificate, common_name
 
 ADMIN_DSN = os.environ.get("EDGEPROXY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 # What a unique-index violation raises, per driver: the store passes driver errors through.
@@ -124,17 +122,11 @@ def make_certificates(count: int, prefix: str = "CA") -> tuple[Certificate, ...]
     now = datetime.now(UTC)
     records = []
     for index in range(count):
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{prefix} {index}")])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
+        cert = build_certificate(
+            common_name(f"{prefix} {index}"),
+            key,
+            not_before=now - timedelta(days=1),
+            not_after=now + timedelta(days=365),
         )
         records.append(certificate_record(cert, f"{prefix.lower()} {index}"))
     return tuple(records)

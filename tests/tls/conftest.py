@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from edgeproxy.config import EdgeCertificateConfig, EdgeLimits, EnforcementMode, MutualAuthConfig
 from edgeproxy.tls.contexts import ContextCache
 from edgeproxy.tls.engine import Event, TlsEngine
 from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
+from pkitools import build_certificate, common_name, private_key_pem, trustme_issuer
 
 from .aio import FAST, Server, start_server
 
@@ -119,30 +119,19 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 def _server_only_client(server_ca: trustme.CA, issuer: trustme.CA, tmp: Path) -> ssl.SSLContext:
     """A client certificate chaining to `issuer`, for serverAuth only (RFC 5280 4.2.1.12)."""
-    ca_key = serialization.load_pem_private_key(issuer.private_key_pem.bytes(), None)
-    ca_cert = x509.load_pem_x509_certificate(issuer.cert_pem.bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "server-only")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = build_certificate(
+        common_name("server-only"),
+        key,
+        not_before=now - dt.timedelta(hours=1),
+        not_after=now + dt.timedelta(days=1),
+        issuer=trustme_issuer(issuer),
+        ca=None,
+        extensions=[x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])],
     )
     pem = tmp / "server-only.pem"
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        + cert.public_bytes(serialization.Encoding.PEM)
-    )
+    pem.write_bytes(private_key_pem(key) + cert.public_bytes(Encoding.PEM))
     ctx = ssl.create_default_context()
     server_ca.configure_trust(ctx)
     ctx.load_cert_chain(pem)
