@@ -1,0 +1,148 @@
+"""Figures 4 and 5: activation → applied latency, and handshakes lost while trust changes.
+
+Figure 4 alternates versions 1 and 2 of the bound CA set through the admin API. Each sample is the
+edge node's own `appliedAt` (/status) minus the activation's `createdDate`: both stamped by the
+same clock on this machine, so the figure does not depend on how often the bench polls. The
+`edgeproxy_trust_apply_latency_seconds` histogram is read before and after as a cross-check.
+
+Figure 5 runs a handshake load (bench/tls_client.py --churn: full mTLS handshakes, one request
+each, none abandoned) and changes trust twice in the middle: edgeproxy activates the other version
+(both trust the client); nginx, which has no such API, gets its CA file rewritten and a graceful
+reload (SIGHUP), its own way to change trust without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from bench import procs, promtext
+from bench.edge import EdgeProxy
+from bench.rig import Rig
+
+APPLY = "edgeproxy_trust_apply_latency_seconds"
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def activation_latency(edge: EdgeProxy, count: int, timeout: float = 10.0) -> dict[str, Any]:
+    count_before, sum_before, _ = promtext.histogram(edge.metrics(), APPLY)
+    samples: list[float] = []
+    seen: list[float] = []
+    problems: list[str] = []
+    current = edge.applied_version() or 1
+    for _ in range(count):
+        version = 2 if current == 1 else 1
+        started = time.monotonic()
+        activation = edge.activate(version)
+        if not edge.wait_applied(version, timeout, interval=0.002):
+            problems.append(f"version {version} not applied within {timeout} s")
+            break
+        seen.append(time.monotonic() - started)
+        trust = edge.status()["trust"]
+        samples.append(
+            (_when(trust["appliedAt"]) - _when(activation["createdDate"])).total_seconds()
+        )
+        final = edge.wait_activation(version, int(activation["activationId"]), timeout)
+        if final["activationStatus"] != "COMPLETE":
+            problems.append(f"activation {final['activationId']}: {final['activationStatus']}")
+            break
+        current = version
+    count_after, sum_after, _ = promtext.histogram(edge.metrics(), APPLY)
+    ms = [s * 1000 for s in samples]
+    return {
+        "activations": len(samples),
+        "p50_ms": statistics.median(ms) if ms else None,
+        "p99_ms": _percentile(ms, 99) if ms else None,
+        "max_ms": max(ms) if ms else None,
+        "seen_by_poller_p50_ms": statistics.median(seen) * 1000 if seen else None,
+        "histogram_count_delta": count_after - count_before,
+        "histogram_mean_ms": (sum_after - sum_before) / (count_after - count_before) * 1000
+        if count_after > count_before
+        else None,
+        "problems": problems,
+        "samples_ms": [round(v, 3) for v in ms],
+    }
+
+
+def _switch_edge(edge: EdgeProxy) -> str:
+    version = 2 if edge.applied_version() == 1 else 1
+    activation = edge.activate(version)
+    applied = edge.wait_applied(version, 10)
+    final = edge.wait_activation(version, int(activation["activationId"]), 10)
+    return f"v{version}: applied={applied} {final['activationStatus']}"
+
+
+def _switch_nginx(rig: Rig, turn: int) -> str:
+    source = rig.pki.client_ca_v2 if turn % 2 == 0 else rig.pki.client_ca
+    shutil.copyfile(source, rig.nginx_ca)
+    rig.nginx.reload()
+    return f"{source.name}: reloaded"
+
+
+def _start_load(rig: Rig, name: str, count: int, deadline: float) -> subprocess.Popen[str]:
+    pki = rig.pki
+    argv = [sys.executable, "-m", "bench.tls_client", "--churn", "--parallel", "64"]
+    argv += ["--port", str(rig.target(name).port), "--count", str(count)]
+    argv += ["--cert", str(pki.client_cert), "--key", str(pki.client_key)]
+    argv += ["--ca", str(pki.server_ca), "--deadline", str(deadline)]
+    return rig.processes.spawn(
+        procs.pinned(procs.LOAD_CPU, argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def handshakes_during_activation(
+    rig: Rig, name: str, rate: float, *, seconds: float, switches: int = 2
+) -> dict[str, Any]:
+    """`rate` (handshakes/s) sizes the load to last about `seconds`; trust changes `switches`
+    times at even intervals while it runs."""
+    count = max(500, int(rate * seconds))
+    metrics_before = rig.edge.metrics() if name == "edgeproxy" else ""
+    logged_before = rig.nginx.handshake_failures_logged()
+    started = time.monotonic()
+    proc = _start_load(rig, name, count, deadline=seconds * 4 + 20)
+    events = []
+    for turn in range(switches):
+        time.sleep(max(0.0, started + seconds * (turn + 1) / (switches + 1) - time.monotonic()))
+        if proc.poll() is not None:
+            events.append("load ended before the switch")
+            break
+        events.append(_switch_edge(rig.edge) if name == "edgeproxy" else _switch_nginx(rig, turn))
+    out_text, err_text, timed_out = rig.processes.communicate(proc, seconds * 4 + 30)
+    load = json.loads(out_text.splitlines()[0]) if out_text.strip() else {}
+    client_errors = load.get("errors", {"no report from the load client": 1, "stderr": err_text})
+    out: dict[str, Any] = {
+        "attempted": count,
+        "completed": load.get("open", 0),
+        "seconds": load.get("seconds"),
+        "client_failed": sum(v for v in client_errors.values() if isinstance(v, int)),
+        "client_errors": client_errors,
+        "timed_out": timed_out,
+        "events": events,
+    }
+    if name == "edgeproxy":
+        before = promtext.handshake_failures(metrics_before)
+        after = promtext.handshake_failures(rig.edge.metrics())
+        by_reason = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+        out["server_failed"] = sum(by_reason.values())
+        out["server_failed_by_reason"] = by_reason
+    else:
+        rig.nginx_settle()
+        out["server_failed"] = rig.nginx.handshake_failures_logged() - logged_before
+    return out
