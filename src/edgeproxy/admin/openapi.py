@@ -35,6 +35,7 @@ _ERROR_MEANINGS = {
     409: "Conflicts with the current state.",
     413: "The request body is over the size limit (1 MiB by default).",
     422: "Well-formed, but breaks a management rule (§3).",
+    503: "The store (the database) cannot be reached; retry later.",
 }
 
 
@@ -67,7 +68,7 @@ def _operation(
             **({"content": _content(JSON, schema)} if schema is not None else {}),
         }
     }
-    common = {400: None, 401: None}
+    common = {400: None, 401: None, 503: None}
     if role is not Role.VIEWER:
         common[403] = None
     if body is not None:

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from edgeproxy.domain.errors import DomainError
+from edgeproxy.store import StoreUnavailable
 
 PROBLEM_BASE = "https://edgeproxy.dev/problems/"
 log = logging.getLogger(__name__)
@@ -62,6 +63,17 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
         return await handler(request)
     except DomainError as error:
         return from_domain(error, request.path)
+    except StoreUnavailable as error:
+        # An operating condition (the edge keeps enforcing its last state), not a bug: no trace.
+        log.warning("store unavailable", extra={"error": str(error)})
+        return problem_response(
+            status=503,
+            type_="store-unavailable",
+            title="Service unavailable",
+            detail="the truststore's database cannot be reached; retry shortly",
+            instance=request.path,
+            headers={"Retry-After": "5"},
+        )
     except web.HTTPException as error:
         if error.status < 400:
             raise

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeproxy.store.base import Store
+from edgeproxy.store.base import Store, StoreUnavailable
 from edgeproxy.store.postgres import PostgresStore
 from edgeproxy.store.queries import Tx, VersionRecord
 from edgeproxy.store.sqlite import SqliteStore
 
-__all__ = ["Store", "Tx", "VersionRecord", "open_store"]
+__all__ = ["Store", "StoreUnavailable", "Tx", "VersionRecord", "open_store"]
 
 
 def open_store(url: str, *, poll_interval: float = 0.05) -> Store:

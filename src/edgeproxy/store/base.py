@@ -8,6 +8,10 @@ from typing import Protocol
 from edgeproxy.store.queries import Tx
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached: not open (it was down at start), or a connection refused."""
+
+
 class Store(Protocol):
     """The only shared state. Every use case runs in one transaction."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from edgeproxy.store.base import StoreUnavailable
 from edgeproxy.store.migrations import migrations
 from edgeproxy.store.queries import Tx
 
@@ -83,17 +84,24 @@ class PostgresStore:
     @asynccontextmanager
     async def transaction(self, *, write: bool) -> AsyncIterator[Tx]:
         if self._pool is None:
-            raise RuntimeError("store is not open")
-        async with self._pool.acquire() as conn, conn.transaction():
-            if write:
-                # One row lock serialises writers store-wide: check-then-write use cases
-                # (limits, one activation in flight) stay atomic across admin processes.
-                await conn.execute("SELECT revision FROM meta WHERE id = 1 FOR UPDATE")
-            yield Tx(_PostgresDb(conn))
+            raise StoreUnavailable("the store is not open")
+        try:
+            conn = await self._pool.acquire()
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as error:
+            raise StoreUnavailable(f"cannot reach PostgreSQL: {type(error).__name__}") from error
+        try:
+            async with conn.transaction():
+                if write:
+                    # One row lock serialises writers store-wide: check-then-write use cases
+                    # (limits, one activation in flight) stay atomic across admin processes.
+                    await conn.execute("SELECT revision FROM meta WHERE id = 1 FOR UPDATE")
+                yield Tx(_PostgresDb(conn))
+        finally:
+            await self._pool.release(conn)
 
     async def revision(self) -> int:
         if self._pool is None:
-            raise RuntimeError("store is not open")
+            raise StoreUnavailable("the store is not open")
         return int(await self._pool.fetchval("SELECT revision FROM meta WHERE id = 1"))
 
     async def _ensure_listener(self) -> None:

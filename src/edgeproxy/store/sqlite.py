@@ -13,6 +13,7 @@ from typing import Any
 
 import aiosqlite
 
+from edgeproxy.store.base import StoreUnavailable
 from edgeproxy.store.migrations import migrations
 from edgeproxy.store.queries import Tx
 
@@ -114,7 +115,7 @@ class SqliteStore:
     @asynccontextmanager
     async def transaction(self, *, write: bool) -> AsyncIterator[Tx]:
         if self._writer is None:
-            raise RuntimeError("store is not open")
+            raise StoreUnavailable("the store is not open")
         async with self._lock:
             # IMMEDIATE takes the write lock up front, so check-then-write use cases are atomic.
             await self._writer.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -127,7 +128,7 @@ class SqliteStore:
 
     async def revision(self) -> int:
         if self._reader is None:
-            raise RuntimeError("store is not open")
+            raise StoreUnavailable("the store is not open")
         async with self._reader.execute("SELECT revision FROM meta WHERE id = 1") as cursor:
             row = await cursor.fetchone()
         assert row is not None
