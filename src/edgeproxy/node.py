@@ -79,8 +79,10 @@ async def _serve(
     demo_text = ""
     tasks = TaskGroup()
     try:
+        admin: AdminRole | None = None
         if config.admin is not None and "admin" in config.node.roles:
-            roles.append(AdminRole(config.admin, service, fleet))
+            admin = AdminRole(config.admin, service, fleet)
+            roles.append(admin)
         status_source: StatusSource
         if config.edge is not None and "edge" in config.node.roles:
             if config.demo.enabled:
@@ -122,7 +124,7 @@ async def _serve(
         )
         if demo_text:
             print(demo_text, flush=True)
-        await wait_for_signals(config, stop, reload, edge)
+        await wait_for_signals(config, stop, reload, edge, admin)
         log.info("node stopping", extra={"node": config.node.name})
     finally:
         await tasks.close()
@@ -164,7 +166,11 @@ async def _reopen_store(store: Store) -> None:
 
 
 async def wait_for_signals(
-    config: Config, stop: asyncio.Event, reload: asyncio.Event | None, edge: Reloadable | None
+    config: Config,
+    stop: asyncio.Event,
+    reload: asyncio.Event | None,
+    edge: Reloadable | None,
+    admin: AdminRole | None = None,
 ) -> None:
     """Wait for stop; on each reload request re-read the config, build aside, swap or keep."""
     while not stop.is_set():
@@ -176,14 +182,17 @@ async def wait_for_signals(
             waiter.cancel()
         if reload is not None and reload.is_set():
             reload.clear()
-            _reload(config, edge)
+            _reload(config, edge, admin)
 
 
-def _reload(config: Config, edge: Reloadable | None) -> None:
+def _reload(config: Config, edge: Reloadable | None, admin: AdminRole | None) -> None:
     try:
         fresh = load_config(config.path)
         if edge is not None and fresh.edge is not None:
             edge.reload(fresh.edge)
+        # After the edge: a file whose certificates do not load rotates no tokens either.
+        if admin is not None and fresh.admin is not None:
+            admin.reload(fresh.admin)
         log.info("configuration reloaded", extra={"config": str(config.path)})
     except Exception as error:
         # The running state stays in force: a bad file never takes a node down. Not only a

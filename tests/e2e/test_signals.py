@@ -4,14 +4,16 @@ file is refused and the node keeps serving); SIGTERM drains in-flight requests a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import signal
 import ssl
 
+import aiohttp
 import pytest
 
 from .clients import aget, connection, exchange, read_until_closed, refused
 from .conftest import MakeFiles, StartNode
-from .nodes import SubprocessNode, default_edges, poll
+from .nodes import ADMIN_TOKEN, BASE, SubprocessNode, default_edges, poll
 from .origin import RecordingOrigin
 from .pki import E2ePki
 
@@ -126,3 +128,28 @@ async def test_sigterm_completes_the_in_flight_request_then_exits_zero(
     # The twin: nothing listens any more.
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", running.port)
+
+
+async def test_sighup_rotates_admin_tokens(
+    pki: E2ePki, node_files: MakeFiles, spawn_node: StartNode, http: aiohttp.ClientSession
+) -> None:
+    files = node_files()
+    running = await spawn_node(files)
+    node = running.node
+    assert isinstance(node, SubprocessNode)
+    url = running.admin.url + BASE + "/ca-sets"
+
+    async def status_with(token: str) -> int:
+        async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as reply:
+            return reply.status
+
+    rotated = "e2e-rotated-token"
+    assert await status_with(ADMIN_TOKEN) == 200
+    assert await status_with(rotated) == 401
+    old_hash = hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
+    new_hash = hashlib.sha256(rotated.encode()).hexdigest()
+    files.path.write_text(files.text().replace(old_hash, new_hash), encoding="utf-8")
+    node.send(signal.SIGHUP)
+    await reloaded(node, "configuration reloaded", 1)
+    assert await status_with(rotated) == 200
+    assert await status_with(ADMIN_TOKEN) == 401  # the old token is gone, no restart needed

@@ -21,6 +21,10 @@ class TokenAuthenticator:
     def __init__(self, tokens: tuple[TokenConfig, ...]) -> None:
         self._tokens = tokens
 
+    def replace(self, tokens: tuple[TokenConfig, ...]) -> None:
+        """Token rotation (SIGHUP): one reference swapped; a request in flight keeps its check."""
+        self._tokens = tokens
+
     def authenticate(self, authorization: str | None) -> Principal:
         """The principal for an `Authorization: Bearer …` header; fails closed."""
         scheme, _, token = (authorization or "").partition(" ")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
@@ -14,6 +15,7 @@ from edgeproxy.service import TruststoreService
 from edgeproxy.tasks import TaskGroup, every
 from edgeproxy.weblistener import WebListener
 
+log = logging.getLogger(__name__)
 RECONCILE_INTERVAL = 0.2
 
 
@@ -37,10 +39,11 @@ class AdminRole:
     fleet: FleetService
 
     def __post_init__(self) -> None:
+        self._authenticator = TokenAuthenticator(self.config.tokens)
         app = create_admin_app(
             self.service,
             self.fleet,
-            TokenAuthenticator(self.config.tokens),
+            self._authenticator,
             max_body_bytes=self.config.max_body_bytes,
         )
         self._listener = WebListener(app, self.config.listen, ssl_context=_server_tls(self.config))
@@ -55,6 +58,17 @@ class AdminRole:
     @property
     def port(self) -> int:
         return self._listener.port
+
+    def reload(self, config: AdminConfig) -> None:
+        """SIGHUP: new tokens take effect at once; the listener and body limit need a restart."""
+        if (config.listen, config.tls_certificate, config.tls_private_key) != (
+            self.config.listen,
+            self.config.tls_certificate,
+            self.config.tls_private_key,
+        ) or config.max_body_bytes != self.config.max_body_bytes:
+            log.warning("admin listener settings changed: they take effect at the next restart")
+        self._authenticator.replace(config.tokens)
+        self.config = replace(self.config, tokens=config.tokens)
 
     async def stop(self) -> None:
         await self._tasks.close()
