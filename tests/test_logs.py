@@ -1,5 +1,6 @@
 """The batched log writer: lines arrive in order, warnings promptly, nothing blocks or is lost
-silently when the stream stalls, and close() flushes."""
+silently when the stream stalls, and close() flushes. The access line built in parts equals the
+generic encoding."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import io
 import json
 import logging
 import threading
+from typing import Any
 
+import pytest
+
+from edgeproxy.dataplane import observe
+from edgeproxy.dataplane.http import AccessRecord, ConnectionFacts
 from edgeproxy.logs import BatchedHandler, JsonFormatter, json_line
 
 
@@ -90,3 +96,66 @@ def test_write_line_takes_preformatted_lines_in_the_formatters_shape() -> None:
         "message": "request",
         "status": 200,
     }
+
+
+def _record(path: str, origin_duration: float | None, **connection: Any) -> AccessRecord:
+    facts = {
+        "client_address": "127.0.0.1",
+        "client_port": 50123,
+        "edge_certificate": "api",
+        "sni": "api.example.com",
+        "tls_version": "TLSv1.3",
+        "client_subject": 'CN=caf\u00e9 "client",O=Example',
+        "client_serial": "0a1b",
+        "client_fingerprint_sha256": "ab" * 32,
+        "verify_result": "SUCCESS",
+        "verify_reason": None,
+        "ca_set": "clients",
+        "ca_set_version": 3,
+    }
+    return AccessRecord(
+        time=1_700_000_000.123456,
+        connection=ConnectionFacts(**(facts | connection)),
+        method="GET",
+        path=path,
+        status=200,
+        bytes_in=0,
+        bytes_out=1234,
+        duration=0.000187,
+        origin_duration=origin_duration,
+        revocation="good",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "origin_duration", "connection"),
+    [
+        ("/", 0.0001, {}),
+        ('/\u00fcber?q="x"\\\n', None, {"sni": None, "client_subject": None}),
+        ("/a", 2.5e-05, {"verify_result": "FAILED", "verify_reason": "unknown_ca"}),
+    ],
+)
+def test_request_line_matches_the_generic_encoding(
+    path: str, origin_duration: float | None, connection: dict[str, Any]
+) -> None:
+    """The per-connection pre-encoded access line is byte-for-byte the generic json_line."""
+    record = _record(path, origin_duration, **connection)
+    facts = record.connection
+    part = observe._connection_part(facts)
+    for created in (0.0, 1_700_000_000.5, 1_700_000_001.000001):
+        line = observe.request_line(part, record, created)
+        fields = observe.request_fields(record)
+        assert line == json_line("edgeproxy.access", "request", fields, created)
+    assert record.client_subject == facts.client_subject  # record reads through to the connection
+    assert list(json.loads(line))[-10:] == [
+        "ca_set_version",
+        "method",
+        "path",
+        "status",
+        "bytes_in",
+        "bytes_out",
+        "duration",
+        "origin_duration",
+        "revocation",
+        "started",
+    ]

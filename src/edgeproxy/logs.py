@@ -16,6 +16,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 # One encoder for every line: json.dumps(default=...) would build a new one per call.
 _ENCODE = json.JSONEncoder(default=str).encode
+encode_json = _ENCODE  # the same encoding, for lines built in parts (dataplane.observe)
 AccessSink = Callable[[str], None]
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
-from edgeproxy.dataplane.http.context import AccessRecord
+from edgeproxy.dataplane.http.context import AccessRecord, ConnectionFacts
 from edgeproxy.domain.model import Network
-from edgeproxy.logs import AccessSink, json_line
+from edgeproxy.logs import AccessSink, encode_json, json_line
 from edgeproxy.metrics import Metrics
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 
@@ -43,7 +45,10 @@ class AccessLine:
     def write(self, message: str, fields: dict[str, Any]) -> None:
         if not access_log.isEnabledFor(logging.INFO):
             return
-        line = json_line(access_log.name, message, fields, time.time())
+        self.write_line(json_line(access_log.name, message, fields, time.time()), message)
+
+    def write_line(self, line: str, message: str) -> None:
+        """Write a line already in the json_line shape."""
         if self.sink is not None:
             self.sink(line)
         else:
@@ -105,15 +110,59 @@ class RequestLog:
         self.access = access
 
     def request_done(self, record: AccessRecord) -> None:
-        self.metrics.request_done(record.edge_certificate, record.status, record.origin_duration)
-        self.access.write("request", {"event": "request", **_fields(record)})
+        facts = record.connection
+        self.metrics.request_done(facts.edge_certificate, record.status, record.origin_duration)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        encoded = facts.encoded
+        if encoded is None:
+            encoded = facts.encoded = _connection_part(facts)
+        self.access.write_line(request_line(encoded, record, time.time()), "request")
 
 
-def _fields(record: AccessRecord) -> dict[str, Any]:
-    fields = {name: getattr(record, name) for name in _RECORD_FIELDS}
-    # The log line has its own `time`; the record's is when the request started.
-    fields["started"] = fields.pop("time")
-    return fields
+# The access line of a request is the JsonFormatter shape (logs.json_line) with these fields:
+# "event", the connection's fields, the request's, and "started" (the record's `time`: the log
+# line has its own). A keep-alive connection's lines share everything up to "method", so that
+# part is encoded once per connection (ConnectionFacts.encoded) and each request encodes only
+# its own nine values: one generic encode of ~25 fields was a tenth of a request's CPU.
+_LINE_HEAD = encode_json(
+    {"level": "info", "logger": access_log.name, "message": "request", "event": "request"}
+)[1:-1]
 
 
-_RECORD_FIELDS = tuple(AccessRecord.__dataclass_fields__)
+def _connection_part(facts: ConnectionFacts) -> str:
+    fields = {name: getattr(facts, name) for name in ConnectionFacts.FIELDS}
+    return f"{_LINE_HEAD}, {encode_json(fields)[1:-1]}, "
+
+
+def request_line(connection_part: str, record: AccessRecord, created: float) -> str:
+    """`json_line(access_log.name, "request", {"event": "request", **fields}, created)`, built
+    from the connection's encoded part (tests check the two agree)."""
+    # Numbers as json writes them (int and float repr); durations are finite clock differences.
+    origin = record.origin_duration
+    return (
+        f'{{"time": "{datetime.fromtimestamp(created, UTC).isoformat()}", {connection_part}'
+        f'"method": {_string(record.method)}, "path": {_string(record.path)}, '
+        f'"status": {record.status:d}, "bytes_in": {record.bytes_in:d}, '
+        f'"bytes_out": {record.bytes_out:d}, "duration": {record.duration!r}, '
+        f'"origin_duration": {"null" if origin is None else repr(origin)}, '
+        f'"revocation": {_string(record.revocation)}, "started": {record.time!r}}}'
+    )
+
+
+def request_fields(record: AccessRecord) -> dict[str, Any]:
+    """The access line's fields after `time`, `level`, `logger` and `message`, in order."""
+    connection = record.connection
+    return {
+        "event": "request",
+        **{name: getattr(connection, name) for name in ConnectionFacts.FIELDS},
+        "method": record.method,
+        "path": record.path,
+        "status": record.status,
+        "bytes_in": record.bytes_in,
+        "bytes_out": record.bytes_out,
+        "duration": record.duration,
+        "origin_duration": record.origin_duration,
+        "revocation": record.revocation,
+        "started": record.time,
+    }

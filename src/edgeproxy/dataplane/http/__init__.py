@@ -3,6 +3,7 @@
 from edgeproxy.dataplane.http.connection import State
 from edgeproxy.dataplane.http.context import (
     AccessRecord,
+    ConnectionFacts,
     ProxyContext,
     RequestObserver,
     SessionProvider,
@@ -14,6 +15,7 @@ from edgeproxy.dataplane.http.proxy import ProxyProtocol
 __all__ = [
     "AccessRecord",
     "ClientIdentity",
+    "ConnectionFacts",
     "ProxyContext",
     "ProxyProtocol",
     "RequestObserver",

@@ -13,7 +13,12 @@ import time
 from enum import Enum
 from time import perf_counter
 
-from edgeproxy.dataplane.http.context import AccessRecord, ProxyContext, RevocationGate
+from edgeproxy.dataplane.http.context import (
+    AccessRecord,
+    ConnectionFacts,
+    ProxyContext,
+    RevocationGate,
+)
 from edgeproxy.dataplane.http.headers import HostMatcher
 from edgeproxy.dataplane.http.identity import ClientIdentity
 from edgeproxy.dataplane.http.origin import OriginConnection, OriginPool
@@ -69,6 +74,7 @@ class ConnectionBase(asyncio.Protocol):
         "_close_after",
         "_ctx",
         "_deny",
+        "_facts",
         "_framing",
         "_identity",
         "_last_host",
@@ -118,6 +124,7 @@ class ConnectionBase(asyncio.Protocol):
         self._matcher: HostMatcher
         self._last_host = b""  # the last Host that matched: one bytes compare per request
         self._identity: ClientIdentity | None = None
+        self._facts: ConnectionFacts | None = None  # the access records' per-connection part
         # OCSP (§5): a pending or denying check, None once settled (the keep-alive fast path);
         # the status goes to every access record of the connection.
         self._rev_check: RevocationGate | None = None
@@ -185,6 +192,27 @@ class ConnectionBase(asyncio.Protocol):
             identity = self._identity = self._ctx.identities.get(self._session)
         return identity
 
+    def _connection_facts(self) -> ConnectionFacts:
+        facts = self._facts
+        if facts is None:  # once per connection: the TLS session does not change
+            session = self._session
+            identity = self._client_identity()
+            facts = self._facts = ConnectionFacts(
+                client_address=self._peer[0],
+                client_port=self._peer[1],
+                edge_certificate=session.edge.name,
+                sni=session.sni,
+                tls_version=session.tls_version,
+                client_subject=identity.subject,
+                client_serial=identity.serial,
+                client_fingerprint_sha256=identity.fingerprint_sha256,
+                verify_result=session.verify_result.value,
+                verify_reason=session.verify_reason,
+                ca_set=session.ca_set,
+                ca_set_version=session.ca_set_version,
+            )
+        return facts
+
     def _record(self, status: int) -> None:
         observer = self._ctx.observer
         req = self._req
@@ -192,30 +220,18 @@ class ConnectionBase(asyncio.Protocol):
             return
         # Durations on perf_counter: uvloop's loop.time() ticks in whole milliseconds.
         now = perf_counter()
-        session = self._session
-        identity = self._client_identity()
+        t_origin = self._t_origin
         record = AccessRecord(
-            time=time.time() - (now - self._t0),
-            client_address=self._peer[0],
-            client_port=self._peer[1],
-            edge_certificate=session.edge.name,
-            sni=session.sni,
-            tls_version=session.tls_version,
-            client_subject=identity.subject,
-            client_serial=identity.serial,
-            client_fingerprint_sha256=identity.fingerprint_sha256,
-            verify_result=session.verify_result.value,
-            verify_reason=session.verify_reason,
-            ca_set=session.ca_set,
-            ca_set_version=session.ca_set_version,
-            method=req.method.decode("latin-1"),
-            path=req.target.decode("latin-1"),
-            status=status,
-            bytes_in=self._bytes_in,
-            bytes_out=self._bytes_out,
-            duration=now - self._t0,
-            origin_duration=now - self._t_origin if self._t_origin else None,
-            revocation=self._rev_status,
+            time.time() - (now - self._t0),
+            self._facts or self._connection_facts(),
+            req.method.decode("latin-1"),
+            req.target.decode("latin-1"),
+            status,
+            self._bytes_in,
+            self._bytes_out,
+            now - self._t0,
+            now - t_origin if t_origin else None,
+            self._rev_status,
         )
         try:
             observer.request_done(record)

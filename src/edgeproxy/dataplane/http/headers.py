@@ -48,8 +48,13 @@ CHUNKED = 1  # re-chunked (origin chunked or close-delimited, HTTP/1.1 client)
 UNTIL_CLOSE = 2  # close-delimited (HTTP/1.0 client): the connection closes after it
 
 
-def _tokens(value: bytes) -> frozenset[bytes]:
-    return frozenset(t.strip().lower() for t in value.split(b",")) - {b""}
+def _named(connection: bytes) -> frozenset[bytes]:
+    """The field names a Connection header lists besides its options (close, keep-alive...)."""
+    if connection.lower() in _CONNECTION_OPTIONS:  # nearly every request: skip the split
+        return _NONE
+    return (
+        frozenset(t.strip().lower() for t in connection.split(b",")) - {b""} - _CONNECTION_OPTIONS
+    )
 
 
 def rewrite_request(
@@ -94,7 +99,7 @@ def rewrite_request(
         elif kind == _VIA:
             via = value if not via else via + b", " + value
     if connection is not None and not drop:
-        named = _tokens(connection) - _CONNECTION_OPTIONS
+        named = _named(connection)
         if named:  # rare: fields named in Connection are hop-by-hop too; redo the pass
             return rewrite_request(head, target, client_ip, identity, named)
     if host is None or not host.strip():
@@ -156,7 +161,7 @@ def rewrite_response(
         elif kind == _CONNECTION:
             connection = value if connection is None else connection + b"," + value
     if connection is not None:
-        named = _tokens(connection) - _CONNECTION_OPTIONS
+        named = _named(connection)
         if named:
             out = [out[0], *_strip(out[1:], named)]
     out += (b"Via: ", via + b", " + VIA if via else VIA, b"\r\n")
