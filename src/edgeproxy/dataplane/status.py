@@ -33,11 +33,9 @@ class StatusSource(Protocol):
     def ready(self) -> tuple[bool, dict[str, Any]]:
         """(ready?, details). Details carry `failClosed` (bindings refusing every client for want
         of an active version: listed, yet ready) and, when not ready, `reasons`."""
-        ...
 
     def status(self) -> dict[str, Any]:
         """Node, network, applied versions, last reload and store state, as JSON values."""
-        ...
 
 
 _SOURCE: web.AppKey[StatusSource] = web.AppKey("status_source")

@@ -7,6 +7,7 @@ buffers flushed once per read, the reasons client reads are paused, and the ways
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
@@ -64,7 +65,7 @@ for _state, _targets in _MOVES.items():
     _state.moves = sum(t.bit for t in _targets)  # type: ignore[attr-defined]
 
 
-class ConnectionBase(asyncio.Protocol):
+class ConnectionBase(asyncio.Protocol, abc.ABC):
     # Slots: ~40 fields per connection, held by thousands of idle keep-alive connections.
     __slots__ = (
         "_bytes_in",
@@ -180,11 +181,12 @@ class ConnectionBase(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def _finish(self) -> None:
-        raise NotImplementedError
+    # The exchange steps the concrete protocol (ProxyProtocol) defines.
+    @abc.abstractmethod
+    def _finish(self) -> None: ...
 
-    def _local(self, status: int, close: bool = False, reason: str | None = None) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _local(self, status: int, close: bool = False, reason: str | None = None) -> None: ...
 
     def _client_identity(self) -> ClientIdentity:
         identity = self._identity
