@@ -640,6 +640,11 @@ def test_sighup_reloads_every_worker(tmp_path: Path, pki: Pki, origin: Origin) -
             lambda codes: codes == [403] * CONNECTIONS,
         )
         assert origin.paths("/hup/") == []
-        assert node.log.count('"message": "configuration reloaded"') == 2
+        # Logs are written in batches (at most 100 ms late): wait for both workers' lines.
+        _until(
+            "both workers to log the reload",
+            lambda: node.log.count('"message": "configuration reloaded"'),
+            lambda count: count == 2,
+        )
     finally:
         assert node.stop() == 0
