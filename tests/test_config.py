@@ -153,6 +153,7 @@ REJECTS = [
     (f"{MA}.ocsp", {"timeout": 0}, f"{MA_KEY}.ocsp.timeout", "positive"),
     (f"{MA}.ocsp", {"cache_size": 0}, f"{MA_KEY}.ocsp.cache_size", "at least 1"),
     (f"{MA}.ocsp", {"responder": "ftp://ocsp.example"}, f"{MA_KEY}.ocsp.responder", "https"),
+    (f"{MA}.ocsp", {"check_intermediates": "yes"}, f"{MA_KEY}.ocsp.check_intermediates", "bool"),
     (f"{MA}.ca_set", "ab", f"{MA_KEY}.ca_set", "3-64"),
     (f"{MA}.ca_set", "a...b", f"{MA_KEY}.ca_set", "'...'"),
     ("edge.workers", 0, "edge.workers", "at least 1"),
@@ -337,6 +338,7 @@ ACCEPTS = [
             "responder": "https://o.example",
             "timeout": 1,
             "cache_size": 5,
+            "check_intermediates": True,
         },
         lambda c: ma(c).ocsp,
         OcspConfig(
@@ -345,6 +347,7 @@ ACCEPTS = [
             responder="https://o.example",
             timeout=1.0,
             cache_size=5,
+            check_intermediates=True,
         ),
     ),
     ("node.network", "PRODUCTION", lambda c: c.node.network, Network.PRODUCTION),

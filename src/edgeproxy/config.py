@@ -73,6 +73,7 @@ class OcspConfig:
     responder: str | None = None  # overrides the leaf's AIA
     timeout: float = 2.0
     cache_size: int = 10_000
+    check_intermediates: bool = False  # also each intermediate the client sent, not only the leaf
 
 
 @dataclass(frozen=True)

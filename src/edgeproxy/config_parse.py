@@ -219,6 +219,7 @@ def _mutual(parent: Table) -> MutualAuthConfig:
         "responder": http_url("http", "https"),
         "timeout": positive_float,
         "cache_size": int_range(1),
+        "check_intermediates": as_bool,
     }
     ocsp = t.table("ocsp", ocsp_spec).fields(ocsp_spec)
     headers = t.opt("identity_headers", str_list(one_of("xfcc", "rfc9440")), ("xfcc",))

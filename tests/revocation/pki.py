@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,9 @@ class Pki:
         self.no_eku = self.issue("not-a-responder", eku=ExtendedKeyUsageOID.CLIENT_AUTH)
         self.intermediate = self._ca("Partner Issuing CA", parent=self.ca)  # sent by clients
 
-    def _ca(self, cn: str, parent: Ca | None = None) -> Ca:
+    def _ca(
+        self, cn: str, parent: Ca | None = None, extensions: Sequence[x509.ExtensionType] = ()
+    ) -> Ca:
         """A root CA, or an intermediate under `parent`."""
         key = ec.generate_private_key(ec.SECP256R1())
         t = now()
@@ -96,10 +99,16 @@ class Pki:
             issuer=parent,
             key_usage=ca_key_usage(digital_signature=True),
             key_id=True,
+            extensions=extensions,
         )
-        pem = self.tmp / f"{cn.replace(' ', '-')}.pem"
+        self._count += 1
+        pem = self.tmp / f"{cn.replace(' ', '-')}-{self._count}.pem"
         pem.write_bytes(private_key_pem(key) + cert.public_bytes(Encoding.PEM))
         return Ca(cert, key, pem)
+
+    def intermediate_ca(self, cn: str, ocsp_url: str) -> Ca:
+        """A new intermediate under the client CA whose AIA names `ocsp_url` (sent by clients)."""
+        return self._ca(cn, self.ca, [_aia(ocsp_url)])
 
     def issue(
         self,
@@ -117,10 +126,7 @@ class Pki:
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
         ]
         if ocsp_url is not None:
-            aia = x509.AccessDescription(
-                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
-            )
-            extensions.append(x509.AuthorityInformationAccess([aia]))
+            extensions.append(_aia(ocsp_url))
         cert = leaf_certificate(
             common_name(cn),
             key,
@@ -144,3 +150,10 @@ class Pki:
         if leaf is not None:
             ctx.load_cert_chain(leaf.pem)
         return ctx
+
+
+def _aia(ocsp_url: str) -> x509.AuthorityInformationAccess:
+    aia = x509.AccessDescription(
+        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+    )
+    return x509.AuthorityInformationAccess([aia])

@@ -2,14 +2,16 @@
 
 For a binding with `ocsp.enabled` (§5 Revocation):
 1. Handshake: the context's verify callback (tls/contexts.py) calls `BindingOcsp.in_handshake` at
-   depth 0 with the leaf and the issuer verified at depth 1, and refuses when the cache holds
-   "revoked". It costs nothing while no revoked answer is cached (`OcspCache.revoked_serials`),
-   and never does I/O inside OpenSSL.
+   depth 0 with the leaf and the issuer verified at depth 1 (with `check_intermediates`: at every
+   depth below the trust anchor, with the certificate verified just above it), and refuses when
+   the cache holds "revoked". It costs nothing while no revoked answer is cached
+   (`OcspCache.revoked_serials`), and never does I/O inside OpenSSL.
 2. Established: `ProxyProtocol.connection_made` calls `Revocation.start(session, fingerprint)`.
-   The leaf's cache key (issuer key hash, serial) and issuer come from a note per leaf
-   fingerprint, made once from the chain the client sent and the anchors the handshake verified
-   against. A cache hit decides at once (one hit counted per connection); a miss starts the one
-   coalesced responder request for that key and hands the connection a pending `RevocationCheck`.
+   The cache keys (issuer key hash, serial) and issuers of the certificates to check (chain.py)
+   come from notes per leaf fingerprint, made once from the chain the client sent and the anchors
+   the handshake verified against. A cache hit decides at once (one hit counted per connection);
+   a miss starts the one coalesced responder request per key and hands the connection a pending
+   `RevocationCheck` (for a chain: settled when every lookup is; a cached revoked decides at once).
 3. The first request waits on a pending check (bounded by `ocsp.timeout`, through the fetch)
    before anything reaches the origin: revoked -> 403 and close; unknown or unavailable -> soft
    forwards, hard answers 403 `ocsp_unavailable`. Later requests use the stored result: the
@@ -23,18 +25,16 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import crypto
 
 from edgeproxy.config import EdgeCertificateConfig, OcspConfig
-from edgeproxy.revocation.cache import UNAVAILABLE, Answer, CacheKey, OcspCache, Status
-from edgeproxy.revocation.gate import RevocationCheck
+from edgeproxy.revocation.cache import UNAVAILABLE, Answer, OcspCache, Status
+from edgeproxy.revocation.chain import AnchorIndex, Note, Notes, chain_notes, leaf_note
+from edgeproxy.revocation.gate import RevocationCheck, all_settled, worst
 from edgeproxy.revocation.ocsp import OcspClient, OcspUnavailable, build_request, responder_url
 from edgeproxy.revocation.verify import Untrusted, key_hash, verify_response
 from edgeproxy.tasks import TaskGroup
@@ -50,12 +50,8 @@ _ISSUER_MEMO: Final = 1024  # distinct issuing CAs remembered (their key hash)
 _NOT_CHECKED: Final = (Status.NOT_CHECKED.value, None)
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
-    """A leaf's OCSP cache key and its issuer (DER), found once per leaf."""
-
-    key: CacheKey
-    issuer_der: bytes
+def _trust(session: TlsSession) -> tuple[str | None, int | None]:
+    return session.ca_set, session.ca_set_version
 
 
 class BindingOcsp:
@@ -70,12 +66,12 @@ class BindingOcsp:
         self.cache = OcspCache(
             config.cache_size, service.tasks, clock=service.clock, wall=service.wall
         )
-        # Leaf SHA-256 fingerprint (hex, as the identity encoder computes it) → Note.
-        self.notes: OrderedDict[str, Note] = OrderedDict()
+        # Leaf SHA-256 fingerprint (hex, as the identity encoder computes it) → Notes.
+        self.notes: OrderedDict[str, Notes] = OrderedDict()
         # (CA set, version) → its certificates: every version a context of this binding was
         # built for (at most 100 per set, §3); indexed by subject on first use.
         self._anchors: dict[tuple[str, int], tuple[bytes, ...]] = {}
-        self._index: dict[tuple[str, int], dict[bytes, list[x509.Certificate]]] = {}
+        self._index: dict[tuple[str, int], AnchorIndex] = {}
 
     def add_anchors(self, trust: EdgeTrust) -> None:
         anchors = trust.anchors
@@ -99,25 +95,45 @@ class BindingOcsp:
     def start(
         self, session: TlsSession, fingerprint: str | None
     ) -> tuple[str, RevocationCheck | None]:
-        note = self.notes.get(fingerprint) if fingerprint else None
-        if note is None:
-            note = self._find_issuer(session)
-            if note is None:
-                log.warning("OCSP: the client certificate's issuer was not found")
+        found = self.notes.get(fingerprint) if fingerprint else None
+        if found is None or (
+            self.config.check_intermediates
+            and (found.sent != session.peer_chain_der or found.trust != _trust(session))
+        ):
+            found = self._find(session)
+            if found is None:
+                log.warning("OCSP: an issuer in the client's certificate chain was not found")
                 return self._decided(Status.UNAVAILABLE)
             if fingerprint:
-                self.notes[fingerprint] = note
+                self.notes[fingerprint] = found
                 if len(self.notes) > self.config.cache_size:
                     self.notes.popitem(last=False)
+        notes = found.notes
+        if len(notes) > 1:
+            return self._start_chain(notes)
+        note = notes[0]
         status = self.cache.peek(note.key)
         if status is not None:
             self._service.cache_hit()
             return self._decided(status)
-        leaf_der, issuer_der, config = session.peer_chain_der[0], note.issuer_der, self.config
-        future = self.cache.resolve(
-            note.key, lambda: self._service.query(config, leaf_der, issuer_der)
-        )
+        return Status.NOT_CHECKED.value, RevocationCheck(self.hard, future=self._resolve(note))
+
+    def _start_chain(self, notes: tuple[Note, ...]) -> tuple[str, RevocationCheck | None]:
+        """Every certificate at once; a cached revoked decides without asking for the others."""
+        known = [self.cache.peek(note.key) for note in notes]
+        if Status.REVOKED in known or None not in known:
+            self._service.cache_hit()
+            return self._decided(worst(s for s in known if s is not None))
+        decided = [s for s in known if s is not None]
+        pending = [self._resolve(n) for n, s in zip(notes, known, strict=True) if s is None]
+        future = all_settled(decided, pending)
         return Status.NOT_CHECKED.value, RevocationCheck(self.hard, future=future)
+
+    def _resolve(self, note: Note) -> asyncio.Future[Status]:
+        cert_der, issuer_der, config = note.cert_der, note.issuer_der, self.config
+        return self.cache.resolve(
+            note.key, lambda: self._service.query(config, cert_der, issuer_der)
+        )
 
     def _decided(self, status: Status) -> tuple[str, RevocationCheck | None]:
         if status is Status.GOOD or (
@@ -126,31 +142,17 @@ class BindingOcsp:
             return status.value, None  # nothing to wait for, nothing to refuse
         return status.value, RevocationCheck(self.hard, status)
 
-    def _find_issuer(self, session: TlsSession) -> Note | None:
-        """The certificate that signed the leaf: among those the client sent, then the anchors
-        of the version the handshake verified against (same-DN CAs are told apart by key)."""
+    def _find(self, session: TlsSession) -> Notes | None:
         chain = session.peer_chain_der
-        try:
-            leaf = x509.load_der_x509_certificate(chain[0])
-            candidates = [x509.load_der_x509_certificate(der) for der in chain[1:]]
-            anchors = self._anchor_index(session.ca_set, session.ca_set_version)
-            candidates += anchors.get(leaf.issuer.public_bytes(), [])
-        except (ValueError, IndexError):
-            return None
-        for cert in candidates:
-            if cert.subject != leaf.issuer:
-                continue
-            try:
-                leaf.verify_directly_issued_by(cert)
-            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-                continue
-            der = cert.public_bytes(Encoding.DER)
-            return Note((self._service.key_hash(der), leaf.serial_number), der)
-        return None
+        anchors = self._anchor_index(session.ca_set, session.ca_set_version)
+        key_hash = self._service.key_hash
+        if not self.config.check_intermediates:
+            note = leaf_note(chain, anchors, key_hash)
+            return None if note is None else Notes((note,))
+        notes = chain_notes(chain, anchors, key_hash)
+        return None if notes is None else Notes(notes, tuple(chain), _trust(session))
 
-    def _anchor_index(
-        self, ca_set: str | None, version: int | None
-    ) -> dict[bytes, list[x509.Certificate]]:
+    def _anchor_index(self, ca_set: str | None, version: int | None) -> AnchorIndex:
         if ca_set is None or version is None:
             return {}
         key = (ca_set, version)

@@ -1,14 +1,16 @@
 """One connection's OCSP answer, as the HTTP layer sees it (its `RevocationGate`).
 
 Pending: it wraps the future of the one responder request for that certificate (shared by every
-connection asking at the same time). Decided: a fixed status. Either way, `deny_reason` applies the
-binding's failure mode: revoked is always refused; unknown and unavailable only under `hard`.
+connection asking at the same time), or with `ocsp.check_intermediates` a future that settles when
+every certificate's lookup has (`all_settled`). Decided: a fixed status. Either way, `deny_reason`
+applies the binding's failure mode: revoked is always refused; unknown and unavailable only under
+`hard`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from edgeproxy.revocation.cache import Status
@@ -55,3 +57,36 @@ class RevocationCheck:
     def unsubscribe(self, callback: Callable[[Any], None]) -> None:
         if self._future is not None:
             self._future.remove_done_callback(callback)
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    """A chain's status: any revoked -> revoked; else the first unknown or unavailable from the
+    leaf up (both follow the failure mode alike); else good."""
+    found = Status.GOOD
+    for status in statuses:
+        if status is Status.REVOKED:
+            return status
+        if found is Status.GOOD:
+            found = status
+    return found
+
+
+def all_settled(
+    known: Sequence[Status], pending: Sequence[asyncio.Future[Status]]
+) -> asyncio.Future[Status]:
+    """A new future: `worst` of `known` and `pending` once every pending lookup has settled.
+
+    Not `asyncio.gather`: cancelling a gather cancels its children, and these are the cache's
+    futures, shared with other connections.
+    """
+    combined: asyncio.Future[Status] = asyncio.get_running_loop().create_future()
+    left = [len(pending)]
+
+    def settled(_: asyncio.Future[Status]) -> None:
+        left[0] -= 1
+        if not left[0] and not combined.done():
+            combined.set_result(worst([*known, *(f.result() for f in pending)]))
+
+    for future in pending:
+        future.add_done_callback(settled)
+    return combined

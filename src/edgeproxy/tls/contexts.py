@@ -44,16 +44,18 @@ class VerifyRecord:
 
     The verify callback records the *first* failure's X509_V_ERR code and depth; later failures in
     the same chain are consequences of it. `issuer` is the certificate verified at depth 1, kept
-    only where OCSP is enabled (the OCSP CertID names the leaf's issuer's key).
+    only where OCSP is enabled (the OCSP CertID names the leaf's issuer's key); with
+    `ocsp.check_intermediates`, the one verified last, at `issuer_depth`.
     """
 
-    __slots__ = ("checked", "crl_stale", "depth", "error", "issuer")
+    __slots__ = ("checked", "crl_stale", "depth", "error", "issuer", "issuer_depth")
 
     def __init__(self) -> None:
         self.checked = False  # the callback ran: a chain was verified in this handshake
         self.error: int | None = None
         self.depth = -1
         self.issuer: crypto.X509 | None = None
+        self.issuer_depth = -1
         self.crl_stale = False  # accepted although the issuer's CRL is stale (failure_mode soft)
 
 
@@ -86,6 +88,9 @@ def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..
       on (OpenSSL still refuses serials the stale list names) and count it; hard: refuse,
       reason ocsp_unavailable (reasons.py), alert certificate_expired (OpenSSL's choice).
     OCSP: at depth 0 the binding's cache is consulted; "revoked" refuses with reason `revoked`.
+    With `ocsp.check_intermediates`, at every depth that has a certificate verified just above it:
+    OpenSSL calls back from the top of the chain down, and the top is the trust anchor (trusted
+    by definition, so never looked up); each certificate below is looked up with the one above.
     pyOpenSSL offers no public way to set X509_V_ERR_CERT_REVOKED from a callback, so the alert is
     OpenSSL's for an application refusal (internal_error); a CRL revocation sends
     certificate_revoked. A miss, or any other answer, is left to the HTTP layer (first request).
@@ -95,6 +100,7 @@ def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..
     soft = auth.ocsp.failure_mode == "soft"
     ca_set = trust.anchors.ca_set if trust.anchors is not None else ""
     lookup = hooks.ocsp_lookup(trust) if hooks is not None and auth.ocsp.enabled else None
+    every_depth = auth.ocsp.check_intermediates
     stale_accepted = hooks.crl_stale_accepted if hooks is not None else None
 
     def verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
@@ -111,7 +117,13 @@ def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..
                 rec.crl_stale = True
                 return True
         elif lookup is not None:
-            if depth == 1:
+            if every_depth:
+                # Success is signalled once per depth; the issuer must be the depth just above.
+                issuer = rec.issuer if rec.issuer_depth == depth + 1 else None
+                if issuer is not None and rec.error is None and lookup(cert, issuer):
+                    errno, ok = CERT_REVOKED, 0
+                rec.issuer, rec.issuer_depth = cert, depth
+            elif depth == 1:
                 rec.issuer = cert
             elif depth == 0 and rec.error is None and lookup(cert, rec.issuer):
                 errno, ok = CERT_REVOKED, 0
