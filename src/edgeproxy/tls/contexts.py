@@ -71,11 +71,9 @@ class RevocationHooks(Protocol):
     def ocsp_lookup(self, trust: EdgeTrust) -> OcspLookup:
         """For one binding and the anchors its context verifies against: (leaf, issuer) -> True
         when the OCSP cache holds "revoked"."""
-        ...
 
     def crl_stale_accepted(self, ca_set: str) -> None:
         """A handshake went on past a stale CRL under failure_mode soft (counted)."""
-        ...
 
 
 def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..., bool]:
