@@ -43,7 +43,7 @@ test: setup system-deps lint
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
-# The §7 figures, edgeproxy against nginx on this machine (bench/README.md), then the handshake
+# The docs/performance.md figures, edgeproxy against nginx on this machine (bench/README.md), then the handshake
 # cost of OCSP with a warm cache; about 6 minutes in all.
 bench: setup
 	$(BIN)/python -m bench.run

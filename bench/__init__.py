@@ -1,1 +1,2 @@
-"""The §7 benchmark: edgeproxy against nginx as the equivalent mTLS reverse proxy (`make bench`)."""
+"""The docs/performance.md benchmark: edgeproxy against nginx as the equivalent mTLS reverse proxy
+(`make bench`)."""

@@ -1,4 +1,4 @@
-"""nginx as the bench's origin and as the yardstick mTLS reverse proxy (§7).
+"""nginx as the bench's origin and as the yardstick mTLS reverse proxy (docs/performance.md).
 
 The proxy does what edgeproxy's binding does: TLS 1.2/1.3 with the same TLS 1.2 suites, client
 certificate required and verified against the CA file (the CA list is sent, as

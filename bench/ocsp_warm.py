@@ -35,11 +35,12 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from bench import ab, procs
-from edgeproxy.config import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
+from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
 from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
+from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.dataplane.revocation.check import Revocation
+from edgeproxy.dataplane.revocation.client import OcspClient
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
-from edgeproxy.metrics import Metrics
-from edgeproxy.revocation import OcspClient, Revocation
 from edgeproxy.tls.contexts import ContextCache
 from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
 
@@ -178,7 +179,7 @@ async def _listener(
         mutual_authentication=MutualAuthConfig(ca_set="bench", ocsp=ocsp_cfg),
     )
     anchors = TrustAnchors("bench", 1, (ca.public_bytes(Encoding.DER),))
-    state = TrustState.build([EdgeTrust(edge, anchors)], ContextCache(hooks=revocation))
+    state = TrustState.build([EdgeTrust(edge, anchors)], ContextCache(hooks=revocation).get)
     limits = EdgeLimits()
     context = ProxyContext(limits, revocation=revocation)
     server = await asyncio.get_running_loop().create_server(

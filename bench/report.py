@@ -1,4 +1,5 @@
-"""The §7 table: figure | nginx | edgeproxy | ratio | target | met?, printed and kept as JSON."""
+"""The docs/performance.md table: figure | nginx | edgeproxy | ratio | target | met?, printed and
+kept as JSON."""
 
 from __future__ import annotations
 
@@ -191,7 +192,7 @@ def build(results: dict[str, Any]) -> list[Row]:
 
 
 def render(rows: list[Row]) -> str:
-    header = Row("figure", "nginx", "edgeproxy", "ratio", "§7 target", "met?")
+    header = Row("figure", "nginx", "edgeproxy", "ratio", "target", "met?")
     table = [header, *rows]
     widths = [max(len(getattr(r, f)) for r in table) for f in asdict(header)]
     lines = []

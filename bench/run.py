@@ -1,4 +1,5 @@
-"""`make bench`: measure the §7 figures for nginx and edgeproxy, print one table, keep the JSON.
+"""`make bench`: measure the docs/performance.md figures for nginx and edgeproxy, print one table,
+keep the JSON.
 
     .venv/bin/python -m bench.run [--runs 3] [--seconds 4] [--quick] [--no-postgres]
 

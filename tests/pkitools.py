@@ -1,5 +1,5 @@
 """PKI building blocks for every test package: real keys, certificates and CRLs, made at test time
-and never checked in (habit 12).
+and never checked in.
 
 cryptography signs only with SHA-2 or better, writes only X.509 v3 and insists on a CRL's
 nextUpdate. What the product must refuse or warn about for those reasons is re-assembled here

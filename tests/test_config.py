@@ -1,4 +1,5 @@
-"""§9: the config file parses into frozen objects; every rule accepts its good twin and rejects the
+"""docs/configuration.md: the config file parses into frozen objects; every rule accepts its good
+twin and rejects the
 bad one with a message that starts with the dotted key at fault."""
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from typing import Any
 
 import pytest
 
-from edgeproxy.config import (
+from edgeproxy.config.model import (
     Config,
     ConfigError,
     EdgeLimits,
     HostPort,
     MutualAuthConfig,
     OcspConfig,
-    load_config,
-    parse_config,
 )
+from edgeproxy.config.parse import load_config, parse_config
 from edgeproxy.domain.model import Network, Role
 
 REPO = Path(__file__).resolve().parents[1]

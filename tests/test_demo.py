@@ -17,16 +17,16 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from edgeproxy.config import HostPort
-from edgeproxy.demo import (
+from edgeproxy.config.model import HostPort
+from edgeproxy.domain.model import Network
+from edgeproxy.node.demo import (
     DemoOrigin,
     DevPki,
     curl_commands,
     ensure_demo_ca_set,
     ensure_dev_pki,
 )
-from edgeproxy.domain.model import Network
-from edgeproxy.service import Actor, TruststoreService
+from edgeproxy.service.truststore import Actor, TruststoreService
 from edgeproxy.store import open_store
 
 

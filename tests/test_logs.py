@@ -14,7 +14,7 @@ import pytest
 
 from edgeproxy.dataplane import observe
 from edgeproxy.dataplane.http import AccessRecord, ConnectionFacts
-from edgeproxy.logs import BatchedHandler, JsonFormatter, json_line
+from edgeproxy.runtime.logs import BatchedHandler, JsonFormatter, json_line
 
 
 class SlowStream(io.StringIO):

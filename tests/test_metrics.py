@@ -1,4 +1,5 @@
-"""Metrics (§6): names, bounded labels, stale series removal, and a valid exposition."""
+"""Metrics (docs/operations.md): names, bounded labels, stale series removal, and a valid
+exposition."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.domain.model import Network
-from edgeproxy.metrics import Metrics
 from edgeproxy.tls.session import Reason
 
 FP_A = "aa" * 32

@@ -1,4 +1,5 @@
-"""The status listener (§4) over a real loopback socket: each endpoint's 200 and its 503 twin."""
+"""The status listener (docs/api.md) over a real loopback socket: each endpoint's 200 and its 503
+twin."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edgeproxy.config import HostPort, NodeConfig, StatusConfig
-from edgeproxy.dataplane.status import StaticStatus, StatusRole
+from edgeproxy.config.model import HostPort, NodeConfig, StatusConfig
+from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.domain.model import Network
-from edgeproxy.metrics import Metrics
+from edgeproxy.node.status import StaticStatus, StatusRole
 from edgeproxy.store import Store, open_store
 from edgeproxy.tls.session import Reason
 

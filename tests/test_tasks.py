@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from edgeproxy.tasks import TaskGroup, every
+from edgeproxy.runtime.tasks import TaskGroup, every
 
 
 async def test_a_failure_streak_is_logged_once_and_its_end_once(
@@ -27,7 +27,7 @@ async def test_a_failure_streak_is_logged_once_and_its_end_once(
             raise outcome
 
     group = TaskGroup()
-    with caplog.at_level(logging.INFO, logger="edgeproxy.tasks"):
+    with caplog.at_level(logging.INFO, logger="edgeproxy.runtime.tasks"):
         group.spawn(every(0, step, "probe"), "probe")
         await asyncio.wait_for(finished.wait(), 5)
         await group.close()
@@ -43,7 +43,7 @@ async def test_a_crashed_task_is_logged_not_lost(caplog: pytest.LogCaptureFixtur
         raise RuntimeError("crash")
 
     group = TaskGroup()
-    with caplog.at_level(logging.ERROR, logger="edgeproxy.tasks"):
+    with caplog.at_level(logging.ERROR, logger="edgeproxy.runtime.tasks"):
         task = group.spawn(boom(), "boom")
         with pytest.raises(RuntimeError):
             await task

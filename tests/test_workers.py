@@ -1,4 +1,5 @@
-"""`edge.workers = N` (§2) with real processes on 127.0.0.1: one SO_REUSEPORT port served by every
+"""`edge.workers = N` (docs/architecture.md) with real processes on 127.0.0.1: one SO_REUSEPORT
+port served by every
 worker, a fleet row per worker, metrics summed over workers, supervision and signals.
 
 Each accepting case has its refusing twin. Waits are bounded polls; nothing asserts a duration.
@@ -31,7 +32,7 @@ import trustme
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from edgeproxy.dataplane import workers
+from edgeproxy.node import workers
 
 pytestmark = pytest.mark.slow
 

@@ -1,3 +1,3 @@
-from edgeproxy.cli import main
+from edgeproxy.node.main import main
 
 raise SystemExit(main())

@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
 from edgeproxy.admin.openapi import openapi_document
-from edgeproxy.config import TokenConfig
+from edgeproxy.config.model import TokenConfig
 from edgeproxy.domain.model import Role
-from edgeproxy.fleet import FleetService
-from edgeproxy.service import TruststoreService
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
 from edgeproxy.store import Store, open_store
 
 from .api import Api, OpenApiChecker

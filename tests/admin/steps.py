@@ -8,7 +8,7 @@ from typing import Any
 
 from edgeproxy.admin import routes
 from edgeproxy.domain.model import Binding, Network, Node, Role
-from edgeproxy.fleet import FleetService
+from edgeproxy.service.fleet import FleetService
 
 from .api import BASE, Api
 

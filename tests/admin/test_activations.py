@@ -1,5 +1,7 @@
-"""Activations, deactivations and the fleet through HTTP (§3 "Activation", "Deactivation",
-"Associations", "Activities"; §4 /nodes). Nodes report through FleetService as edge nodes do."""
+"""Activations, deactivations and the fleet through HTTP (docs/management.md "Activation",
+"Deactivation",
+"Associations", "Activities"; docs/api.md /nodes). Nodes report through FleetService as edge nodes
+do."""
 
 from __future__ import annotations
 

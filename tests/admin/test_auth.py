@@ -1,4 +1,5 @@
-"""Authentication, roles and response hardening (§4 "Auth", §8), table-driven over every route."""
+"""Authentication, roles and response hardening (docs/api.md "Auth", docs/security.md),
+table-driven over every route."""
 
 from __future__ import annotations
 

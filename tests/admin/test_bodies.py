@@ -1,4 +1,5 @@
-"""Strict requests (§4): unknown fields and query parameters, wrong types, bad JSON, size cap.
+"""Strict requests (docs/api.md): unknown fields and query parameters, wrong types, bad JSON, size
+cap.
 
 The `api` fixture also checks each body against the documented request schema: what the server
 refuses as malformed the schema refuses, and what it accepts the schema accepts.

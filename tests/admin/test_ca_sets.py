@@ -1,4 +1,5 @@
-"""CA sets through HTTP (§3 "CA set", "Deletion"; §4): names, limits, listing, deletion."""
+"""CA sets through HTTP (docs/management.md "CA set", "Deletion"; docs/api.md): names, limits,
+listing, deletion."""
 
 from __future__ import annotations
 

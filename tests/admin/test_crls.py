@@ -1,4 +1,5 @@
-"""CRLs per CA set over the admin API (§3 "CRLs", §4): every accepts test has a rejects twin.
+"""CRLs per CA set over the admin API (docs/management.md "CRLs", docs/api.md): every accepts test
+has a rejects twin.
 
 CAs and CRLs are made at test time; every reply is checked against the OpenAPI document.
 """
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edgeproxy.domain.model import Network
-from edgeproxy.fleet import FleetService
+from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
 from pkitools import Issued, build_crl, crl_without_next_update
 

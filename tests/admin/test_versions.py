@@ -1,4 +1,5 @@
-"""Versions through HTTP (§3 "Versions", "Certificate validation"): every rule has its twin."""
+"""Versions through HTTP (docs/management.md "Versions", "Certificate validation"): every rule has
+its twin."""
 
 from __future__ import annotations
 

@@ -28,13 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
-from edgeproxy.cli import main
-from edgeproxy.config import TokenConfig
+from edgeproxy.config.model import TokenConfig
 from edgeproxy.domain.model import Binding, Network, Node, Role
-from edgeproxy.fleet import FleetService
-from edgeproxy.service import TruststoreService
+from edgeproxy.node.main import main
+from edgeproxy.runtime.tasks import TaskGroup, every
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
 from edgeproxy.store import Store, open_store
-from edgeproxy.tasks import TaskGroup, every
 from pkitools import CA_KEY_USAGE, build_certificate, common_name, private_key_pem
 
 ADMIN_TOKEN = "admin-secret-token-7f3a"

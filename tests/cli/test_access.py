@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from edgeproxy.cli import main
+from edgeproxy.node.main import main
 
 from .conftest import ADMIN_TOKEN, VIEWER_TOKEN, AdminServer, Cli, Pki, closed_port
 

@@ -47,7 +47,7 @@ def test_activate_wait_reports_the_failure_reason(cli: Cli, pki: Pki, server: Ad
     assert result.err == (
         "error: activation 1 failed: edge-a: cannot build the trust store: test failure\n"
     )
-    # The network went back to its previous state (none), as §3 says.
+    # The network went back to its previous state (none), as docs/management.md says.
     assert json.loads(cli("ca-sets", "show", "partners", "--json").out)["stagingVersion"] is None
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeproxy.cli import main
+from edgeproxy.node.main import main
 
 CONFIG = """
 [node]

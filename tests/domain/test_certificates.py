@@ -1,4 +1,4 @@
-"""Certificate rules of a version (DESIGN §3): every accepts test has a rejects twin."""
+"""Certificate rules of a version (docs/management.md): every accepts test has a rejects twin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""CRL upload rules and "newest per issuer wins" (DESIGN §3 "CRLs"): every accepts test has a
+"""CRL upload rules and "newest per issuer wins" (docs/management.md "CRLs"): every accepts test
+has a
 rejects twin. CRLs are made at test time with cryptography's builder."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Running a node for the end-to-end tests: its config file, in-process or as a subprocess, and
 clients for its admin API and status listener.
 
-In-process nodes run the real `edgeproxy.node.serve` in the test's event loop; the role classes
+In-process nodes run the real `edgeproxy.node.run.serve` in the test's event loop; the role classes
 it constructs are wrapped (never replaced) so the test learns the ports bound for `:0`.
 Subprocess nodes (`python -m edgeproxy serve -c FILE`) are for what needs real signals; they bind
 ports picked free just before.
@@ -26,11 +26,12 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edgeproxy import node as node_module
 from edgeproxy.admin.server import AdminRole
-from edgeproxy.config import Config, load_config
+from edgeproxy.config.model import Config
+from edgeproxy.config.parse import load_config
 from edgeproxy.dataplane.edge import EdgeRole
-from edgeproxy.dataplane.status import StatusRole
+from edgeproxy.node import run as node_module
+from edgeproxy.node.status import StatusRole
 
 ADMIN_TOKEN = "e2e-admin-token"  # a test token; the config holds its SHA-256
 BASE = "/mtls-edge-truststore/v2"
@@ -203,7 +204,7 @@ async def poll(
 
 
 class InProcessNode:
-    """`edgeproxy.node.serve(config, stop, reload)` as a task of the test's event loop."""
+    """`edgeproxy.node.run.serve(config, stop, reload)` as a task of the test's event loop."""
 
     def __init__(self, files: NodeFiles, monkeypatch: pytest.MonkeyPatch) -> None:
         self.files = files
@@ -255,7 +256,7 @@ class InProcessNode:
         return self
 
     async def reload(self) -> None:
-        """What SIGHUP does in `edgeproxy.node.run`; returns once the reload was handled (the
+        """What SIGHUP does in `edgeproxy.node.run.run`; returns once the reload was handled (the
         node clears the event, then re-reads the file in the same step)."""
         self.reload_event.set()
         await poll(lambda: not self.reload_event.is_set(), "the node to handle the reload")

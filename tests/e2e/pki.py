@@ -1,4 +1,4 @@
-"""The end-to-end PKI, made at test time (habit 12): trustme CAs, client leaves built with
+"""The end-to-end PKI, made at test time: trustme CAs, client leaves built with
 cryptography where trustme cannot say what we need (a validity period in the past, a URI SAN).
 
 Files are written once per session; the edge certificate's chain and key are copied per node by

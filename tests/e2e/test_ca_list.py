@@ -1,4 +1,5 @@
-"""The CertificateRequest lists the active version's CA names only where the binding says so (§5),
+"""The CertificateRequest lists the active version's CA names only where the binding says so
+(docs/dataplane.md),
 as `openssl s_client` reports it."""
 
 from __future__ import annotations

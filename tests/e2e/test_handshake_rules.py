@@ -1,4 +1,5 @@
-"""Which handshakes the listener takes (§5): SNI picks the edge certificate (exact, wildcard, case
+"""Which handshakes the listener takes (docs/dataplane.md): SNI picks the edge certificate (exact,
+wildcard, case
 and trailing dot aside), TLS 1.2 and 1.3 only; everything else is refused with its reason."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""HTTP-level rules of the edge (§5): identity headers are the proxy's alone, SNI and Host agree,
+"""HTTP-level rules of the edge (docs/dataplane.md): identity headers are the proxy's alone, SNI
+and Host agree,
 and `request`-mode bindings deny or forward per request."""
 
 from __future__ import annotations

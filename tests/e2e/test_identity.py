@@ -1,4 +1,5 @@
-"""A verified client reaches the origin with the identity the edge asserts, and only that (§5)."""
+"""A verified client reaches the origin with the identity the edge asserts, and only that
+(docs/dataplane.md)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ async def test_valid_client_reaches_origin_with_its_identity_python_ssl(
     assert_identity(seen, pki.alice)
     assert "client-cert-chain" not in seen  # alice sends no intermediate
 
-    # One access-log line: who, verified against what; never the certificate itself (§5).
+    # One access-log line: who, verified against what; never the certificate itself
+    # (docs/dataplane.md).
     (record,) = [r for r in access_log.records("request") if r.path == "/who"]
     assert record.status == 200
     assert record.edge_certificate == "api"

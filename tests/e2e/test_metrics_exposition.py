@@ -1,4 +1,5 @@
-"""`/metrics` after real traffic passes `promtool check metrics` (§6) and names every §6 family."""
+"""`/metrics` after real traffic passes `promtool check metrics` (docs/operations.md) and names
+every docs/operations.md family."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ async def test_metrics_after_traffic_pass_promtool(node: Running, pki: E2ePki) -
     text = await node.status.metrics_text()
     for family in FAMILIES:
         assert f"\n{family}" in text, family
-    # Bounded labels: never a DN or a serial (§6).
+    # Bounded labels: never a DN or a serial (docs/operations.md).
     assert pki.alice.subject not in text
     assert "alice" not in text
 

@@ -1,6 +1,8 @@
-"""Refused clients: the reason is in the access log and in `edgeproxy_tls_handshakes_total` (§5,
-§6), for every way a client certificate can fail, including the wrong network's version and a
-force-deactivated set (fail closed, §3)."""
+"""Refused clients: the reason is in the access log and in `edgeproxy_tls_handshakes_total`
+(docs/dataplane.md,
+docs/operations.md), for every way a client certificate can fail, including the wrong network's
+version and a
+force-deactivated set (fail closed, docs/management.md)."""
 
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ async def test_version_active_only_on_another_network_is_not_enforced(
     set_id = await admin.create_set()
     version = await admin.create_version(set_id, [pki.ca_a.pem])
     production = await admin.activate(set_id, version, "PRODUCTION")
-    # No live PRODUCTION node: there is nobody to wait for (§3).
+    # No live PRODUCTION node: there is nobody to wait for (docs/management.md).
     assert production["activationStatus"] == "COMPLETE"
     await running.status.wait_revision_after(status["trust"]["revision"])
 
@@ -90,7 +92,7 @@ async def test_force_deactivated_set_fails_closed_and_readyz_says_so(
     status, ready = await node.status.json("/readyz")
     assert (status, ready["failClosed"]) == (200, [])
 
-    # A live node binds the set: deactivation needs force (§3 emergency stop).
+    # A live node binds the set: deactivation needs force (docs/management.md emergency stop).
     with pytest.raises(ApiError) as refused_deactivation:
         await node.admin.deactivate(node.set_id, node.version)
     assert refused_deactivation.value.status == 409

@@ -1,6 +1,7 @@
 """Reloads seen from the wire, on an in-process node (the reload event is what SIGHUP sets; the
 signal wiring itself is covered by test_signals.py): certificate rotation, and TLS sessions that
-must not outlive the trust version they were verified under (§5, contexts per version)."""
+must not outlive the trust version they were verified under (docs/dataplane.md, contexts per
+version)."""
 
 from __future__ import annotations
 

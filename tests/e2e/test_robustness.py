@@ -1,4 +1,5 @@
-"""Hostile or broken peers (§5 limits, §8 bounded buffers and deadlines): each is closed or
+"""Hostile or broken peers (docs/dataplane.md limits, docs/security.md bounded buffers and
+deadlines): each is closed or
 answered, counted with its reason, and never disturbs a good connection."""
 
 from __future__ import annotations

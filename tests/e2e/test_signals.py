@@ -1,4 +1,5 @@
-"""A node process and real signals (§5, §9): SIGHUP reloads the config file build-then-swap (a bad
+"""A node process and real signals (docs/dataplane.md, docs/configuration.md): SIGHUP reloads the
+config file build-then-swap (a bad
 file is refused and the node keeps serving); SIGTERM drains in-flight requests and exits 0."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Static stability (§2): a node that cannot reach its store enforces the last applied state from
+"""Static stability (docs/architecture.md): a node that cannot reach its store enforces the last
+applied state from
 its local snapshot and says so; with neither store nor snapshot it refuses to start."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Bytes through the whole path (§5 HTTP): large bodies both ways over TLS with flow control,
+"""Bytes through the whole path (docs/dataplane.md HTTP): large bodies both ways over TLS with flow
+control,
 keep-alive framing after them, pipelined requests answered in order, forwarding headers."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Activations through the real admin API reach the running node (§2 change propagation, §3):
+"""Activations through the real admin API reach the running node (docs/architecture.md change
+propagation, docs/management.md):
 build aside, swap one reference, new handshakes only; progress reported back to the activation."""
 
 from __future__ import annotations

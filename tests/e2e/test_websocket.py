@@ -1,4 +1,5 @@
-"""WebSocket upgrade passthrough over the mTLS edge (§5), with a real aiohttp client."""
+"""WebSocket upgrade passthrough over the mTLS edge (docs/dataplane.md), with a real aiohttp
+client."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from edgehttp_origin import Origin, Proxy, Recorder, StartProxy
 from edgehttp_support import ClientPki, RawClient, make_client_pki, make_session
 
-from edgeproxy.config import EdgeLimits
+from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
 from edgeproxy.tls.session import TlsSession
 

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from edgeproxy.config import EdgeCertificateConfig, MutualAuthConfig
+from edgeproxy.config.model import EdgeCertificateConfig, MutualAuthConfig
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 from pkitools import Issued, build_certificate, common_name
 

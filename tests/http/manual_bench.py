@@ -56,7 +56,7 @@ def run_origin(conn: Connection) -> None:
 def run_proxy(conn: Connection, origin_port: int) -> None:
     from edgehttp_support import make_client_pki, make_session
 
-    from edgeproxy.config import EdgeLimits
+    from edgeproxy.config.model import EdgeLimits
     from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
 
     session = make_session(f"http://127.0.0.1:{origin_port}", make_client_pki().chain_der)

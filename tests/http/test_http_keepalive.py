@@ -10,7 +10,7 @@ import pytest
 from edgehttp_origin import Origin, Proxy, StartProxy
 from edgehttp_support import RawClient
 
-from edgeproxy.config import EdgeLimits
+from edgeproxy.config.model import EdgeLimits
 
 
 async def idle_client(proxy: Proxy) -> RawClient:

@@ -9,7 +9,7 @@ import socket
 from edgehttp_origin import Origin, StartProxy
 from edgehttp_support import RawClient
 
-from edgeproxy.config import EdgeLimits
+from edgeproxy.config.model import EdgeLimits
 
 SMALL = EdgeLimits(max_body_bytes=1000, max_header_bytes=2048, header_timeout=0.3)
 

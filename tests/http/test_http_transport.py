@@ -10,7 +10,7 @@ import pytest
 from edgehttp_origin import Origin, StartProxy
 from edgehttp_support import ClientPki, RawClient, make_session
 
-from edgeproxy.config import EdgeLimits
+from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
 from edgeproxy.tls.session import TlsSession
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from edgeproxy.config import OcspConfig
+from edgeproxy.config.model import OcspConfig
 from edgeproxy.dataplane.http import ProxyContext
-from edgeproxy.metrics import Metrics
-from edgeproxy.revocation import OcspClient, Revocation
+from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.dataplane.revocation.check import Revocation
+from edgeproxy.dataplane.revocation.client import OcspClient
 
 from .harness import Edge, Origin, start_edge
 from .pki import Pki

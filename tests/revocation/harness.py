@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from edgeproxy.config import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
+from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
 from edgeproxy.dataplane.http import AccessRecord, ProxyContext, ProxyProtocol
+from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
+from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.domain.model import Network
-from edgeproxy.metrics import Metrics
-from edgeproxy.revocation import Revocation
 from edgeproxy.tls.contexts import ContextCache
 from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
 
@@ -90,9 +90,10 @@ class Edge:
         )
 
     def swap(self, crls: tuple[bytes, ...] = ()) -> None:
-        """Build a new trust state aside (new CRLs) and swap the one reference (§2 reload)."""
+        """Build a new trust state aside (new CRLs) and swap the one reference
+        (docs/architecture.md reload)."""
         anchors = TrustAnchors("partners", 1, (self.pki.ca.der,), False, crls)
-        self.holder[0] = TrustState.build([EdgeTrust(self.edge, anchors)], self.contexts)
+        self.holder[0] = TrustState.build([EdgeTrust(self.edge, anchors)], self.contexts.get)
 
 
 def edge_config(pki: Pki, origin: Origin, ocsp: OcspConfig, mode: str) -> EdgeCertificateConfig:

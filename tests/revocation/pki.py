@@ -1,4 +1,4 @@
-"""Test-time PKI for the revocation tests (habit 12: generated, never checked in).
+"""Test-time PKI for the revocation tests (12: generated, never checked in).
 
 EC P-256 throughout (fast to make). The client CA issues leaves carrying an AIA OCSP URL, two
 delegated responder certificates (with and without EKU OCSPSigning) and CRLs; an unrelated CA

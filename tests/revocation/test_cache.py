@@ -8,16 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edgeproxy.revocation.cache import (
-    DEFAULT_TTL,
-    MIN_TTL,
-    NEGATIVE_TTL,
-    UNAVAILABLE,
-    Answer,
-    OcspCache,
-    Status,
-)
-from edgeproxy.tasks import TaskGroup
+from edgeproxy.dataplane.revocation.cache import DEFAULT_TTL, MIN_TTL, NEGATIVE_TTL, OcspCache
+from edgeproxy.revocation.answer import UNAVAILABLE, Answer, Status
+from edgeproxy.runtime.tasks import TaskGroup
 
 WALL = datetime(2030, 1, 1, tzinfo=UTC)
 KEY = (b"k" * 20, 1)

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from cryptography import x509
 
-from edgeproxy.revocation.cache import Status
+from edgeproxy.dataplane.revocation.gate import all_settled, worst
+from edgeproxy.revocation.answer import Status
 from edgeproxy.revocation.chain import AnchorIndex, chain_notes
-from edgeproxy.revocation.gate import all_settled, worst
 from edgeproxy.revocation.verify import key_hash
 
 from .pki import Ca, Pki

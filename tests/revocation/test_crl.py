@@ -1,4 +1,5 @@
-"""CRLs in the handshake (§3, §5): real stdlib `ssl` clients against the in-process edge."""
+"""CRLs in the handshake (docs/management.md, docs/dataplane.md): real stdlib `ssl` clients against
+the in-process edge."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from edgeproxy.config import OcspConfig
+from edgeproxy.config.model import OcspConfig
 
 from .conftest import StartEdge
 from .harness import Client, Origin, Refused, get_once

@@ -9,7 +9,7 @@ import json
 import pytest
 from cryptography.x509 import ocsp
 
-from edgeproxy.config import OcspConfig
+from edgeproxy.config.model import OcspConfig
 
 from .conftest import StartEdge, StartResponder
 from .harness import Client, Origin, Refused, get_once

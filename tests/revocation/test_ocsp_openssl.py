@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeproxy.config import OcspConfig
+from edgeproxy.config.model import OcspConfig
 
 from .conftest import StartEdge, StartResponder
 from .harness import Client, Origin, Refused, get_once

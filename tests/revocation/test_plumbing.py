@@ -11,15 +11,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from edgeproxy.config import EdgeConfig, HostPort, NodeConfig, OcspConfig
+from edgeproxy.config.model import EdgeConfig, HostPort, NodeConfig, OcspConfig
 from edgeproxy.dataplane.edge import EdgeRole
+from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.snapshot import ActiveSet, read_snapshot, write_snapshot
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import Network
-from edgeproxy.fleet import FleetService
-from edgeproxy.metrics import Metrics
-from edgeproxy.revocation import CrlWatch
-from edgeproxy.service import Actor, TruststoreService, VersionDraft
+from edgeproxy.revocation.crl import CrlWatch
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import Actor, TruststoreService, VersionDraft
 from edgeproxy.store import Store, open_store
 from edgeproxy.tls.contexts import ContextCache
 from edgeproxy.tls.trust import EdgeTrust, TrustAnchors

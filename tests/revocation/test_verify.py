@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from edgeproxy.revocation.cache import Status
+from edgeproxy.revocation.answer import Status
 from edgeproxy.revocation.ocsp import build_request, responder_url
 from edgeproxy.revocation.verify import Untrusted, verify_response
 

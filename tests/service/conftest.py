@@ -13,8 +13,8 @@ import trustme
 
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import Binding, Network, Node
-from edgeproxy.fleet import FleetService
-from edgeproxy.service import Actor, TruststoreService, VersionDraft
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import Actor, TruststoreService, VersionDraft
 from edgeproxy.store import Store, open_store
 
 NODE_TTL = timedelta(seconds=15)

@@ -1,4 +1,5 @@
-"""Activation progress (DESIGN §3): an activation is COMPLETE when every live edge node of its
+"""Activation progress (docs/management.md): an activation is COMPLETE when every live edge node of
+its
 network has applied it; a node that cannot apply it fails it and the network goes back."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import trustme
 
 from edgeproxy.domain.errors import Conflict
 from edgeproxy.domain.model import Activation, ActivationStatus, Network
-from edgeproxy.fleet import FleetService
-from edgeproxy.service import TruststoreService
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
 
 from .conftest import ADMIN, NODE_TTL, FakeClock, draft, edge_node
 

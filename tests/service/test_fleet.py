@@ -1,4 +1,5 @@
-"""The fleet side (DESIGN §2, §3): the trust view nodes apply, node reports, deletion."""
+"""The fleet side (docs/architecture.md, docs/management.md): the trust view nodes apply, node
+reports, deletion."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import trustme
 
 from edgeproxy.domain.errors import Conflict
 from edgeproxy.domain.model import ActivationStatus, CaSetStatus, Network
-from edgeproxy.fleet import FleetService
-from edgeproxy.service import TruststoreService
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
 
 from .conftest import ADMIN, NODE_TTL, FakeClock, draft, edge_node
 

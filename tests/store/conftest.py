@@ -134,5 +134,5 @@ def make_certificates(count: int, prefix: str = "CA") -> tuple[Certificate, ...]
 
 @pytest.fixture(scope="session")
 def certificates() -> tuple[Certificate, ...]:
-    """300 certificates: the most a version may hold (§3)."""
+    """300 certificates: the most a version may hold (docs/management.md)."""
     return make_certificates(300)

@@ -1,4 +1,5 @@
-"""The store contract (DESIGN §2): SQLite and PostgreSQL pass the same suite, case for case."""
+"""The store contract (docs/architecture.md): SQLite and PostgreSQL pass the same suite, case for
+case."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from edgeproxy.domain.model import (
     Node,
 )
 from edgeproxy.domain.rules import MAX_CA_SETS
-from edgeproxy.service import Actor, TruststoreService
+from edgeproxy.service.truststore import Actor, TruststoreService
 from edgeproxy.store import Store, Tx, VersionRecord
 
 from .conftest import UNIQUE_VIOLATION, OpenStore

@@ -1,4 +1,4 @@
-"""The store contract for CRLs (§3 "CRLs"): SQLite and PostgreSQL, case for case."""
+"""The store contract for CRLs (docs/management.md "CRLs"): SQLite and PostgreSQL, case for case."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgeproxy.config import EdgeLimits
+from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane import tls_transport
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.tls.session import Reason, TlsSession

@@ -1,4 +1,4 @@
-"""Test-time PKI and helpers for the TLS tests: real handshakes, nothing checked in (habit 12)."""
+"""Test-time PKI and helpers for the TLS tests: real handshakes, nothing checked in."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from edgeproxy.config import EdgeCertificateConfig, EdgeLimits, EnforcementMode, MutualAuthConfig
+from edgeproxy.config.model import (
+    EdgeCertificateConfig,
+    EdgeLimits,
+    EnforcementMode,
+    MutualAuthConfig,
+)
 from edgeproxy.tls.contexts import ContextCache
 from edgeproxy.tls.engine import Event, TlsEngine
 from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
@@ -151,7 +156,7 @@ def state_for(pki: Pki, cache: ContextCache) -> Callable[..., TrustState]:
     def make(anchors: object = missing, revision: int = 0, **kw: object) -> TrustState:
         a = pki.anchors() if anchors is missing else anchors
         assert a is None or isinstance(a, TrustAnchors)
-        return TrustState.build([EdgeTrust(pki.edge(**kw), a, revision)], cache)  # type: ignore[arg-type]
+        return TrustState.build([EdgeTrust(pki.edge(**kw), a, revision)], cache.get)
 
     return make
 

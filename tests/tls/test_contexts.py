@@ -135,7 +135,7 @@ def test_trust_state_sni_index(pki: Pki, cache: ContextCache) -> None:
             EdgeTrust(pki.edge(), anchors),
             EdgeTrust(pki.edge("www", ["WWW.example.com."], default=True), anchors),
         ],
-        cache,
+        cache.get,
     )
     assert sorted(state.edges) == ["api", "www"]
     pick = state.select
@@ -144,7 +144,7 @@ def test_trust_state_sni_index(pki: Pki, cache: ContextCache) -> None:
     assert pick("www.example.com") is state.edges["www"]
     assert pick("a.b.api.example.com") is state.edges["www"]  # default
     assert pick(None) is state.edges["www"]
-    no_default = TrustState.build([EdgeTrust(pki.edge(), anchors)], cache)
+    no_default = TrustState.build([EdgeTrust(pki.edge(), anchors)], cache.get)
     assert no_default.select("other.example.com") is None
     assert no_default.select(None) is None
     assert TrustState().select(API) is None
@@ -169,7 +169,7 @@ def test_trust_state_refuses_conflicts(
     with pytest.raises(ValueError, match=message):
         TrustState.build(
             [EdgeTrust(pki.edge(), anchors), EdgeTrust(pki.edge(**second), anchors)],  # type: ignore[arg-type]
-            cache,
+            cache.get,
         )
 
 
@@ -181,7 +181,7 @@ def test_two_defaults_refused(pki: Pki, cache: ContextCache) -> None:
                 EdgeTrust(pki.edge("a", ["a.example.com"], default=True), anchors),
                 EdgeTrust(pki.edge("b", ["b.example.com"], default=True), anchors),
             ],
-            cache,
+            cache.get,
         )
 
 
@@ -193,4 +193,4 @@ def test_build_failure_raises_and_leaves_nothing_half_done(
         dataclasses.replace(pki.edge("b", ["b.example.com"]), private_key=tmp_path / "x"), None
     )
     with pytest.raises(SSL.Error):
-        TrustState.build([good, bad], cache)
+        TrustState.build([good, bad], cache.get)

@@ -191,7 +191,7 @@ def test_sni_selects_the_edge(
             EdgeTrust(pki.edge(), anchors),
             EdgeTrust(pki.edge("www", ["www.example.com"], default=True), anchors),
         ],
-        cache,
+        cache.get,
     )
     ctx = pki.client_context(pki.good)
     if sni in ("a.b.api.example.com", None):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edgeproxy.config import EdgeLimits
+from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane import tls_transport
 from edgeproxy.tls.session import Reason
 from edgeproxy.tls.trust import TrustState

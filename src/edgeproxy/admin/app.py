@@ -13,8 +13,8 @@ from edgeproxy.admin.problems import problem_middleware
 from edgeproxy.admin.routes import routes
 from edgeproxy.domain.errors import Forbidden
 from edgeproxy.domain.model import Role
-from edgeproxy.fleet import FleetService
-from edgeproxy.service import TruststoreService
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

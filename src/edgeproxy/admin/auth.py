@@ -1,4 +1,5 @@
-"""Bearer-token authentication and role checks (§4): pure values, compared in constant time."""
+"""Bearer-token authentication and role checks (docs/api.md): pure values, compared in constant
+time."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from edgeproxy.config import TokenConfig
+from edgeproxy.config.model import TokenConfig
 from edgeproxy.domain.errors import Forbidden, Unauthorized
 from edgeproxy.domain.model import Role
 

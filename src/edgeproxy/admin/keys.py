@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from edgeproxy.admin.auth import Principal, TokenAuthenticator
-from edgeproxy.fleet import FleetService
-from edgeproxy.service import TruststoreService
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
 
 SERVICE = web.AppKey("service", TruststoreService)
 FLEET = web.AppKey("fleet", FleetService)

@@ -1,4 +1,4 @@
-"""OpenAPI 3.1 document of the admin API (§4): exactly the routes `routes.py` serves.
+"""OpenAPI 3.1 document of the admin API (docs/api.md): exactly the routes `routes.py` serves.
 
 Written as data, one `_operation` per route; the common error responses follow from what the
 operation does (every authenticated route can answer 400 and 401, a route above `viewer` 403, a
@@ -34,7 +34,7 @@ _ERROR_MEANINGS = {
     404: "No such resource.",
     409: "Conflicts with the current state.",
     413: "The request body is over the size limit (1 MiB by default).",
-    422: "Well-formed, but breaks a management rule (§3).",
+    422: "Well-formed, but breaks a management rule (docs/management.md).",
     503: "The store (the database) cannot be reached; retry later.",
 }
 

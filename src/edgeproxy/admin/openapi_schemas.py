@@ -31,7 +31,7 @@ INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 URI = {"type": "string", "format": "uri"}
 SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-# §3: 3-64 characters of [A-Za-z0-9_.%-], never containing "...".
+# docs/management.md: 3-64 characters of [A-Za-z0-9_.%-], never containing "...".
 CA_SET_NAME_PATTERN = r"^(?!.*\.\.\.)[A-Za-z0-9_.%-]{3,64}$"
 
 

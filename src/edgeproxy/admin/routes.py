@@ -1,4 +1,5 @@
-"""Admin API handlers (§4): parse → service call → serialise. Each declares the role it needs."""
+"""Admin API handlers (docs/api.md): parse → service call → serialise. Each declares the role it
+needs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from edgeproxy.admin.keys import FLEET, PRINCIPAL, SERVICE
 from edgeproxy.domain import rules
 from edgeproxy.domain.errors import BadRequest
 from edgeproxy.domain.model import Role
-from edgeproxy.service import Actor
+from edgeproxy.service.truststore import Actor
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = web.RouteTableDef()

@@ -18,7 +18,7 @@ from edgeproxy.domain.model import (
     Node,
     Version,
 )
-from edgeproxy.service import Association, DeleteStatus
+from edgeproxy.service.truststore import Association, DeleteStatus
 
 BASE = "/mtls-edge-truststore/v2"
 

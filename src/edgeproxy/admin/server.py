@@ -8,12 +8,12 @@ from dataclasses import dataclass, replace
 
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
-from edgeproxy.config import AdminConfig
-from edgeproxy.config_values import is_loopback
-from edgeproxy.fleet import FleetService
-from edgeproxy.service import TruststoreService
-from edgeproxy.tasks import TaskGroup, every
-from edgeproxy.weblistener import WebListener
+from edgeproxy.config.model import AdminConfig
+from edgeproxy.config.values import is_loopback
+from edgeproxy.runtime.tasks import TaskGroup, every
+from edgeproxy.runtime.weblistener import WebListener
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
 
 log = logging.getLogger(__name__)
 RECONCILE_INTERVAL = 0.2

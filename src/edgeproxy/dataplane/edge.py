@@ -1,4 +1,5 @@
-"""The edge role: the mTLS listener, its trust sync, and its readiness (§2, §5)."""
+"""The edge role: the mTLS listener, its trust sync, and its readiness (docs/architecture.md,
+docs/dataplane.md)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ from typing import Any, Final
 
 import aiohttp
 
-from edgeproxy.config import EdgeConfig, NodeConfig
+from edgeproxy.config.model import EdgeConfig, NodeConfig
 from edgeproxy.dataplane.http.context import ProxyContext
 from edgeproxy.dataplane.http.proxy import ProxyProtocol
+from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
+from edgeproxy.dataplane.revocation.check import Revocation
+from edgeproxy.dataplane.revocation.client import OcspClient
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.dataplane.trust_sync import TrustSync
-from edgeproxy.fleet import FleetService
-from edgeproxy.logs import AccessSink
-from edgeproxy.metrics import Metrics
-from edgeproxy.revocation import CrlWatch, OcspClient, Revocation
+from edgeproxy.revocation.crl import CrlWatch
+from edgeproxy.runtime.logs import AccessSink
+from edgeproxy.runtime.tasks import TaskGroup, every
+from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
-from edgeproxy.tasks import TaskGroup, every
 from edgeproxy.tls.contexts import ContextCache
 
 log = logging.getLogger(__name__)

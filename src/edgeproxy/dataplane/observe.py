@@ -1,4 +1,5 @@
-"""Where the data plane's events become metrics and access-log lines (§5 access log, §6)."""
+"""Where the data plane's events become metrics and access-log lines (docs/dataplane.md access log,
+docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 from edgeproxy.dataplane.http.context import AccessRecord, ConnectionFacts
+from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.domain.model import Network
-from edgeproxy.logs import AccessSink, encode_json, json_line
-from edgeproxy.metrics import Metrics
+from edgeproxy.runtime.logs import AccessSink, encode_json, json_line
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 
 access_log = logging.getLogger("edgeproxy.access")

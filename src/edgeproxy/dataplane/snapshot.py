@@ -1,4 +1,5 @@
-"""The last applied trust state on local disk: what a node enforces while the store is down (§2)."""
+"""The last applied trust state on local disk: what a node enforces while the store is down
+(docs/architecture.md)."""
 
 from __future__ import annotations
 

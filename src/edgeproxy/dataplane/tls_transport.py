@@ -1,4 +1,4 @@
-"""The one asyncio adapter of the TLS engine (habit 1): sockets, timers and backpressure live here.
+"""The one asyncio adapter of the TLS engine: sockets, timers and backpressure live here.
 
 `TlsServerProtocol` owns the TCP transport. It runs the sans-IO `TlsEngine`, enforces the
 ClientHello and handshake deadlines (`EdgeLimits`), reports every handshake outcome to a
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any, Final, Protocol, cast
 
-from edgeproxy.config import EdgeLimits
+from edgeproxy.config.model import EdgeLimits
 from edgeproxy.tls.engine import (
     HandshakeComplete,
     HandshakeFailed,
@@ -42,7 +42,8 @@ MAX_WRITE_BUFFER: Final = 4 * 1024 * 1024  # an app that ignores pause_writing i
 
 
 class HandshakeObserver(Protocol):
-    """Hook for metrics and the access log (§5, §6); called once per connection."""
+    """Hook for metrics and the access log (docs/dataplane.md, docs/operations.md); called once per
+    connection."""
 
     def handshake_done(self, session: TlsSession, duration: float) -> None: ...
 

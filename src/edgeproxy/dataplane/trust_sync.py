@@ -1,4 +1,5 @@
-"""Keeps an edge node's trust state equal to the store's (§2 change propagation, static stability).
+"""Keeps an edge node's trust state equal to the store's (docs/architecture.md change propagation,
+static stability).
 
 One loop: wait for the store revision to move (LISTEN/NOTIFY or a cheap poll), read the active
 versions of this node's network, build every context aside, swap one reference, report what was
@@ -16,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from edgeproxy.config import EdgeConfig, NodeConfig
+from edgeproxy.config.model import EdgeConfig, NodeConfig
+from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.snapshot import ActiveSet, read_snapshot, write_snapshot
 from edgeproxy.domain.model import Binding, Node
-from edgeproxy.fleet import FleetService
-from edgeproxy.metrics import Metrics
+from edgeproxy.runtime.tasks import TaskGroup
+from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
-from edgeproxy.tasks import TaskGroup
 from edgeproxy.tls.contexts import ContextCache
 from edgeproxy.tls.trust import EdgeTrust, TrustState
 
@@ -33,7 +34,8 @@ RETRY = 1.0  # seconds between attempts while the store is unreachable
 
 
 class NoTrustState(RuntimeError):
-    """Neither the store nor a snapshot gave a trust state: the node must not start (§2)."""
+    """Neither the store nor a snapshot gave a trust state: the node must not start
+    (docs/architecture.md)."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ class TrustSync:
             )
             for c in self.edge.certificates
         ]
-        state = TrustState.build(edges, self._cache)
+        state = TrustState.build(edges, self._cache.get)
         previous = self.applied.active if self.applied else None
         now = self.clock()
         self.applied = Applied(state, revision, active, now, source)

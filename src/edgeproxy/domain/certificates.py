@@ -1,8 +1,8 @@
-"""Validation of the CA certificates of a version (DESIGN §3 "Certificate validation").
+"""Validation of the CA certificates of a version (docs/management.md "Certificate validation").
 
 Pure: text and a clock in, a report out. Every rule runs on every certificate (one certificate
 can produce several errors); nothing stops at the first problem. Details never echo block bodies,
-because an upload may hold a private key (§3: never echoed, stored or logged).
+because an upload may hold a private key (docs/management.md: never echoed, stored or logged).
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ def _check_ca(p: _Parsed, found: _Findings) -> None:
 def _check_validity(p: _Parsed, now: datetime, found: _Findings) -> None:
     # RFC 5280 §4.1.2.5: the validity period includes both notBefore and notAfter.
     start, end = p.cert.not_valid_before_utc, p.cert.not_valid_after_utc
-    as_warning = found.check is Check.CLONE  # a clone is made to be edited (§3)
+    as_warning = found.check is Check.CLONE  # a clone is made to be edited (docs/management.md)
     if now < start:
         detail = f"{p.where}: not valid before {start.isoformat()}"
         found.add(p.entry, "not-yet-valid", detail, warning=as_warning)
@@ -307,7 +307,8 @@ def _check_duplicates(parsed: Sequence[_Parsed], found: _Findings) -> None:
         first = by_fingerprint.setdefault(p.record.fingerprint, p)
         if first is not p:
             detail = f"{p.where}: duplicate of /certificates/{first.entry} block {first.block}"
-            # A validate call only advises; anything that stores a version refuses (§3).
+            # A validate call only advises; anything that stores a version refuses
+            # (docs/management.md).
             warning = found.check is Check.VALIDATE
             found.add(p.entry, "duplicate-certificate", detail, warning=warning)
             continue

@@ -1,8 +1,9 @@
-"""Certificate revocation lists of a CA set (DESIGN §3 "CRLs"): upload checks and which CRLs apply.
+"""Certificate revocation lists of a CA set (docs/management.md "CRLs"): upload checks and which
+CRLs apply.
 
 Pure: text, the set's CA certificates and a clock in; a record, a ValidationError or a verdict
 out. As in certificates.py, no message ever echoes a block body: an upload may hold a private key
-(§3: never echoed, stored or logged).
+(docs/management.md: never echoed, stored or logged).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Value types of the truststore (§1 of the design). Immutable; the store and the API map them."""
+"""Value types of the truststore (docs/management.md). Immutable; the store and the API map them."""
 
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ class Version:
     created_at: datetime
     modified_by: str | None = None
     modified_at: datetime | None = None
-    # Set by the first activation on any network; the version is frozen from then on (§3).
+    # Set by the first activation on any network; the version is frozen from then on
+    # (docs/management.md).
     first_activated_at: datetime | None = None
     warnings: tuple[FieldError, ...] = ()
 
@@ -178,7 +179,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Crl:
-    """A certificate revocation list uploaded to a CA set (§3 "CRLs"): not versioned; it applies
+    """A certificate revocation list uploaded to a CA set (docs/management.md "CRLs"): not
+    versioned; it applies
     to every version of the set while it is the newest one of its issuer."""
 
     id: int

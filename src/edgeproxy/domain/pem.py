@@ -43,7 +43,8 @@ class PemBlock:
         return "PRIVATE KEY" in self.label
 
     def __repr__(self) -> str:
-        # Never show the body: it may be key material (§3: a key is never echoed or logged).
+        # Never show the body: it may be key material (docs/management.md: a key is never echoed or
+        # logged).
         return f"PemBlock(index={self.index}, label={self.label!r}, problem={self.problem})"
 
 

@@ -1,4 +1,4 @@
-"""Management rules of §3 that need no store: names, limits, lifecycle checks."""
+"""Management rules of docs/management.md that need no store: names, limits, lifecycle checks."""
 
 from __future__ import annotations
 

@@ -1,25 +1,6 @@
-"""Revocation in the data plane (§5): OCSP per binding, CRL freshness.
+"""Revocation, pure: what to ask an OCSP responder, whether its answer is trustworthy, which
+certificates of a verified chain to check, and how current the CRLs in force are.
 
-`check.Revocation` is the worker's service (made by the edge role): the verify step's cache lookup
-(`tls.contexts.RevocationHooks`) and the HTTP layer's first-request wait
-(`dataplane.http.context.RevocationProvider`). `ocsp` talks to responders, `verify` decides whether
-an answer is trustworthy, `cache` keeps answers, `gate` is one connection's answer, `crl` watches
-CRL freshness.
+No I/O here: the data plane's OCSP client, cache and per-connection gate live in
+`edgeproxy.dataplane.revocation`.
 """
-
-from edgeproxy.revocation.cache import Answer, OcspCache, Status
-from edgeproxy.revocation.check import Revocation
-from edgeproxy.revocation.crl import CrlInfo, CrlWatch
-from edgeproxy.revocation.gate import RevocationCheck
-from edgeproxy.revocation.ocsp import OcspClient
-
-__all__ = [
-    "Answer",
-    "CrlInfo",
-    "CrlWatch",
-    "OcspCache",
-    "OcspClient",
-    "Revocation",
-    "RevocationCheck",
-    "Status",
-]

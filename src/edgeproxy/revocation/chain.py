@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from edgeproxy.revocation.cache import CacheKey
+from edgeproxy.revocation.answer import CacheKey
 
 AnchorIndex = dict[bytes, list[x509.Certificate]]  # anchors by subject (DER)
 

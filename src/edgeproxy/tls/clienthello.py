@@ -1,6 +1,7 @@
 """Sans-IO, bounded parser of a TLS ClientHello (RFC 8446 §4.1.2, RFC 5246 §7.4.1.2).
 
-The edge reads the ClientHello *before* OpenSSL sees a byte (§5, habit 4): the SNI picks the edge
+The edge reads the ClientHello *before* OpenSSL sees a byte (docs/dataplane.md): the SNI picks the
+edge
 certificate, and therefore the context, for the whole connection. The parser only frames records
 and reads three extensions (server_name, ALPN, supported_versions); everything else is OpenSSL's
 job once the buffered bytes are replayed into it.
@@ -67,7 +68,8 @@ class Malformed:
 
 @dataclass(frozen=True, slots=True)
 class Unsupported:
-    """A well-formed ClientHello that offers neither TLS 1.2 nor TLS 1.3 (§8: TLS >= 1.2)."""
+    """A well-formed ClientHello that offers neither TLS 1.2 nor TLS 1.3 (docs/security.md: TLS >=
+    1.2)."""
 
     versions: tuple[int, ...]
     reason: Reason = Reason.UNSUPPORTED_PROTOCOL

@@ -1,4 +1,4 @@
-"""EdgeTrust → `OpenSSL.SSL.Context`: pure, cached by the input's digest (habit 2).
+"""EdgeTrust → `OpenSSL.SSL.Context`: pure, cached by the input's digest.
 
 Every context gets its own fresh X509 store, filled once before the first connection uses it; a live
 store is never mutated (`load_verify_locations` only ever adds, so a removed CA would stay trusted).
@@ -8,7 +8,7 @@ Session resumption: the session-id context is derived from (edge name, CA set, v
 session caches and ticket keys are per context, so a session made under an older trust version never
 resumes under a newer one. TLS 1.3 tickets: OpenSSL's default of two NewSessionTickets per full
 handshake is kept, which is also what nginx sends by default; pyOpenSSL exposes no
-`SSL_CTX_set_num_tickets`, so benchmarks must compare at that count (§7).
+`SSL_CTX_set_num_tickets`, so benchmarks must compare at that count (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -77,11 +77,11 @@ class RevocationHooks(Protocol):
 
 
 def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..., bool]:
-    """The verify callback of one context: the enforcement mode plus revocation (§5).
+    """The verify callback of one context: the enforcement mode plus revocation (docs/dataplane.md).
 
     CRLs: OpenSSL checks the leaf against its issuer's CRL when the store holds any (CRL_CHECK).
     * no CRL for this issuer (UNABLE_TO_GET_CRL), or a CRL naming it but signed by another key
-      (a same-DN CA, §3): not this issuer's list, so nothing to check -> carry on;
+      (a same-DN CA, docs/management.md): not this issuer's list, so nothing to check -> carry on;
     * a stale CRL (past nextUpdate, or not yet valid): `ocsp.failure_mode` decides. soft: carry
       on (OpenSSL still refuses serials the stale list names) and count it; hard: refuse,
       reason ocsp_unavailable (reasons.py), alert certificate_expired (OpenSSL's choice).
@@ -129,7 +129,7 @@ def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..
             rec.error = errno
             rec.depth = depth
         # require: a failure aborts the handshake with OpenSSL's matching alert. request: finish
-        # the handshake; the HTTP layer denies or forwards (§5).
+        # the handshake; the HTTP layer denies or forwards (docs/dataplane.md).
         return bool(ok) or not require
 
     return verify
@@ -157,7 +157,8 @@ def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL
     ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
     ctx.set_max_proto_version(SSL.TLS1_3_VERSION)
     ctx.set_options(_OPTIONS)
-    # Free record buffers while idle: measured ~32 KiB per idle connection instead of ~61 (§7).
+    # Free record buffers while idle: measured ~32 KiB per idle connection instead of ~61
+    # (docs/performance.md).
     ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     ctx.set_cipher_list(TLS12_CIPHERS)
     ctx.use_certificate_chain_file(str(edge.certificate))
@@ -180,7 +181,8 @@ def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL
             if auth.send_ca_list_to_client:
                 ctx.add_client_ca(x509.load_der_x509_certificate(der))
         if not anchors.require_root_certificate:
-            # Every certificate of the version is an anchor (§3), intermediates included.
+            # Every certificate of the version is an anchor (docs/management.md), intermediates
+            # included.
             store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
         for der in anchors.crls_der:
             store.add_crl(x509.load_der_x509_crl(der))

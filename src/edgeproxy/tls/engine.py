@@ -37,7 +37,7 @@ from edgeproxy.tls.trust import PreparedEdge, TrustState
 READ_CHUNK: Final = 16 * 1024 + 256  # one TLS record of plaintext (RFC 8446 §5.1) per recv
 BIO_CHUNK: Final = 64 * 1024
 # Verification reasons that mean "the certificate could not be trusted": with no active version
-# they are all the same fact, reported as no_active_version (§3 "fail closed").
+# they are all the same fact, reported as no_active_version (docs/management.md "fail closed").
 _CERT_REASONS: Final = frozenset(
     {
         Reason.NO_CERTIFICATE,

@@ -1,7 +1,7 @@
-"""The one classifier (habit 8): OpenSSL verify codes and handshake errors → `Reason`.
+"""The one classifier: OpenSSL verify codes and handshake errors → `Reason`.
 
 This is the only module that knows OpenSSL's numbers and error strings; the reason it returns is the
-log field and the metric label (§6).
+log field and the metric label (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ _VERIFY: Final[dict[int, Reason]] = {
 # Codes the verify callbacks act on (contexts.py); named here, next to the classifier.
 CERT_REVOKED: Final = 23
 # Not this issuer's CRL: UNABLE_TO_GET_CRL (CRL_CHECK is on, but the store has no CRL naming the
-# issuer) and CRL_SIGNATURE_FAILURE (a CRL naming it, signed by another key: a same-DN CA, §3).
+# issuer) and CRL_SIGNATURE_FAILURE (a CRL naming it, signed by another key: a same-DN CA,
+# docs/management.md).
 NO_CRL_FOR_ISSUER: Final = frozenset({3, 8})
 STALE_CRL: Final = frozenset({11, 12})  # CRL_NOT_YET_VALID, CRL_HAS_EXPIRED
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edgeproxy.config import EdgeCertificateConfig
+from edgeproxy.config.model import EdgeCertificateConfig
 
 
 class Reason(StrEnum):
-    """Why a handshake or client-certificate check failed (§6): a log field and a metric label."""
+    """Why a handshake or client-certificate check failed (docs/operations.md): a log field and a
+    metric label."""
 
     NO_CERTIFICATE = "no_certificate"
     UNKNOWN_CA = "unknown_ca"
@@ -18,7 +19,8 @@ class Reason(StrEnum):
     REVOKED = "revoked"  # listed on the issuer's CRL, or an OCSP answer said so
     # Revocation status could not be established under `ocsp.failure_mode = "hard"`: no trusted
     # OCSP answer (responder down, bad signature, stale, `unknown`), or the issuer's CRL is past
-    # its nextUpdate. One label for "could not prove not revoked" keeps §6's set bounded; the
+    # its nextUpdate. One label for "could not prove not revoked" keeps docs/operations.md's set
+    # bounded; the
     # CRL case is told apart by edgeproxy_crl_expired and its log line.
     OCSP_UNAVAILABLE = "ocsp_unavailable"
     BAD_CERTIFICATE = "bad_certificate"
@@ -53,7 +55,7 @@ class TlsSession:
 
     @property
     def verify_header_value(self) -> str:
-        """Value of X-Client-Cert-Verify (§5)."""
+        """Value of X-Client-Cert-Verify (docs/dataplane.md)."""
         if self.verify_result is VerifyResult.FAILED:
             return f"FAILED:{self.verify_reason or Reason.OTHER}"
         return self.verify_result.value

@@ -1,4 +1,5 @@
-"""Immutable trust inputs and the trust state the data plane reads (§2, §5; habits 2 and 3).
+"""Immutable trust inputs and the trust state the data plane reads (docs/architecture.md,
+docs/dataplane.md;).
 
 `EdgeTrust` is everything a context depends on. `TrustState` is the snapshot a listener reads
 through one reference: edge name → prepared context, plus the SNI index. It is built aside and
@@ -8,24 +9,23 @@ raises on any failure, so the caller keeps serving the previous state (ghostunne
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from edgeproxy.config import EdgeCertificateConfig
+from edgeproxy.config.model import EdgeCertificateConfig
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
-
-    from edgeproxy.tls.contexts import ContextCache
 
 
 @dataclass(frozen=True, slots=True)
 class TrustAnchors:
     """The active version of a CA set on this node's network, as DER certificates.
 
-    `crls_der`: the set's effective CRLs (§3: the newest valid one per issuer, not versioned). A
+    `crls_der`: the set's effective CRLs (docs/management.md: the newest valid one per issuer, not
+    versioned). A
     client certificate whose issuer has a CRL here is checked against it in the handshake; an
     issuer without one is not (contexts.py).
     """
@@ -109,7 +109,7 @@ def _normalize(hostname: str) -> str:
 
 
 class TrustState:
-    """Immutable: edge certificate name → `PreparedEdge`, and SNI → edge (§5).
+    """Immutable: edge certificate name → `PreparedEdge`, and SNI → edge (docs/dataplane.md).
 
     SNI lookup order: exact host name, then a `*.` wildcard one label deep (`*.a.com` matches
     `x.a.com`, not `a.com` nor `y.x.a.com`), then the `default = true` edge (also used when the
@@ -146,9 +146,12 @@ class TrustState:
         self._default = default
 
     @classmethod
-    def build(cls, edges: Sequence[EdgeTrust], cache: ContextCache) -> TrustState:
-        """Build every context aside (reusing cached ones); raises on the first failure."""
-        return cls([PreparedEdge(t, cache.get(t)) for t in edges])
+    def build(
+        cls, edges: Sequence[EdgeTrust], context_for: Callable[[EdgeTrust], SSL.Context]
+    ) -> TrustState:
+        """Build every context aside (`ContextCache.get` reuses cached ones); raises on the first
+        failure."""
+        return cls([PreparedEdge(t, context_for(t)) for t in edges])
 
     def select(self, sni: str | None) -> PreparedEdge | None:
         if sni is not None:

@@ -1,4 +1,5 @@
-"""HTTP/1.1 reverse proxying on the decrypted stream (§5): framing, rewriting, identity, origins."""
+"""HTTP/1.1 reverse proxying on the decrypted stream (docs/dataplane.md): framing, rewriting,
+identity, origins."""
 
 from edgeproxy.dataplane.http.connection import State
 from edgeproxy.dataplane.http.context import (

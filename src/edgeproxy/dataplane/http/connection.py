@@ -126,7 +126,8 @@ class ConnectionBase(asyncio.Protocol, abc.ABC):
         self._last_host = b""  # the last Host that matched: one bytes compare per request
         self._identity: ClientIdentity | None = None
         self._facts: ConnectionFacts | None = None  # the access records' per-connection part
-        # OCSP (§5): a pending or denying check, None once settled (the keep-alive fast path);
+        # OCSP (docs/dataplane.md): a pending or denying check, None once settled (the keep-alive
+        # fast path);
         # the status goes to every access record of the connection.
         self._rev_check: RevocationGate | None = None
         self._rev_status = "not_checked"

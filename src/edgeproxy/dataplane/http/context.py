@@ -16,7 +16,7 @@ from operator import attrgetter
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from edgeproxy.config import EdgeLimits
+from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http.headers import HostMatcher
 from edgeproxy.dataplane.http.identity import IdentityCache
 from edgeproxy.dataplane.http.origin import OriginPool
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class ConnectionFacts:
-    """The part of every access record that is fixed for a connection's life (§5 access log):
+    """The part of every access record that is fixed for a connection's life (docs/dataplane.md
+    access log):
     made once per connection, shared by its records.
 
     Never a key or a full certificate: the client certificate appears as subject, serial and
@@ -103,7 +104,8 @@ def _from_connection(name: str) -> property:
 
 @dataclass(frozen=True, slots=True)
 class AccessRecord:
-    """One proxied (or locally answered) request: the access-log line and metric labels (§5, §6).
+    """One proxied (or locally answered) request: the access-log line and metric labels
+    (docs/dataplane.md, docs/operations.md).
 
     The per-connection fields live in `connection` (one object per connection, not copied per
     request) and read as attributes of the record too (`record.client_subject`).
@@ -118,7 +120,8 @@ class AccessRecord:
     bytes_out: int  # response bytes (head and body) written to the client
     duration: float  # seconds, first byte of the request to the end of the response
     origin_duration: float | None  # seconds, request sent to the origin to response end
-    # The client certificate's revocation status (§5): good | revoked | unknown | unavailable |
+    # The client certificate's revocation status (docs/dataplane.md): good | revoked | unknown |
+    # unavailable |
     # not_checked (OCSP off for the binding, the certificate failed anyway, or no answer yet).
     revocation: str = "not_checked"
 

@@ -2,7 +2,8 @@
 
 Hop-by-hop fields (RFC 9110 §7.6.1) never cross the proxy: Connection and every field it names,
 Keep-Alive, Proxy-*, TE, Trailer, Upgrade (kept for WebSocket only) and Transfer-Encoding, which is
-replaced by our own framing of the body. Identity fields are always dropped from requests (§5):
+replaced by our own framing of the body. Identity fields are always dropped from requests
+(docs/dataplane.md):
 only the edge, from the TLS session, may assert a client identity. X-Forwarded-Proto/-Host are
 replaced, X-Forwarded-For and Via appended to.
 """
@@ -208,7 +209,8 @@ def _strip(lines: list[bytes], named: Iterable[bytes]) -> list[bytes]:
 
 
 class HostMatcher:
-    """Does a Host header name one of an edge certificate's hostnames? (§5: SNI and Host agree)"""
+    """Does a Host header name one of an edge certificate's hostnames? (docs/dataplane.md: SNI and
+    Host agree)"""
 
     __slots__ = ("_exact", "_suffixes")
 

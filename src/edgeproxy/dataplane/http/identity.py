@@ -1,4 +1,5 @@
-"""The client identity headers the edge asserts to the origin (§5), encoded once per connection.
+"""The client identity headers the edge asserts to the origin (docs/dataplane.md), encoded once per
+connection.
 
 * `xfcc`: Envoy's X-Forwarded-Client-Cert element, `Hash=..;Cert="..";Subject="..";URI=..;DNS=..`
   (values that contain `,` `;` `=` or `"` are quoted, `"` and `\\` escaped inside quotes).

@@ -71,7 +71,8 @@ def problem_response(
 
 
 def client_certificate_problem(reason: str, *, close: bool, head_only: bool) -> bytes:
-    """403 for a request-mode binding that denies a failed or missing client certificate (§5)."""
+    """403 for a request-mode binding that denies a failed or missing client certificate
+    (docs/dataplane.md)."""
     if reason == "no_certificate":
         slug, detail = "client-certificate-required", "A client certificate is required."
     else:

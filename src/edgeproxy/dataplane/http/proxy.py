@@ -157,7 +157,8 @@ class ProxyProtocol(OriginSide):
         self._connect_origin()
 
     def _await_revocation(self) -> None:
-        """Hold the request (head and body, reads paused) until the OCSP answer is in (§5)."""
+        """Hold the request (head and body, reads paused) until the OCSP answer is in
+        (docs/dataplane.md)."""
         check = self._rev_check
         assert check is not None
         if check.done:

@@ -1,4 +1,4 @@
--- CRLs per CA set (§3 "CRLs"). Not versioned; deleting one removes the row (its DELETE_CRL
+-- CRLs per CA set (docs/management.md "CRLs"). Not versioned; deleting one removes the row (its DELETE_CRL
 -- activity remains). crl_number is decimal text: RFC 5280 §5.2.3 allows 20 octets.
 CREATE TABLE crls (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -13,20 +13,21 @@ import signal
 from pathlib import Path
 from typing import Protocol
 
-from edgeproxy import logs
 from edgeproxy.admin.server import AdminRole
-from edgeproxy.config import Config, EdgeConfig, load_config
+from edgeproxy.config.model import Config
 from edgeproxy.dataplane.edge import EdgeRole
-from edgeproxy.dataplane.status import StaticStatus, StatusRole, StatusSource
+from edgeproxy.dataplane.metrics import Metrics, shared_metrics
 from edgeproxy.dataplane.trust_sync import NoTrustState
-from edgeproxy.dataplane.workers import WorkerPool
-from edgeproxy.demo import DemoOrigin, curl_commands, ensure_demo_ca_set, ensure_dev_pki
-from edgeproxy.fleet import FleetService
-from edgeproxy.logs import AccessSink
-from edgeproxy.metrics import Metrics, shared_metrics
-from edgeproxy.service import TruststoreService
+from edgeproxy.node.demo import DemoOrigin, curl_commands, ensure_demo_ca_set, ensure_dev_pki
+from edgeproxy.node.signals import wait_for_signals
+from edgeproxy.node.status import StaticStatus, StatusRole, StatusSource
+from edgeproxy.node.workers import WorkerPool
+from edgeproxy.runtime import logs
+from edgeproxy.runtime.logs import AccessSink
+from edgeproxy.runtime.tasks import TaskGroup
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
 from edgeproxy.store import Store, open_store
-from edgeproxy.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 STORE_RETRY = 1.0  # seconds between attempts to open a store that was unreachable at start
@@ -36,10 +37,6 @@ class Role(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
-
-
-class Reloadable(Protocol):
-    def reload(self, edge: EdgeConfig) -> None: ...
 
 
 async def serve(
@@ -136,7 +133,8 @@ async def _serve(
 
 async def _open_store(store: Store, config: Config) -> bool:
     """Open the store; False when it is unreachable but the node runs the edge role. Static
-    stability (§2): the edge then starts from its trust snapshot (and refuses to start without
+    stability (docs/architecture.md): the edge then starts from its trust snapshot (and refuses to
+    start without
     one), and `_reopen_store` keeps trying in the background."""
     try:
         await store.open()
@@ -163,45 +161,6 @@ async def _reopen_store(store: Store) -> None:
             continue
         log.info("store opened")
         return
-
-
-async def wait_for_signals(
-    config: Config,
-    stop: asyncio.Event,
-    reload: asyncio.Event | None,
-    edge: Reloadable | None,
-    admin: AdminRole | None = None,
-) -> None:
-    """Wait for stop; on each reload request re-read the config, build aside, swap or keep."""
-    while not stop.is_set():
-        waiters = [asyncio.ensure_future(stop.wait())]
-        if reload is not None:
-            waiters.append(asyncio.ensure_future(reload.wait()))
-        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
-        if reload is not None and reload.is_set():
-            reload.clear()
-            _reload(config, edge, admin)
-
-
-def _reload(config: Config, edge: Reloadable | None, admin: AdminRole | None) -> None:
-    try:
-        fresh = load_config(config.path)
-        if edge is not None and fresh.edge is not None:
-            edge.reload(fresh.edge)
-        # After the edge: a file whose certificates do not load rotates no tokens either.
-        if admin is not None and fresh.admin is not None:
-            admin.reload(fresh.admin)
-        log.info("configuration reloaded", extra={"config": str(config.path)})
-    except Exception as error:
-        # The running state stays in force: a bad file never takes a node down. Not only a
-        # ConfigError: a certificate file that exists but does not load (OpenSSL's SSL.Error, a
-        # key that does not match) fails later, while the new contexts are built aside.
-        log.error(
-            "configuration reload rejected",
-            extra={"error": str(error), "error_type": type(error).__name__},
-        )
 
 
 async def _prepare_demo(config: Config, service: TruststoreService) -> str:

@@ -1,4 +1,4 @@
-"""The status listener every node runs (§4): /metrics, /healthz, /readyz and /status.
+"""The status listener every node runs (docs/api.md): /metrics, /healthz, /readyz and /status.
 
 The app only renders what a `StatusSource` says; the edge role implements the source from its trust
 state, and `StaticStatus` below is the source of a node without the edge role (admin only).
@@ -15,11 +15,11 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from edgeproxy.config import NodeConfig, StatusConfig
-from edgeproxy.metrics import Metrics
+from edgeproxy.config.model import NodeConfig, StatusConfig
+from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.runtime.tasks import TaskGroup, every
+from edgeproxy.runtime.weblistener import WebListener
 from edgeproxy.store import Store
-from edgeproxy.tasks import TaskGroup, every
-from edgeproxy.weblistener import WebListener
 
 log = logging.getLogger(__name__)
 

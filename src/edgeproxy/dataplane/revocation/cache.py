@@ -20,37 +20,15 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Final
 
-from edgeproxy.tasks import TaskGroup
+from edgeproxy.revocation.answer import UNAVAILABLE, Answer, CacheKey, Status
+from edgeproxy.runtime.tasks import TaskGroup
 
 DEFAULT_TTL: Final = 60.0  # seconds, a trusted answer without nextUpdate
 MIN_TTL: Final = 5.0
 NEGATIVE_TTL: Final = 10.0
-
-CacheKey = tuple[bytes, int]  # (SHA-1 of the issuer's public key, certificate serial number)
-
-
-class Status(StrEnum):
-    """A certificate's revocation status as the data plane reports it (access-log `revocation`)."""
-
-    GOOD = "good"
-    REVOKED = "revoked"
-    UNKNOWN = "unknown"  # the responder does not know the certificate (RFC 6960 §2.2)
-    UNAVAILABLE = "unavailable"  # no trusted answer: unreachable, bad signature, stale, ...
-    NOT_CHECKED = "not_checked"  # OCSP off for the binding, or the certificate failed anyway
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    status: Status
-    next_update: datetime | None = None  # UTC; None when absent or no answer
-
-
-UNAVAILABLE: Final = Answer(Status.UNAVAILABLE)
 
 
 class OcspCache:

@@ -1,4 +1,5 @@
-"""Prometheus metrics of a node (§6): one registry object, passed in, never the global default.
+"""Prometheus metrics of a node (docs/operations.md): one registry object, passed in, never the
+global default.
 
 Every label is bounded: `edge_certificate` comes from config, `network` from the `Network` enum,
 `result` is success/failure, `reason` a `Reason` value ("" on success), `code` an HTTP status and
@@ -44,9 +45,9 @@ OCSP_STATUSES: Final = ("good", "revoked", "unknown", "error")
 
 # A local TLS 1.3 handshake costs ~0.5-2 ms of CPU; a slow client or a deadline ends near 1 s+.
 HANDSHAKE_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
-# Origin read timeout defaults to 60 s (§5).
+# Origin read timeout defaults to 60 s (docs/dataplane.md).
 ORIGIN_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60)
-# Target: activation → applied, p99 ≤ 250 ms (§7).
+# Target: activation → applied, p99 ≤ 250 ms (docs/performance.md).
 APPLY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -119,7 +120,8 @@ def _outcome(reason: Reason | None) -> tuple[str, str]:
 
 
 class Metrics:
-    """Every metric of §6, plus `edgeproxy_store_reachable` (static stability, §2)."""
+    """Every metric of docs/operations.md, plus `edgeproxy_store_reachable` (static stability,
+    docs/architecture.md)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = new_registry() if registry is None else registry

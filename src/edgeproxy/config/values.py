@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import urlsplit
 
-from edgeproxy.config import (
+from edgeproxy.config.model import (
     ConfigError,
     HostPort,
 )
@@ -30,7 +30,7 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # node and certificate names
 TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # recorded as the actor
-_CA_SET_NAME = re.compile(r"[A-Za-z0-9_.%-]{3,64}")  # §3
+_CA_SET_NAME = re.compile(r"[A-Za-z0-9_.%-]{3,64}")  # docs/management.md
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _LISTEN = re.compile(

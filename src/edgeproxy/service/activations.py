@@ -1,4 +1,4 @@
-"""Activation use cases (§3): make a version active on a network, or remove it."""
+"""Activation use cases (docs/management.md): make a version active on a network, or remove it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from edgeproxy.domain.model import (
     Node,
     Version,
 )
-from edgeproxy.service_base import (
+from edgeproxy.service.base import (
     Actor,
     UseCases,
     ca_set_or_404,
@@ -172,7 +172,7 @@ class ActivationUseCases(UseCases):
     def _initial_status(
         self, nodes: list[Node], network: Network, now: datetime
     ) -> ActivationStatus:
-        # With no live edge node on the network there is nobody to wait for (§3).
+        # With no live edge node on the network there is nobody to wait for (docs/management.md).
         waiting = [n for n in self.live_edge_nodes(nodes, now) if n.network is network]
         return ActivationStatus.IN_PROGRESS if waiting else ActivationStatus.COMPLETE
 

@@ -1,4 +1,4 @@
-"""CRL use cases (§3 "CRLs"): upload, list and delete a CA set's revocation lists.
+"""CRL use cases (docs/management.md "CRLs"): upload, list and delete a CA set's revocation lists.
 
 CRLs are not versioned: each applies to every version of its set while it is the newest of its
 issuer. Every change bumps the store revision, so edge nodes reload them like an activation.
@@ -19,7 +19,7 @@ from edgeproxy.domain.crls import (
 )
 from edgeproxy.domain.errors import Conflict, FieldError, NotFound
 from edgeproxy.domain.model import ActivityType, CaSet, CaSetStatus, Crl
-from edgeproxy.service_base import Actor, UseCases, ca_set_or_404, editable_ca_set
+from edgeproxy.service.base import Actor, UseCases, ca_set_or_404, editable_ca_set
 
 
 class CrlUseCases(UseCases):

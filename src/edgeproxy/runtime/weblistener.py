@@ -6,7 +6,7 @@ import ssl
 
 from aiohttp import web
 
-from edgeproxy.config import HostPort
+from edgeproxy.config.model import HostPort
 
 
 class WebListener:

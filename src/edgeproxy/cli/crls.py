@@ -1,15 +1,14 @@
-"""`edgeproxy crls …`: a CA set's certificate revocation lists (§3 "CRLs", §4)."""
+"""`edgeproxy crls …`: a CA set's certificate revocation lists (docs/management.md "CRLs",
+docs/api.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from edgeproxy import cli_client as api
-from edgeproxy import cli_format as fmt
-
-if TYPE_CHECKING:
-    from edgeproxy.cli import Session
+from edgeproxy.cli import client as api
+from edgeproxy.cli import format as fmt
+from edgeproxy.cli.session import Session
 
 
 def cmd_crls_list(s: Session) -> int:

@@ -1,4 +1,4 @@
-"""The §9 rules behind `edgeproxy.config.parse_config`: decoded TOML tables → frozen dataclasses.
+"""Reading the node's TOML file: decoded tables → the frozen dataclasses of `config.model`.
 
 Nothing here binds, connects or reads a certificate; it only checks that files exist.
 """
@@ -9,13 +9,15 @@ import dataclasses
 import hashlib
 import os
 import socket
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from edgeproxy.config import (
+from edgeproxy.config.model import (
     AdminConfig,
     Config,
+    ConfigError,
     DemoConfig,
     EdgeCertificateConfig,
     EdgeConfig,
@@ -31,7 +33,7 @@ from edgeproxy.config import (
     StoreConfig,
     TokenConfig,
 )
-from edgeproxy.config_values import (
+from edgeproxy.config.values import (
     ENV_NAME,
     NAME,
     SHA256_HEX,
@@ -58,7 +60,7 @@ from edgeproxy.config_values import (
 from edgeproxy.domain.model import Network, Role
 
 
-def parse(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, str]) -> Config:
+def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, str]) -> Config:
     path = Path(os.path.abspath(path))
     base = path.parent
     root = Table(dict(data), "", ("node", "store", "admin", "status", "edge", "demo"))
@@ -254,3 +256,21 @@ def _check_listeners(
         if address.port != 0 and address in seen:
             fail(key, f"{address} is also {seen[address]}")
         seen[address] = key
+
+
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and parse the TOML file at `path`; `environ` (default `os.environ`) feeds token_env."""
+    path = Path(os.path.abspath(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message carries "(at line N, column M)"
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, path=path, environ=os.environ if environ is None else environ)

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from edgeproxy.revocation.cache import Status
+from edgeproxy.revocation.answer import Status
 from edgeproxy.tls.session import Reason
 
 

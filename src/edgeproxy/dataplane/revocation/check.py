@@ -1,6 +1,6 @@
 """The worker's OCSP service: the verify step's cache lookup and the HTTP layer's pending check.
 
-For a binding with `ocsp.enabled` (§5 Revocation):
+For a binding with `ocsp.enabled` (docs/dataplane.md Revocation):
 1. Handshake: the context's verify callback (tls/contexts.py) calls `BindingOcsp.in_handshake` at
    depth 0 with the leaf and the issuer verified at depth 1 (with `check_intermediates`: at every
    depth below the trust anchor, with the certificate verified just above it), and refuses when
@@ -26,24 +26,24 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from cryptography import x509
 from OpenSSL import crypto
 
-from edgeproxy.config import EdgeCertificateConfig, OcspConfig
-from edgeproxy.revocation.cache import UNAVAILABLE, Answer, OcspCache, Status
+from edgeproxy.config.model import EdgeCertificateConfig, OcspConfig
+from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.dataplane.revocation.cache import OcspCache
+from edgeproxy.dataplane.revocation.client import OcspClient
+from edgeproxy.dataplane.revocation.gate import RevocationCheck, all_settled, worst
+from edgeproxy.revocation.answer import UNAVAILABLE, Answer, Status
 from edgeproxy.revocation.chain import AnchorIndex, Note, Notes, chain_notes, leaf_note
-from edgeproxy.revocation.gate import RevocationCheck, all_settled, worst
-from edgeproxy.revocation.ocsp import OcspClient, OcspUnavailable, build_request, responder_url
+from edgeproxy.revocation.ocsp import OcspUnavailable, build_request, responder_url
 from edgeproxy.revocation.verify import Untrusted, key_hash, verify_response
-from edgeproxy.tasks import TaskGroup
+from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.tls.contexts import OcspLookup
 from edgeproxy.tls.session import TlsSession
 from edgeproxy.tls.trust import EdgeTrust
-
-if TYPE_CHECKING:
-    from edgeproxy.metrics import Metrics
 
 log = logging.getLogger(__name__)
 _ISSUER_MEMO: Final = 1024  # distinct issuing CAs remembered (their key hash)
@@ -69,7 +69,7 @@ class BindingOcsp:
         # Leaf SHA-256 fingerprint (hex, as the identity encoder computes it) → Notes.
         self.notes: OrderedDict[str, Notes] = OrderedDict()
         # (CA set, version) → its certificates: every version a context of this binding was
-        # built for (at most 100 per set, §3); indexed by subject on first use.
+        # built for (at most 100 per set, docs/management.md); indexed by subject on first use.
         self._anchors: dict[tuple[str, int], tuple[bytes, ...]] = {}
         self._index: dict[tuple[str, int], AnchorIndex] = {}
 

@@ -1,4 +1,4 @@
-"""Truststore use cases (§3): each checks the rules and runs in one transaction."""
+"""Truststore use cases (docs/management.md): each checks the rules and runs in one transaction."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from edgeproxy.activations import ActivationUseCases
-from edgeproxy.crls import CrlUseCases
 from edgeproxy.domain import rules
 from edgeproxy.domain.certificates import (
     CertificateInput,
@@ -26,7 +24,8 @@ from edgeproxy.domain.model import (
     Network,
     Version,
 )
-from edgeproxy.service_base import (
+from edgeproxy.service.activations import ActivationUseCases
+from edgeproxy.service.base import (
     Actor,
     Association,
     Clock,
@@ -37,6 +36,7 @@ from edgeproxy.service_base import (
     utc_now,
     version_or_404,
 )
+from edgeproxy.service.crls import CrlUseCases
 from edgeproxy.store import Tx, VersionRecord
 
 __all__ = ["Actor", "Association", "Clock", "TruststoreService", "UseCases", "utc_now"]
@@ -96,7 +96,8 @@ class TruststoreService(CrlUseCases, ActivationUseCases):
             return await ca_set_or_404(tx, set_id)
 
     async def delete_ca_set(self, actor: Actor, set_id: int) -> DeleteStatus:
-        """Start an asynchronous soft delete; the reconciler finishes it (§3 Deletion)."""
+        """Start an asynchronous soft delete; the reconciler finishes it (docs/management.md
+        Deletion)."""
         now = self.clock()
         async with self.store.transaction(write=True) as tx:
             ca_set = await live_ca_set(tx, set_id)
@@ -205,7 +206,8 @@ class TruststoreService(CrlUseCases, ActivationUseCases):
             await tx.delete_version(set_id, number)
 
     async def clone_version(self, actor: Actor, set_id: int, number: int) -> Version:
-        """A new editable copy of any version; expired certificates are warnings here (§3)."""
+        """A new editable copy of any version; expired certificates are warnings here
+        (docs/management.md)."""
         now = self.clock()
         async with self.store.transaction(write=True) as tx:
             await editable_ca_set(tx, set_id)

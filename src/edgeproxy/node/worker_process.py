@@ -1,4 +1,4 @@
-"""One edge worker process (`python -m edgeproxy.dataplane.worker_process`): reads its spec from
+"""One edge worker process (`python -m edgeproxy.node.worker_process`): reads its spec from
 the supervisor on stdin, runs an edge role, reports on its stdout pipe (see `workers.py`)."""
 
 from __future__ import annotations
@@ -12,20 +12,21 @@ import pickle
 import signal
 from typing import Any
 
-from edgeproxy import logs
 from edgeproxy.dataplane.edge import EdgeRole
-from edgeproxy.dataplane.worker_spec import (
+from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.node.signals import wait_for_signals
+from edgeproxy.node.worker_spec import (
     REPORT_INTERVAL,
     REPORT_LIMIT,
     SPEC_LIMIT,
     WorkerSpec,
     worker_node,
 )
-from edgeproxy.fleet import FleetService
-from edgeproxy.logs import AccessSink
-from edgeproxy.metrics import Metrics
+from edgeproxy.runtime import logs
+from edgeproxy.runtime.logs import AccessSink
+from edgeproxy.runtime.tasks import TaskGroup
+from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import open_store
-from edgeproxy.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,6 @@ class _Reporter:
 
 
 async def _run_worker(spec: WorkerSpec, channel: int, access_sink: AccessSink) -> None:
-    from edgeproxy.node import wait_for_signals  # node imports this module
-
     config = spec.config
     assert config.edge is not None
     loop = asyncio.get_running_loop()
@@ -165,6 +164,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     # Run the importable copy of this module: the spec unpickles to its classes, not __main__'s.
-    from edgeproxy.dataplane.worker_process import main as worker_main
+    from edgeproxy.node.worker_process import main as worker_main
 
     raise SystemExit(worker_main())

@@ -1,5 +1,5 @@
 """The fleet side of the store: node reports, the trust view nodes apply, and the reconciler that
-turns node reports into activation progress and finishes deletions (§3)."""
+turns node reports into activation progress and finishes deletions (docs/management.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from edgeproxy.domain.model import (
     Node,
     Version,
 )
-from edgeproxy.service_base import Clock, utc_now
+from edgeproxy.service.base import Clock, utc_now
 from edgeproxy.store import Store, Tx
 
 
@@ -30,7 +30,8 @@ class TrustView:
     active: dict[str, Version | None]
     # CA set name → when the activation that produced its current state was requested.
     changed_at: dict[str, datetime]
-    # Every live CA set by name → the DER of its CRLs in effect (the newest per issuer, §3),
+    # Every live CA set by name → the DER of its CRLs in effect (the newest per issuer,
+    # docs/management.md),
     # whatever the version. One past its nextUpdate is still sent: the data plane decides what
     # an expired CRL means, rather than revoked certificates silently passing again.
     crls: dict[str, tuple[bytes, ...]] = field(default_factory=dict)

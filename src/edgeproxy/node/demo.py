@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from edgeproxy.config import HostPort
-from edgeproxy.config_values import is_loopback
+from edgeproxy.config.model import HostPort
+from edgeproxy.config.values import is_loopback
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import Network
-from edgeproxy.service import Actor, TruststoreService, VersionDraft
-from edgeproxy.weblistener import WebListener
+from edgeproxy.runtime.weblistener import WebListener
+from edgeproxy.service.truststore import Actor, TruststoreService, VersionDraft
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def curl_commands(pki: DevPki, edge_listen: HostPort, hostname: str) -> str:
     resolve: list[str] = []
     if hostname != host and not (hostname == "localhost" and is_loopback(host)):
         # The edge certificate's hostname may not resolve to the listener: pin it (SNI and Host
-        # still carry the hostname, which the edge requires to agree, §5).
+        # still carry the hostname, which the edge requires to agree, docs/dataplane.md).
         address = f"[{host}]" if ":" in host else host
         resolve = ["--resolve", f"{hostname}:{edge_listen.port}:{address}"]
     base = ["curl", *resolve, "--cacert", str(pki.server_ca)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from edgeproxy.config import Config, NodeConfig
+from edgeproxy.config.model import Config, NodeConfig
 
 REPORT_INTERVAL = 0.5  # seconds between a worker's reports
 REPORT_LIMIT = 1 << 16  # bytes: one report line; also the backlog a worker lets build up

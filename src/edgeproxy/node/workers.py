@@ -1,7 +1,8 @@
-"""`edge.workers = N` (§2): N edge processes, each its own event loop, on one SO_REUSEPORT port.
+"""`edge.workers = N` (docs/architecture.md): N edge processes, each its own event loop, on one
+SO_REUSEPORT port.
 
 The main process runs admin, status, the demo origin and edge worker 0; `WorkerPool` starts
-workers 1..N-1 as `python -m edgeproxy.dataplane.worker_process` and supervises them.
+workers 1..N-1 as `python -m edgeproxy.node.worker_process` and supervises them.
 
 - **Spec**: the parent writes (index, count, config) to the worker's stdin, length-prefixed, and
   keeps stdin open. EOF on it means the parent is gone: the worker drains and exits, so a SIGKILLed
@@ -10,7 +11,8 @@ workers 1..N-1 as `python -m edgeproxy.dataplane.worker_process` and supervises 
   loaded, store reachable, connections). `/readyz` is ready only when worker 0 and every other
   worker reported a trust state; a worker silent for `STALE_AFTER` (hung, stopped) is not ready.
 - **Fleet rows**: each worker registers as its own node `<node.name>/w<i>` with roles ("edge",), so
-  an activation is COMPLETE only when every local worker applied it (§7 "activation → applied on
+  an activation is COMPLETE only when every local worker applied it (docs/performance.md
+  "activation → applied on
   all local workers"). With one worker nothing changes: one row named `<node.name>`.
 - **Metrics**: the workers write prometheus_client multiprocess files to a private directory the
   main process made (`metrics.shared_metrics`); the status listener sums them (`Metrics.render`).
@@ -40,18 +42,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from edgeproxy.config import Config, EdgeConfig, HostPort
+from edgeproxy.config.model import Config, EdgeConfig, HostPort
 from edgeproxy.dataplane.edge import EdgeRole
-from edgeproxy.dataplane.worker_spec import REPORT_LIMIT, WorkerSpec, worker_node
-from edgeproxy.fleet import FleetService
-from edgeproxy.logs import AccessSink
-from edgeproxy.metrics import Metrics, worker_exited
+from edgeproxy.dataplane.metrics import Metrics, worker_exited
+from edgeproxy.node.worker_spec import REPORT_LIMIT, WorkerSpec, worker_node
+from edgeproxy.runtime.logs import AccessSink
+from edgeproxy.runtime.tasks import TaskGroup
+from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
-from edgeproxy.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
-WORKER_MODULE: Final = "edgeproxy.dataplane.worker_process"
+WORKER_MODULE: Final = "edgeproxy.node.worker_process"
 STALE_AFTER = 3.0  # a worker silent this long is not ready
 RESTART_DELAY = 0.5
 MAX_RESTARTS = 5  # per RESTART_WINDOW, over all workers

@@ -1,4 +1,4 @@
-"""`edgeproxy`: run a node (`serve`, `check-config`) or operate CA sets through the admin API.
+"""`edgeproxy`: operate CA sets through the admin API (the node commands come from `node.main`).
 
 Exit status: 0 done · 1 the API refused, validation found errors, or an activation/deletion failed
 or timed out · 2 usage, config or local input error (a private key in an upload is refused here,
@@ -12,66 +12,18 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from edgeproxy import __version__, cli_crls
-from edgeproxy import cli_client as api
-from edgeproxy import cli_format as fmt
-from edgeproxy.cli_client import AdminClient, ApiError, CertificateSource, CliError
+from edgeproxy import __version__
+from edgeproxy.cli import client as api
+from edgeproxy.cli import crls as cli_crls
+from edgeproxy.cli import format as fmt
+from edgeproxy.cli.client import AdminClient, ApiError, CliError
+from edgeproxy.cli.session import Session
+
+NodeCommand = tuple[str, Callable[[argparse.Namespace], int], str]  # name, handler, help
 
 NETWORKS = ("STAGING", "PRODUCTION")
-
-
-@dataclass
-class Session:
-    client: AdminClient
-    args: argparse.Namespace
-    json: bool
-    sources: list[CertificateSource] = field(default_factory=list)
-
-    def emit(self, doc: Any, human: Callable[[Any], str]) -> None:
-        print(json.dumps(doc, indent=2) if self.json else human(doc))
-
-    def note(self, text: str) -> None:
-        """Progress and warnings: stdout for people, stderr under --json (stdout stays JSON)."""
-        print(text, file=sys.stderr if self.json else sys.stdout, flush=True)
-
-    def set_id(self) -> int:
-        return api.resolve_set(self.client, self.args.set)
-
-    def version_path(self) -> str:
-        return f"/ca-sets/{self.set_id()}/versions/{self.args.version}"
-
-
-# -- node commands -----------------------------------------------------------------------------
-
-
-def _load(path: str) -> Any:
-    from edgeproxy.config import ConfigError, load_config
-
-    try:
-        return load_config(Path(path))
-    except ConfigError as error:
-        raise CliError(str(error), exit_code=2) from None
-
-
-def cmd_check_config(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    count = len(config.edge.certificates) if config.edge is not None else 0
-    print(
-        f"{args.config}: ok: node {config.node.name}, network {config.node.network.value}, "
-        f"roles {'+'.join(config.node.roles)}, {count} edge certificate(s)"
-    )
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    from edgeproxy.node import run  # lazily: check-config must work without the node's imports
-
-    return run(config)
 
 
 # -- operator commands -------------------------------------------------------------------------
@@ -277,7 +229,7 @@ _POSITIONALS.update(cli_crls.POSITIONALS)
 _BUNDLES.update(cli_crls.BUNDLES)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.ArgumentParser:
     # SUPPRESS defaults let global options go before or after the subcommand without one level
     # overwriting the other; the environment and built-in defaults are applied after parsing.
     common = argparse.ArgumentParser(add_help=False)
@@ -290,10 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"edgeproxy {__version__}")
     top = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    for name, handler, text in (
-        ("serve", cmd_serve, "run the roles of a node config until SIGTERM"),
-        ("check-config", cmd_check_config, "validate a node config without binding anything"),
-    ):
+    for name, handler, text in node_commands:
         p = top.add_parser(name, help=text, description=text)
         p.add_argument("-c", "--config", required=True, help="node config file (TOML)")
         p.set_defaults(node_handler=handler)
@@ -316,8 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, node_commands: Sequence[NodeCommand] = ()) -> int:
+    """Run one command; `node_commands` (serve, check-config) are added by the executable."""
+    parser = build_parser(node_commands)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and usage errors

@@ -1,18 +1,15 @@
-"""Node configuration (§9): one TOML file parsed once into frozen, typed objects.
+"""Node configuration (docs/configuration.md): one TOML file parsed once into frozen, typed objects.
 
-The dataclasses below are the contract other modules import; `load_config` / `parse_config` build
-them (the per-table rules live in `config_parse`). Every rejection is a `ConfigError` whose message
+The dataclasses below are the contract other modules import; `config.parse.load_config` builds
+them. Every rejection is a `ConfigError` whose message
 starts with the dotted key at fault, e.g. `edge.certificates[0].mutual_authentication.mode: ...`.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from edgeproxy.domain.model import Network, Role
 
@@ -146,29 +143,3 @@ class ConfigError(Exception):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
-
-
-def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and parse the TOML file at `path`; `environ` (default `os.environ`) feeds token_env."""
-    path = Path(os.path.abspath(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:  # its message carries "(at line N, column M)"
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return parse_config(data, path=path, environ=os.environ if environ is None else environ)
-
-
-def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, str]) -> Config:
-    """Validate decoded TOML; `path` is the file it came from (relative paths use its directory)."""
-    # Imported here: config_parse imports the dataclasses above, so a top-level import would cycle.
-    from edgeproxy.config_parse import parse
-
-    return parse(data, path=path, environ=environ)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from edgeproxy.cli_client import ApiError, CertificateSource, slug
+from edgeproxy.cli.client import ApiError, CertificateSource, slug
 
 Row = Mapping[str, Any]
 Column = tuple[str, Callable[[Row], Any]]

@@ -1,4 +1,5 @@
-"""A small synchronous client of the admin API (§4) for the operator CLI, on the stdlib only.
+"""A small synchronous client of the admin API (docs/api.md) for the operator CLI, on the stdlib
+only.
 
 The bearer token goes into one request header and nowhere else: never into a message, a URL or an
 exception. Redirects are not followed (a redirect could carry the token to another host), and TLS
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeproxy.config_values import is_loopback
+from edgeproxy.config.values import is_loopback
 
 BASE_PATH = "/mtls-edge-truststore/v2"
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9000"
@@ -185,7 +186,8 @@ def resolve_set(client: AdminClient, ref: str) -> int:
         return int(ref)
     name = ref.removeprefix("name:")
     found = client.get("/ca-sets", {"caSetNamePrefix": name}).get("caSets", [])
-    exact = [s for s in found if s.get("caSetName") == name]  # unique among live sets (§3)
+    # unique among live sets (docs/management.md)
+    exact = [s for s in found if s.get("caSetName") == name]
     if len(exact) != 1:
         similar = sorted(str(s.get("caSetName")) for s in found)[:5]
         hint = f" (names starting so: {', '.join(similar)})" if similar else ""
@@ -247,7 +249,8 @@ def read_certificate_files(paths: Sequence[str]) -> list[CertificateSource]:
 
 
 def _refuse_private_key(path: str, boundaries: Sequence[re.Match[str]], what: str) -> None:
-    # Only the label is ever shown: the body of a key block must not reach the terminal (§3).
+    # Only the label is ever shown: the body of a key block must not reach the terminal
+    # (docs/management.md).
     key = next((m.group(2) for m in boundaries if "PRIVATE KEY" in m.group(2)), None)
     if key is not None:
         raise CliError(

@@ -1,0 +1,48 @@
+"""The `edgeproxy` executable: the node commands (`serve`, `check-config`) beside the admin CLI.
+
+This is the composition root's entry point: the CLI package knows nothing of the node; the node
+adds its two commands to the CLI's parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgeproxy.cli import main as cli
+from edgeproxy.cli.client import CliError
+from edgeproxy.config.model import Config, ConfigError
+from edgeproxy.config.parse import load_config
+from edgeproxy.node.run import run
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(Path(path))
+    except ConfigError as error:
+        raise CliError(str(error), exit_code=2) from None
+
+
+def check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    count = len(config.edge.certificates) if config.edge is not None else 0
+    print(
+        f"{args.config}: ok: node {config.node.name}, network {config.node.network.value}, "
+        f"roles {'+'.join(config.node.roles)}, {count} edge certificate(s)"
+    )
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    return run(_load(args.config))
+
+
+NODE_COMMANDS: tuple[cli.NodeCommand, ...] = (
+    ("serve", serve, "run the roles of a node config until SIGTERM"),
+    ("check-config", check_config, "validate a node config without binding anything"),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.main(argv, NODE_COMMANDS)

@@ -1,0 +1,57 @@
+"""What a running node does between start and stop: wait for the stop event, and on each reload
+request (SIGHUP) re-read the config file, build aside and swap, or keep the running state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from edgeproxy.admin.server import AdminRole
+from edgeproxy.config.model import Config, EdgeConfig
+from edgeproxy.config.parse import load_config
+
+log = logging.getLogger(__name__)
+
+
+class Reloadable(Protocol):
+    def reload(self, edge: EdgeConfig) -> None: ...
+
+
+async def wait_for_signals(
+    config: Config,
+    stop: asyncio.Event,
+    reload: asyncio.Event | None,
+    edge: Reloadable | None,
+    admin: AdminRole | None = None,
+) -> None:
+    """Wait for stop; on each reload request re-read the config, build aside, swap or keep."""
+    while not stop.is_set():
+        waiters = [asyncio.ensure_future(stop.wait())]
+        if reload is not None:
+            waiters.append(asyncio.ensure_future(reload.wait()))
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        if reload is not None and reload.is_set():
+            reload.clear()
+            _reload(config, edge, admin)
+
+
+def _reload(config: Config, edge: Reloadable | None, admin: AdminRole | None) -> None:
+    try:
+        fresh = load_config(config.path)
+        if edge is not None and fresh.edge is not None:
+            edge.reload(fresh.edge)
+        # After the edge: a file whose certificates do not load rotates no tokens either.
+        if admin is not None and fresh.admin is not None:
+            admin.reload(fresh.admin)
+        log.info("configuration reloaded", extra={"config": str(config.path)})
+    except Exception as error:
+        # The running state stays in force: a bad file never takes a node down. Not only a
+        # ConfigError: a certificate file that exists but does not load (OpenSSL's SSL.Error, a
+        # key that does not match) fails later, while the new contexts are built aside.
+        log.error(
+            "configuration reload rejected",
+            extra={"error": str(error), "error_type": type(error).__name__},
+        )
