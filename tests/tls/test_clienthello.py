@@ -8,6 +8,7 @@ import ssl
 import pytest
 
 from edgeproxy.tls.clienthello import (
+    MAX_BUFFERED,
     MAX_CLIENT_HELLO,
     NEED_MORE,
     ClientHelloParser,
@@ -181,7 +182,6 @@ def test_grease_versions_are_dropped() -> None:
         (b"\x16\x03\x01\x00\x00", "handshake record length 0"),
         (b"\x16\x03\x01\x40\x01", "handshake record length 16385"),
         (records(hello_body(), msg_type=2), "first handshake message has type 2, not ClientHello"),
-        (b"\x16\x03\x01\x00\x04\x01\x00\x40\x00", "ClientHello of 16384 bytes exceeds 16384"),
         (records(hello_body(sni_ext(b"a.com") + sni_ext(b"b.com"))), "duplicate extension 0"),
         (records(hello_body(sni_ext(b"a.com", b"b.com"))), "more than one host_name"),
         (records(hello_body(sni_ext(b"bad name"))), "server_name is not a DNS host name"),
@@ -212,15 +212,30 @@ def test_alert_record_in_the_middle_is_malformed() -> None:
 
 
 def test_bound_on_buffered_bytes() -> None:
-    """A ClientHello that never completes is refused at 16 KiB, even in tiny records."""
+    """A ClientHello in records so small that their headers outweigh it is refused at
+    MAX_BUFFERED bytes, before the message bound is reached."""
     body = hello_body(ext(0xFFFF, bytes(MAX_CLIENT_HELLO - 60)))
-    data = records(body, fragment=100)
+    data = records(body, fragment=4)
     parser = ClientHelloParser()
     outcomes = [parser.feed(data[i : i + 1000]) for i in range(0, len(data), 1000)]
-    assert outcomes[-1] == Malformed(f"no complete ClientHello in {MAX_CLIENT_HELLO} bytes")
-    assert len(parser.buffered) < MAX_CLIENT_HELLO + 1000
+    refused = [o for o in outcomes if o is not NEED_MORE]
+    assert refused[0] == Malformed(
+        f"no complete ClientHello in {MAX_BUFFERED} bytes", Reason.CLIENT_HELLO_TOO_LARGE, 47
+    )
+    assert len(parser.buffered) < MAX_BUFFERED + 1000
 
 
 def test_largest_accepted_hello() -> None:
-    body = hello_body(ext(0xFFFF, bytes(MAX_CLIENT_HELLO - 200)))
+    """64 KiB of message over five records: larger than one record, as post-quantum key shares
+    and padded hellos are."""
+    body = hello_body(ext(0xFFFF, bytes(MAX_CLIENT_HELLO - 4 - len(hello_body(ext(0xFFFF, b""))))))
+    assert len(body) + 4 == MAX_CLIENT_HELLO
     assert isinstance(parse(records(body)), Parsed)
+    assert isinstance(parse(records(body, fragment=1000)), Parsed)
+
+
+def test_one_byte_over_the_bound_is_too_large() -> None:
+    body = hello_body(ext(0xFFFF, bytes(MAX_CLIENT_HELLO - 3 - len(hello_body(ext(0xFFFF, b""))))))
+    out = parse(records(body)[: 5 + 2**14])  # the first record is enough to know
+    expected = f"ClientHello of {MAX_CLIENT_HELLO - 3} bytes exceeds {MAX_CLIENT_HELLO}"
+    assert out == Malformed(expected, Reason.CLIENT_HELLO_TOO_LARGE, 47)

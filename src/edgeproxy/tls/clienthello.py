@@ -6,9 +6,15 @@ certificate, and therefore the context, for the whole connection. The parser onl
 and reads three extensions (server_name, ALPN, supported_versions); everything else is OpenSSL's
 job once the buffered bytes are replayed into it.
 
-Bounds: at most `MAX_CLIENT_HELLO` bytes are ever buffered while waiting, and each byte is looked at
-a bounded number of times (records are framed once, the message body is parsed once), so a client
-trickling one byte per read cannot make us do quadratic work.
+Bounds: the ClientHello message may span several records and be up to `MAX_CLIENT_HELLO` bytes
+(64 KiB, header included): post-quantum key shares, padding (RFC 7685) and long ALPN or PSK lists
+already push real hellos past one 16 KiB record. At most `MAX_BUFFERED` bytes of records are kept
+while waiting, which also caps record-header overhead (a hello split into tiny records); the
+adapter's `client_hello_timeout` bounds the wait. Anything larger is refused with an
+`illegal_parameter` alert (OpenSSL's own answer to an excessive message) and the reason
+`client_hello_too_large`. Each byte is looked at a bounded number of times (records are framed
+once, the message body is parsed once), so a client trickling one byte per read cannot make us do
+quadratic work.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from typing import Final
 
 from edgeproxy.tls.session import Reason
 
-MAX_CLIENT_HELLO: Final = 16 * 1024
+MAX_CLIENT_HELLO: Final = 64 * 1024  # the handshake message, its 4-byte header included
+MAX_BUFFERED: Final = 2 * MAX_CLIENT_HELLO  # record bytes, headers included, kept while waiting
 
 TLS1_2: Final = 0x0303
 TLS1_3: Final = 0x0304
@@ -58,12 +65,25 @@ class NotTls:
     reason: Reason = Reason.NOT_TLS
 
 
+# Alert descriptions (RFC 8446 §6.2) the parser's refusals are answered with.
+DECODE_ERROR: Final = 50
+ILLEGAL_PARAMETER: Final = 47
+
+
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    """TLS framing, but a ClientHello we refuse: truncated fields, bad lengths, over the bound."""
+    """TLS framing, but a ClientHello we refuse: truncated fields, bad lengths, over the bound.
+
+    `alert`: the description of the fatal alert to answer with.
+    """
 
     detail: str
     reason: Reason = Reason.NOT_TLS
+    alert: int = DECODE_ERROR
+
+
+def _too_large(detail: str) -> Malformed:
+    return Malformed(detail, Reason.CLIENT_HELLO_TOO_LARGE, ILLEGAL_PARAMETER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +129,8 @@ class ClientHelloParser:
             return self._outcome
         self._raw += data
         self._outcome = self._advance()
-        if self._outcome is NEED_MORE and len(self._raw) >= MAX_CLIENT_HELLO:
-            self._outcome = Malformed(f"no complete ClientHello in {MAX_CLIENT_HELLO} bytes")
+        if self._outcome is NEED_MORE and len(self._raw) >= MAX_BUFFERED:
+            self._outcome = _too_large(f"no complete ClientHello in {MAX_BUFFERED} bytes")
         return self._outcome
 
     def _advance(self) -> Outcome:
@@ -149,7 +169,7 @@ class ClientHelloParser:
             return NEED_MORE
         length = int.from_bytes(hs[1:4])
         if length + 4 > MAX_CLIENT_HELLO:
-            return Malformed(f"ClientHello of {length} bytes exceeds {MAX_CLIENT_HELLO}")
+            return _too_large(f"ClientHello of {length} bytes exceeds {MAX_CLIENT_HELLO}")
         if len(hs) < 4 + length:
             return NEED_MORE
         try:

@@ -55,7 +55,6 @@ def _alert(description: int) -> bytes:
     return bytes((21, 3, 3, 0, 2, 2, description))
 
 
-_ALERT_DECODE_ERROR: Final = _alert(50)
 _ALERT_PROTOCOL_VERSION: Final = _alert(70)
 _ALERT_UNRECOGNIZED_NAME: Final = _alert(112)  # RFC 6066 §3
 
@@ -221,7 +220,7 @@ class TlsEngine:
         if isinstance(outcome, Unsupported):
             alert = _ALERT_PROTOCOL_VERSION
         elif isinstance(outcome, Malformed):
-            alert = _ALERT_DECODE_ERROR
+            alert = _alert(outcome.alert)
         return self._fail(outcome.reason, outcome.detail, alert)
 
     def _handshake(self) -> Output:

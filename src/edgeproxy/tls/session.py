@@ -28,6 +28,10 @@ class Reason(StrEnum):
     SNI_MISMATCH = "sni_mismatch"
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     NOT_TLS = "not_tls"
+    # A ClientHello over clienthello.MAX_CLIENT_HELLO (or never completing within MAX_BUFFERED
+    # bytes of records): apart from not_tls, because it is a TLS client, and a bound to revisit
+    # if real clients reach it.
+    CLIENT_HELLO_TOO_LARGE = "client_hello_too_large"
     TIMEOUT = "timeout"
     OTHER = "other"
 
