@@ -314,7 +314,7 @@ def test_eof_before_and_during_handshake(pki: Pki, state_for: StateFor) -> None:
         (
             b"\x16\x03\x01\x00\x05\x02\x00\x00\x01\x00",
             Reason.NOT_TLS,
-            b"\x15\x03\x03\x00\x02\x02\x32",
+            b"\x15\x03\x03\x00\x02\x02\x0a",  # unexpected_message: not a ClientHello
         ),
     ],
 )

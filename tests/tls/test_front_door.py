@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from OpenSSL import SSL
+
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.tls.clienthello import MAX_CLIENT_HELLO
+from edgeproxy.tls.reasons import error_text
 from edgeproxy.tls.session import Reason
+from edgeproxy.tls.trust import TrustState
 
 from .aio import Server
 from .conftest import API, Pki
-from .test_clienthello import ext, hello_body, records
+from .test_clienthello import ext, hello_body, records, sni_ext, versions_ext
+from .test_external_peers import run
 
 
 def alert(description: int) -> bytes:
@@ -93,3 +101,87 @@ async def test_a_large_clienthello_still_has_a_deadline(
     [(reason, _, _, duration, _)] = server.observer.failed
     assert reason is Reason.TIMEOUT
     assert duration >= limits.client_hello_timeout
+
+
+def pyopenssl_handshake(port: int, server_name: bytes | None) -> str:
+    """A pyOpenSSL client that sends `server_name` as is (stdlib clients refuse odd names).
+    Returns the protocol version, or OpenSSL's error text."""
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        # Blocking, as OpenSSL reads the descriptor itself; the edge's handshake deadline (FAST)
+        # ends any stall.
+        sock.setblocking(True)
+        conn = SSL.Connection(ctx, sock)
+        if server_name is not None:
+            conn.set_tlsext_host_name(server_name)
+        conn.set_connect_state()
+        try:
+            conn.do_handshake()
+        except SSL.Error as exc:
+            return error_text(exc)
+        return conn.get_protocol_version_name()
+
+
+async def test_a_first_message_that_is_not_a_clienthello_is_unexpected(
+    pki: Pki, start: Callable[..., Any]
+) -> None:
+    server = await start()
+    for msg_type in (2, 11, 20):  # ServerHello, Certificate, Finished
+        assert await send_raw(server, records(hello_body(), msg_type=msg_type)) == alert(10)
+    await server.observer.wait_failed(3)
+    assert {f[0] for f in server.observer.failed} == {Reason.NOT_TLS}
+
+
+@pytest.mark.parametrize("name", [b"bad name", b"caf\xc3\xa9.example", b"a" * 254, b"x;y", b"*"])
+async def test_a_server_name_that_is_not_a_host_name_gets_the_default_edge(
+    pki: Pki, start: Callable[..., Any], state_for: Callable[..., TrustState], name: bytes
+) -> None:
+    server = await start(state_for(mode="request", default=True))
+    assert await asyncio.to_thread(pyopenssl_handshake, server.port, name) == "TLSv1.3"
+    async with asyncio.timeout(5):
+        while not server.observer.done:
+            await server.observer.changed.wait()
+            server.observer.changed.clear()
+    [(session, _)] = server.observer.done
+    assert (session.edge.name, session.sni) == ("api", None)
+
+
+@pytest.mark.parametrize("name", [b"bad name", b"a" * 254, b"caf\xc3\xa9.example"])
+async def test_a_server_name_that_is_not_a_host_name_is_unrecognized_without_a_default(
+    pki: Pki, start: Callable[..., Any], state_for: Callable[..., TrustState], name: bytes
+) -> None:
+    server = await start(state_for(mode="request"))
+    outcome = await asyncio.to_thread(pyopenssl_handshake, server.port, name)
+    assert "unrecognized name" in outcome
+    await server.observer.wait_failed()
+    [(reason, sni, edge, _, _)] = server.observer.failed
+    assert (reason, sni, edge) == (Reason.SNI_MISMATCH, None, None)
+
+
+@pytest.mark.parametrize("name", [b"a" * 256, b"nul\0.example"])
+async def test_a_server_name_openssl_cannot_take_is_unrecognized_even_with_a_default(
+    pki: Pki, start: Callable[..., Any], state_for: Callable[..., TrustState], name: bytes
+) -> None:
+    """pyOpenSSL will not send a NUL byte, so this hello is built by hand."""
+    server = await start(state_for(mode="request", default=True))
+    hello = records(hello_body(sni_ext(name) + versions_ext(0x0304)))
+    assert await send_raw(server, hello) == alert(112)
+    await server.observer.wait_failed()
+    [(reason, sni, edge, _, _)] = server.observer.failed
+    assert (reason, sni, edge) == (Reason.SNI_MISMATCH, None, None)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+async def test_the_server_name_is_acknowledged(
+    pki: Pki, start: Callable[..., Any], state_for: Callable[..., TrustState], version: str
+) -> None:
+    """RFC 6066 §3: a server that used the name sends an empty server_name extension back (in
+    EncryptedExtensions under TLS 1.3); s_client -tlsextdebug lists what the server sent."""
+    server = await start(state_for(mode="request"))
+    code, out = await run(
+        "openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-servername", API,
+        "-tlsextdebug", version,
+    )  # fmt: skip
+    assert code == 0, out
+    assert 'TLS server extension "server name" (id=0), len=0' in out

@@ -52,9 +52,14 @@ NEED_MORE: Final = NeedMore()
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    sni: str | None  # lower-case, trailing dot removed; None when absent
+    sni: str | None  # lower-case, trailing dot removed; None when absent or not a host name
     versions: tuple[int, ...]  # supported_versions (GREASE removed), else (legacy_version,)
     alpn: tuple[bytes, ...]
+    # A host_name was sent but is not a DNS name (characters outside letters, digits, `-`, `.`,
+    # `_`, or over 253 bytes). It names no edge certificate, so it is handled like an unknown
+    # name (the default edge, else unrecognized_name); it is not a malformed hello. Over 255
+    # bytes or with a NUL byte, OpenSSL would refuse it anyway: Malformed, sni_mismatch.
+    sni_invalid: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +71,9 @@ class NotTls:
 
 
 # Alert descriptions (RFC 8446 §6.2) the parser's refusals are answered with.
+UNEXPECTED_MESSAGE: Final = 10
 DECODE_ERROR: Final = 50
+UNRECOGNIZED_NAME: Final = 112  # RFC 6066 §3
 ILLEGAL_PARAMETER: Final = 47
 
 
@@ -104,6 +111,10 @@ Outcome = NeedMore | Parsed | NotTls | Malformed | Unsupported
 
 class _Bad(Exception):
     pass
+
+
+class _UnknownName(_Bad):
+    """A server name no edge can serve, that the default edge cannot take either."""
 
 
 class ClientHelloParser:
@@ -164,7 +175,9 @@ class ClientHelloParser:
     def _message(self) -> Outcome:
         hs = self._hs
         if hs[0] != _CLIENT_HELLO:
-            return Malformed(f"first handshake message has type {hs[0]}, not ClientHello")
+            # Well-framed, but the wrong message: RFC 8446 §6.2 names this unexpected_message.
+            detail = f"first handshake message has type {hs[0]}, not ClientHello"
+            return Malformed(detail, alert=UNEXPECTED_MESSAGE)
         if len(hs) < 4:
             return NEED_MORE
         length = int.from_bytes(hs[1:4])
@@ -174,6 +187,8 @@ class ClientHelloParser:
             return NEED_MORE
         try:
             return _parse_body(bytes(hs[4 : 4 + length]))
+        except _UnknownName as exc:
+            return Malformed(str(exc), Reason.SNI_MISMATCH, UNRECOGNIZED_NAME)
         except _Bad as exc:
             return Malformed(str(exc))
 
@@ -206,6 +221,7 @@ def _parse_body(b: bytes) -> Outcome:
     if p == s:
         raise _Bad("empty compression_methods")
     sni: str | None = None
+    sni_invalid = False
     alpn: tuple[bytes, ...] = ()
     versions: tuple[int, ...] | None = None
     if p < end:  # extensions are optional before TLS 1.3 (RFC 5246 §7.4.1.2)
@@ -220,7 +236,7 @@ def _parse_body(b: bytes) -> Outcome:
                 raise _Bad(f"duplicate extension {ext_type}")
             seen.add(ext_type)
             if ext_type == _EXT_SERVER_NAME:
-                sni = _server_name(b[s:p])
+                sni, sni_invalid = _server_name(b[s:p])
             elif ext_type == _EXT_ALPN:
                 alpn = _alpn(b[s:p])
             elif ext_type == _EXT_SUPPORTED_VERSIONS:
@@ -232,29 +248,39 @@ def _parse_body(b: bytes) -> Outcome:
         acceptable = TLS1_2 in versions or TLS1_3 in versions
     if not acceptable:
         return Unsupported(versions)
-    return Parsed(sni, versions, alpn)
+    return Parsed(sni, versions, alpn, sni_invalid)
 
 
-def _server_name(d: bytes) -> str | None:
+def _server_name(d: bytes) -> tuple[str | None, bool]:
+    """(host name, sent but not a DNS host name)."""
     s, end = _vec(d, 0, 2, len(d), "server_name_list")
     if end != len(d):
         raise _Bad("trailing bytes in server_name")
     host: str | None = None
+    seen = invalid = False
     while s < end:
         name_type = d[s]
         n, s = _vec(d, s + 1, 2, end, "host_name")
         if name_type != 0:
             continue  # unknown NameTypes are skipped; RFC 6066 §3 defines only host_name
-        if host is not None:
+        if seen:
             raise _Bad("more than one host_name")
+        if n == s:  # HostName<1..2^16-1>: an empty one is a syntax error, not an odd name
+            raise _Bad("empty host_name")
+        if s - n > 255 or 0 in d[n:s]:
+            # OpenSSL refuses these itself (unrecognized_name, "bad extension"), even on the
+            # default edge; say it first, with the reason it is.
+            raise _UnknownName("server_name longer than 255 bytes or with a NUL byte")
+        seen = True
         host = _hostname(d[n:s])
-    return host
+        invalid = host is None
+    return host, invalid
 
 
-def _hostname(name: bytes) -> str:
+def _hostname(name: bytes) -> str | None:
     name = name.lower().removesuffix(b".")
     if not 0 < len(name) <= 253 or not _HOSTNAME_CHARS.issuperset(name):
-        raise _Bad("server_name is not a DNS host name")
+        return None
     return name.decode("ascii")
 
 

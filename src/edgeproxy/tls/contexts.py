@@ -145,6 +145,15 @@ def session_id_context(trust: EdgeTrust) -> bytes:
     return h.digest()
 
 
+def _server_name_used(conn: SSL.Connection) -> None:
+    """The servername callback: nothing to do, the engine already chose this context by the name.
+
+    Its presence is the point: OpenSSL acknowledges a client's server_name (an empty extension in
+    the ServerHello, in EncryptedExtensions under TLS 1.3; RFC 6066 §3) only when a callback
+    accepted the name.
+    """
+
+
 def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL.Context:
     """A server context for one edge certificate and one trust version. Raises on bad input.
 
@@ -168,6 +177,7 @@ def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL
     # nginx's ssl_session_timeout default. A resumed session skips verification, so this bounds
     # how long a certificate verified once keeps resuming after it expires (OpenSSL: 7200 s).
     ctx.set_timeout(SESSION_TIMEOUT)
+    ctx.set_tlsext_servername_callback(_server_name_used)
 
     store = ctx.get_cert_store()  # this context's own, still empty: filled once, here
     if store is None:

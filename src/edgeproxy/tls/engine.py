@@ -203,9 +203,12 @@ class TlsEngine:
             return _NOTHING
         if isinstance(outcome, Parsed):
             self.sni = outcome.sni
-            prepared = self._trust.select(outcome.sni)
+            prepared = self._trust.select(outcome.sni)  # an invalid name is None: the default
             if prepared is None:
-                detail = f"no edge certificate for server name {outcome.sni!r}"
+                if outcome.sni_invalid:
+                    detail = "server name is not a DNS host name"  # never echo what was sent
+                else:
+                    detail = f"no edge certificate for server name {outcome.sni!r}"
                 return self._fail(Reason.SNI_MISMATCH, detail, _ALERT_UNRECOGNIZED_NAME)
             self.edge = prepared
             conn = SSL.Connection(prepared.context, None)
