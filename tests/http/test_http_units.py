@@ -14,9 +14,12 @@ from edgehttp_support import HOSTNAMES, ClientPki, make_session, parse_xfcc
 
 from edgeproxy.dataplane.http.headers import (
     CHUNKED,
+    IDENTITY_HEADERS,
     RAW,
     UNTIL_CLOSE,
     HostMatcher,
+    identity_names,
+    normalised_name,
     rewrite_request,
     rewrite_response,
 )
@@ -141,6 +144,57 @@ def test_rewrite_request_removes_hop_by_hop_and_sets_forwarding() -> None:
     assert "X-Id: 1\r\n" in text
 
 
+# Spellings an origin may read as one of the edge's identity fields (CGI/WSGI/PHP/Rack fold `-`
+# and `_`; some frameworks fold other punctuation).
+IDENTITY_LOOKALIKES = [
+    b"X_Client_Cert_Verify",
+    b"x_client_cert_verify",
+    b"X-Client_Cert-Verify",
+    b"X_Forwarded_Client_Cert",
+    b"x-forwarded_client-cert",
+    b"CLIENT_CERT",
+    b"Client_Cert_Chain",
+    b"client-cert_chain",
+    b"X.Client.Cert.Verify",
+    b"X~Client~Cert~Verify",
+    b"X-CLIENT-CERT-VERIFY",
+    b"x-cLiEnT-cErT-vErIfY",
+    b"CLIENT-CERT-CHAIN",
+]
+
+
+@pytest.mark.parametrize("name", IDENTITY_LOOKALIKES)
+def test_rewrite_request_drops_every_spelling_of_an_identity_field(name: bytes) -> None:
+    head = _head([(b"Host", b"h"), (name, b"SUCCESS-evil"), (b"X-Kept", b"1")])
+    data, _, _, _ = rewrite_request(head, b"/", b"ip", b"X-Client-Cert-Verify: NONE\r\n")
+    assert b"evil" not in data
+    assert name not in data
+    assert b"X-Client-Cert-Verify: NONE\r\n" in data
+    assert b"X-Kept: 1\r\n" in data
+
+
+@pytest.mark.parametrize(
+    "name", [b"X_Request_Id", b"Accept_Encoding", b"x.trace", b"X-A!", b"a#b", b"_", b"-"]
+)
+def test_rewrite_request_drops_names_beyond_letters_digits_and_hyphen(name: bytes) -> None:
+    # nginx's defaults (underscores_in_headers off, ignore_invalid_headers on): not only the
+    # identity lookalikes, any such name is dropped.
+    head = _head([(b"Host", b"h"), (name, b"v-dropped"), (b"X-Request-Id", b"42")])
+    data, _, _, _ = rewrite_request(head, b"/", b"ip", b"")
+    assert b"v-dropped" not in data
+    assert b"X-Request-Id: 42\r\n" in data
+
+
+def test_identity_names_are_normalised_once() -> None:
+    assert (
+        identity_names(
+            ["x_forwarded_client_cert", "CLIENT-CERT", "Client_Cert_Chain", "X-Client-Cert-Verify"]
+        )
+        == IDENTITY_HEADERS
+    )
+    assert normalised_name("X_Client-Cert_Verify") == b"x-client-cert-verify"
+
+
 def test_rewrite_request_reframes_bodies() -> None:
     head = _head([(b"Host", b"h"), (b"Transfer-Encoding", b"chunked")])
     data, _, _, chunked = rewrite_request(head, b"/", b"ip", b"")
@@ -233,3 +287,18 @@ def test_other_transfer_codings_survive_rechunking() -> None:
     )
     assert (framing, until_eof) == (CHUNKED, True)
     assert b"Transfer-Encoding: gzip, chunked\r\n" in data
+
+
+def test_made_up_names_beyond_the_memo_are_still_classified() -> None:
+    # An attacker may send thousands of distinct names to fill the verdict memo; past its bound
+    # every name is still judged, only not remembered.
+    for i in range(5000):
+        head = _head([(b"Host", b"h"), (b"X-Made-Up-%d" % i, b"kept"), (b"X_U_%d" % i, b"evil")])
+        data, _, _, _ = rewrite_request(head, b"/", b"ip", b"")
+        assert b"X-Made-Up-%d: kept\r\n" % i in data
+        assert b"evil" not in data
+    long_ok, long_bad = b"X-" + b"a" * 300, b"X_" + b"a" * 300
+    head = _head([(b"Host", b"h"), (long_ok, b"kept"), (long_bad, b"evil")])
+    data, _, _, _ = rewrite_request(head, b"/", b"ip", b"")
+    assert long_ok + b": kept\r\n" in data
+    assert b"evil" not in data

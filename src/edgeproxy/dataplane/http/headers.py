@@ -2,10 +2,26 @@
 
 Hop-by-hop fields (RFC 9110 §7.6.1) never cross the proxy: Connection and every field it names,
 Keep-Alive, Proxy-*, TE, Trailer, Upgrade (kept for WebSocket only) and Transfer-Encoding, which is
-replaced by our own framing of the body. Identity fields are always dropped from requests
-(docs/dataplane.md):
-only the edge, from the TLS session, may assert a client identity. X-Forwarded-Proto/-Host are
-replaced, X-Forwarded-For and Via appended to.
+replaced by our own framing of the body. X-Forwarded-Proto/-Host are replaced, X-Forwarded-For and
+Via appended to.
+
+Identity fields (docs/dataplane.md): only the edge, from the TLS session, may assert a client
+identity, so every inbound field the origin could read as one of ours is dropped from requests.
+Origins do not all compare names the way RFC 9110 does: CGI, WSGI, PHP and Rack turn `-` into `_`
+(`X_Client_Cert_Verify` and `X-Client-Cert-Verify` both become `HTTP_X_CLIENT_CERT_VERIFY`), some
+frameworks fold other punctuation too. Two rules, applied in this one place, close that:
+
+* a request field whose name holds anything but ASCII letters, digits and `-` is dropped, whatever
+  it is called (nginx's defaults, `underscores_in_headers off` and `ignore_invalid_headers on`).
+  llhttp admits every RFC 9110 token character (`_ . ! # $ % & ' * + ^ ` | ~`); none of them is
+  needed by a real client, and each is a spelling an origin might fold into one of ours. Dropped
+  silently: no log line or counter per request, it is a byte scan of names we do not know;
+* a name that spells an identity field (`IDENTITY_HEADERS`) is dropped, compared case-insensitively
+  and with separators ignored: `x-client-cert-verify`, `X-Client-Cert-Verify-` and
+  `XClientCertVerify` alike (the `_` spellings are gone by the first rule already).
+
+Whitespace in or around a name, obs-fold continuation lines and bare LF never get this far: llhttp
+refuses the request (400).
 """
 
 from __future__ import annotations
@@ -14,13 +30,37 @@ from collections.abc import Iterable
 
 from edgeproxy.dataplane.http.parser import HttpError, RequestHead
 
-IDENTITY_HEADERS = frozenset(
-    {b"x-forwarded-client-cert", b"client-cert", b"client-cert-chain", b"x-client-cert-verify"}
+# Every field the edge sets or could set about the client (identity.py), whatever a binding's
+# `identity_headers` say: a field the edge does not send on this binding must not reach the origin
+# as the client's word either.
+EDGE_IDENTITY_FIELDS = (
+    "X-Forwarded-Client-Cert",
+    "Client-Cert",
+    "Client-Cert-Chain",
+    "X-Client-Cert-Verify",
 )
+
+
+def normalised_name(name: str | bytes) -> bytes:
+    """A field name as the rules compare it: lower case, `_` read as `-`."""
+    raw = name.encode("ascii") if isinstance(name, str) else name
+    return raw.lower().replace(b"_", b"-")
+
+
+def identity_names(names: Iterable[str] = EDGE_IDENTITY_FIELDS) -> frozenset[bytes]:
+    """The normalised names to strip from every request. Computed once, at import: a configurable
+    identity field name would be added here, at configuration load, never per request."""
+    return frozenset(normalised_name(n) for n in names)
+
+
+IDENTITY_HEADERS = identity_names()
+# The same names reduced to their letters: `X-Client-Cert-Verify-`, `XClientCertVerify` and
+# `x-client-certverify` are one field to an origin that ignores separators.
+_IDENTITY_LETTERS = frozenset(n.replace(b"-", b"") for n in IDENTITY_HEADERS)
 VIA = b"1.1 edgeproxy"
 
-# What the single pass does with a field, by lower-cased name (absent: forward unchanged).
-_DROP, _HOST, _LENGTH, _TE, _CONNECTION, _XFF, _VIA, _UPGRADE = range(8)
+# What the single pass does with a field, by lower-cased name (absent: `_classify` decides).
+_DROP, _HOST, _LENGTH, _TE, _CONNECTION, _XFF, _VIA, _UPGRADE, _FORWARD = range(9)
 _HOP = {
     b"connection": _CONNECTION,
     b"keep-alive": _DROP,
@@ -40,6 +80,28 @@ _REQUEST = {
     b"x-forwarded-host": _DROP,
 }
 _RESPONSE = _HOP
+# Every other name's verdict, _FORWARD or _DROP, memoised: real traffic repeats a few dozen
+# names, so the byte scans below run once per name, not once per header of every request. Bounded:
+# once full (names made up to fill it), new names are classified every time, which stays correct.
+_request_kinds = dict(_REQUEST)
+_MAX_KINDS = len(_REQUEST) + 4096
+_MAX_KIND_NAME = 64  # bytes: with the count, what the memo may hold is bounded (~0.5 MB)
+
+
+def _classify(lname: bytes) -> int:
+    """_FORWARD or _DROP for a lower-cased field name not in _REQUEST (module docstring).
+
+    Letters, digits and `-` only, and not an identity field's letters: `isalnum` is ASCII-only on
+    bytes and false for b"", so `_`, `.` and the other token characters all fail it.
+    """
+    bare = lname.replace(b"-", b"")
+    ok = bare.isalnum() and bare not in _IDENTITY_LETTERS and lname[:6] != b"proxy-"
+    kind = _FORWARD if ok else _DROP
+    if len(lname) <= _MAX_KIND_NAME and len(_request_kinds) < _MAX_KINDS:
+        _request_kinds[lname] = kind
+    return kind
+
+
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
 _NONE: frozenset[bytes] = frozenset()
 
@@ -78,9 +140,11 @@ def rewrite_request(
     xff = via = b""
     for name, value in head.headers:
         lname = name.lower()
-        kind = _REQUEST.get(lname)
+        kind = _request_kinds.get(lname)
         if kind is None:
-            if lname[:6] != b"proxy-" and lname not in drop:
+            kind = _classify(lname)
+        if kind == _FORWARD:
+            if lname not in drop:
                 out += (name, b": ", value, b"\r\n")
         elif kind == _HOST:
             if host is not None:
