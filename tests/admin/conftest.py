@@ -19,9 +19,9 @@ from edgeproxy.domain.model import Role
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.truststore import TruststoreService
 from edgeproxy.store import Store, open_store
+from support.admin import Api, OpenApiChecker
+from support.pki import Pki
 
-from .api import Api, OpenApiChecker
-from .pki import Pki
 from .steps import TOKENS, Clock, Fleet
 
 

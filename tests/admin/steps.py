@@ -9,8 +9,7 @@ from typing import Any
 from edgeproxy.admin import routes
 from edgeproxy.domain.model import Binding, Network, Node, Role
 from edgeproxy.service.fleet import FleetService
-
-from .api import BASE, Api
+from support.admin import BASE, Api
 
 # role → (token name recorded as the actor, bearer token)
 TOKENS = {

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from edgeproxy.domain.model import Network
+from support.admin import Api
+from support.pki import Pki
 
-from .api import Api
-from .pki import Pki
 from .steps import Clock, Fleet, activate, new_set, new_version
 
 

@@ -8,8 +8,8 @@ import hashlib
 import pytest
 
 from edgeproxy.domain.model import Role
+from support.admin import Api
 
-from .api import Api
 from .steps import TOKENS, every_route, new_set
 
 ROLES = list(Role)

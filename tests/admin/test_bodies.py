@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from edgeproxy.admin.openapi import openapi_document
+from support.admin import BASE, Api
+from support.pki import Pki
 
-from .api import BASE, Api
-from .pki import Pki
 from .steps import every_route, new_set, new_version, version_body
 
 MiB = 1024 * 1024

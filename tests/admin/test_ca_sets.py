@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from edgeproxy.domain import rules
+from support.admin import Api
+from support.pki import Pki
 
-from .api import Api
-from .pki import Pki
 from .steps import Fleet, activate, new_set, new_version
 
 

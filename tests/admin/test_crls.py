@@ -16,10 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from edgeproxy.domain.model import Network
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
-from pkitools import Issued, build_crl, crl_without_next_update
+from support.admin import Api, Reply
+from support.pki import DAY, Issued, Pki, build_crl, crl_without_next_update
 
-from .api import Api, Reply
-from .pki import DAY, Pki
 from .steps import Clock, new_set, new_version
 
 CRLS = "/ca-sets/{}/crls"

@@ -12,8 +12,7 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi
 
 from edgeproxy.admin.openapi import openapi_document
-
-from .api import Api, OpenApiChecker, Reply
+from support.admin import Api, OpenApiChecker, Reply
 
 
 def _served(api: Api) -> dict[tuple[str, str], Any]:

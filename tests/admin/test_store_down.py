@@ -7,8 +7,7 @@ import logging
 import pytest
 
 from edgeproxy.store import Store
-
-from .api import Api
+from support.admin import Api
 
 
 async def test_a_closed_store_gives_503_store_unavailable(

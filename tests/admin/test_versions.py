@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from edgeproxy.domain.certificates import MAX_CERTIFICATES_PER_VERSION
+from support.admin import Api, Reply
+from support.pki import DAY, Pki
 
-from .api import Api, Reply
-from .pki import DAY, Pki
 from .steps import Clock, activate, new_set, new_version, version_body
 
 
@@ -93,7 +93,9 @@ async def test_rsa_1024_refused_rsa_2048_accepted(api: Api, set_id: int, pki: Pk
 
 async def test_leaf_refused_ca_accepted(api: Api, set_id: int, pki: Pki) -> None:
     root = pki.ca("Root")
-    refused = await create(api, set_id, root.pem, pki.ca("leaf", issuer=root, ca=False).pem)
+    refused = await create(
+        api, set_id, root.pem, pki.ca("leaf", issuer=root, ca=False, key_usage=None).pem
+    )
     assert refused.status == 422
     assert refused.errors == [("not-a-ca-certificate", "/certificates/1")]
     assert (await create(api, set_id, root.pem, pki.ca("Sub", issuer=root).pem)).status == 201

@@ -35,7 +35,7 @@ from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.truststore import TruststoreService
 from edgeproxy.store import Store, open_store
-from pkitools import CA_KEY_USAGE, build_certificate, common_name, private_key_pem
+from support.pki import CA_KEY_USAGE, build_certificate, common_name, private_key_pem
 
 ADMIN_TOKEN = "admin-secret-token-7f3a"
 VIEWER_TOKEN = "viewer-secret-token-91bc"

@@ -11,7 +11,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pkitools import build_crl, trustme_issuer
+from support.pki import build_crl, trustme_issuer
 
 from .conftest import VIEWER_TOKEN, AdminServer, Cli, Pki, closed_port
 

@@ -20,18 +20,19 @@ from edgeproxy.domain.certificates import (
     validate_certificates,
 )
 from edgeproxy.domain.errors import FieldError
-from pkitools import (
+from support.pki import (
     MD5_WITH_RSA,
     SHA1_WITH_ECDSA,
     SHA1_WITH_RSA,
     Issued,
     Key,
+    Pki,
     ca_key_usage,
     make_v1,
     resign_weak,
 )
 
-from .conftest import NOW, Pki
+from .conftest import NOW
 
 
 def run(
@@ -149,7 +150,7 @@ def test_bad_block_in_bundle_is_named_and_the_rest_still_checked(
 def test_outside_validity_is_an_error_except_on_clone(
     pki: Pki, shift: timedelta, kind: str, check: Check
 ) -> None:
-    cert = pki.ca("Dated", not_before=NOW + shift, not_after=NOW + shift + timedelta(days=1))
+    cert = pki.ca("Dated", valid=(shift, shift + timedelta(days=1)))
     report = run(cert.pem, check=check)
     problems = report.warnings if check is Check.CLONE else report.errors
     assert types(problems) == [(kind, "/certificates/0")]
@@ -158,7 +159,7 @@ def test_outside_validity_is_an_error_except_on_clone(
 
 @pytest.mark.parametrize(("days", "warned"), [(30, True), (31, False)])
 def test_expiring_soon_warns(pki: Pki, days: int, warned: bool) -> None:
-    report = run(pki.ca("Soon", not_after=NOW + timedelta(days=days)).pem)
+    report = run(pki.ca("Soon", valid=(-timedelta(days=1), timedelta(days=days))).pem)
     assert report.ok
     assert types(report.warnings) == ([("expiring-soon", "/certificates/0")] if warned else [])
 
@@ -353,8 +354,7 @@ def test_one_certificate_reports_every_problem(pki: Pki) -> None:
         "Bad",
         key="rsa1024",
         ca=False,
-        not_after=NOW - timedelta(days=1),
-        not_before=NOW - timedelta(days=2),
+        valid=(-timedelta(days=2), -timedelta(days=1)),
     )
     report = run(resign_weak(base, SHA1_WITH_RSA).pem)
     assert sorted(e.type for e in report.errors) == [

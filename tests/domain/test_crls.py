@@ -27,9 +27,9 @@ from edgeproxy.domain.crls import (
 )
 from edgeproxy.domain.errors import ValidationError
 from edgeproxy.domain.model import Certificate, Crl
-from pkitools import Issued, Key, build_crl, ca_key_usage, crl_without_next_update
+from support.pki import Issued, Key, Pki, build_crl, ca_key_usage, crl_without_next_update
 
-from .conftest import NOW, Pki
+from .conftest import NOW
 
 DAY = timedelta(days=1)
 

@@ -15,8 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .nodes import Admin, InProcessNode, NodeFiles, Status, SubprocessNode
-from .origin import RecordingOrigin
+from edgeproxy.admin.openapi import openapi_document
+from support.admin import Admin, Api, OpenApiChecker
+from support.nodes import ADMIN_TOKEN, InProcessNode, NodeFiles, Status, SubprocessNode, poll
+from support.origin import RecordingOrigin
+
 from .pki import E2ePki, make_pki
 
 
@@ -75,6 +78,12 @@ class Running:
 
 
 StartNode = Callable[[NodeFiles], Awaitable[Running]]
+_CHECKER = OpenApiChecker(openapi_document())
+
+
+def admin_client(http: aiohttp.ClientSession, url: str) -> Admin:
+    """The node's admin API as its operator uses it; every exchange checked against OpenAPI."""
+    return Admin(Api(http, _CHECKER, {"admin": ADMIN_TOKEN}, origin=url), poll)
 
 
 @pytest.fixture
@@ -88,7 +97,7 @@ async def start_node(
         nodes.append(node)
         await node.start()
         admin_url = node.admin_url if node.admin is not None else ""
-        return Running(node, Admin(http, admin_url), Status(http, node.status_url))
+        return Running(node, admin_client(http, admin_url), Status(http, node.status_url))
 
     yield start
     for node in reversed(nodes):
@@ -103,7 +112,7 @@ async def spawn_node(http: aiohttp.ClientSession) -> AsyncIterator[StartNode]:
         node = SubprocessNode(files)
         nodes.append(node)
         await node.start()
-        return Running(node, Admin(http, node.admin_url), Status(http, node.status_url))
+        return Running(node, admin_client(http, node.admin_url), Status(http, node.status_url))
 
     yield spawn
     for node in nodes:

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from pkitools import common_name, leaf_certificate, private_key_pem, trustme_issuer
+from support.pki import common_name, leaf_certificate, private_key_pem, trustme_issuer
 
 # Every name the edge certificate answers for; the node config splits them among its edges.
 SERVER_NAMES = ("api.test", "*.api.test", "other.test", "forward.test")

@@ -10,9 +10,10 @@ import ssl
 
 import pytest
 
+from support.nodes import Metrics, poll
+
 from .clients import TIMEOUT, handshake_done, s_client, s_client_interactive
 from .conftest import Running
-from .nodes import Metrics, poll
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,10 @@ import hashlib
 
 import pytest
 
+from support.origin import RecordingOrigin
+
 from .clients import aget, curl
 from .conftest import AccessLog, Running
-from .origin import RecordingOrigin
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from support.origin import RecordingOrigin
+
 from .clients import aget, curl
 from .conftest import AccessLog, Running
-from .origin import RecordingOrigin
 from .pki import Client, E2ePki
 
 pytestmark = pytest.mark.slow
@@ -66,7 +67,7 @@ async def test_valid_client_reaches_origin_with_its_identity_python_ssl(
 ) -> None:
     response = await aget(pki, node.port, "api.test", pki.alice, "/who")
     assert response.status == 200
-    assert response.json() == {"ok": True, "path": "/who"}
+    assert response.json() == {"ok": True, "path": "/who", "length": 0}
     seen = headers_of(origin, "/who")
     assert_identity(seen, pki.alice)
     assert "client-cert-chain" not in seen  # alice sends no intermediate

@@ -9,9 +9,10 @@ from collections import Counter
 
 import pytest
 
+from support.nodes import poll
+
 from .clients import aget
 from .conftest import Running
-from .nodes import poll
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow

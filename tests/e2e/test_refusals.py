@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from support.admin import ApiError
+from support.origin import RecordingOrigin
+
 from .clients import aget, refused
 from .conftest import AccessLog, MakeFiles, Running, StartNode
-from .nodes import ApiError
-from .origin import RecordingOrigin
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow

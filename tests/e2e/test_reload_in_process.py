@@ -13,10 +13,11 @@ from dataclasses import replace
 import pytest
 from cryptography import x509
 
+from support.nodes import InProcessNode, default_edges, poll
+from support.origin import RecordingOrigin
+
 from .clients import REFUSALS, TIMEOUT, PinnedHTTPSConnection, aget, exchange
 from .conftest import Running
-from .nodes import InProcessNode, default_edges, poll
-from .origin import RecordingOrigin
 from .pki import SERVER_NAMES, E2ePki
 
 pytestmark = pytest.mark.slow

@@ -9,10 +9,11 @@ import os
 
 import pytest
 
+from support.nodes import poll
+from support.origin import RecordingOrigin
+
 from .clients import aget, connection, exchange, send_raw
 from .conftest import Running
-from .nodes import poll
-from .origin import RecordingOrigin
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow

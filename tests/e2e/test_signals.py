@@ -12,10 +12,12 @@ import ssl
 import aiohttp
 import pytest
 
+from support.admin import BASE
+from support.nodes import ADMIN_TOKEN, SubprocessNode, default_edges, poll
+from support.origin import RecordingOrigin
+
 from .clients import aget, connection, exchange, read_until_closed, refused
 from .conftest import MakeFiles, StartNode
-from .nodes import ADMIN_TOKEN, BASE, SubprocessNode, default_edges, poll
-from .origin import RecordingOrigin
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow
@@ -122,7 +124,7 @@ async def test_sigterm_completes_the_in_flight_request_then_exits_zero(
         if not slow.done():
             slow.cancel()
     assert response.status == 200
-    assert response.json() == {"ok": True, "path": "/slow"}
+    assert response.json() == {"ok": True, "path": "/slow", "length": 0}
     assert response.headers.get("connection") == "close"
     assert await node.wait() == 0
     assert "node stopping" in node.messages()
@@ -138,7 +140,7 @@ async def test_sighup_rotates_admin_tokens(
     running = await spawn_node(files)
     node = running.node
     assert isinstance(node, SubprocessNode)
-    url = running.admin.url + BASE + "/ca-sets"
+    url = running.admin.api.origin + BASE + "/ca-sets"
 
     async def status_with(token: str) -> int:
         async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as reply:

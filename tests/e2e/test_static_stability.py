@@ -8,9 +8,10 @@ import shutil
 
 import pytest
 
+from support.nodes import SubprocessNode, free_ports, poll
+
 from .clients import aget, refused
 from .conftest import MakeFiles, StartNode
-from .nodes import SubprocessNode, free_ports, poll
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow

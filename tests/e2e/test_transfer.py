@@ -10,9 +10,10 @@ import socket
 
 import pytest
 
+from support.origin import CHUNK, RecordingOrigin, pattern
+
 from .clients import TIMEOUT, aget, connection, exchange, read_until_closed
 from .conftest import Running
-from .origin import CHUNK, RecordingOrigin, pattern
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow

@@ -8,10 +8,11 @@ import asyncio
 
 import pytest
 
+from support.nodes import poll
+from support.origin import RecordingOrigin
+
 from .clients import aget, connection, exchange, refused
 from .conftest import Running
-from .nodes import poll
-from .origin import RecordingOrigin
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow

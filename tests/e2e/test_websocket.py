@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from support.origin import RecordingOrigin
+
 from .conftest import Running
-from .origin import RecordingOrigin
 from .pki import Client, E2ePki
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,7 @@ async def echo(
 async def test_websocket_upgrade_passes_through_with_the_identity(
     node: Running, pki: E2ePki, origin: RecordingOrigin, wss: aiohttp.ClientSession
 ) -> None:
-    assert await echo(wss, pki, node.port, "api.test", pki.alice) == "hello through the edge"
+    assert await echo(wss, pki, node.port, "api.test", pki.alice) == "echo:hello through the edge"
     assert origin.last("/ws").one("X-Client-Cert-Verify") == "SUCCESS"
 
 

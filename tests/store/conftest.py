@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from edgeproxy.domain.certificates import certificate_record
 from edgeproxy.domain.model import Certificate
 from edgeproxy.store import Store, open_store
-from pkitools import build_certificate, common_name
+from support.pki import build_certificate, common_name
 
 ADMIN_DSN = os.environ.get("EDGEPROXY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 # What a unique-index violation raises, per driver: the store passes driver errors through.

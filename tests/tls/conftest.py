@@ -25,7 +25,7 @@ from edgeproxy.config.model import (
 from edgeproxy.tls.contexts import ContextCache
 from edgeproxy.tls.engine import Event, TlsEngine
 from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
-from pkitools import build_certificate, common_name, private_key_pem, trustme_issuer
+from support.pki import build_certificate, common_name, private_key_pem, trustme_issuer
 
 from .aio import FAST, Server, start_server
 

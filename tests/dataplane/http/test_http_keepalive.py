@@ -7,10 +7,12 @@ import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from edgehttp_origin import Origin, Proxy, StartProxy
-from edgehttp_support import RawClient
 
 from edgeproxy.config.model import EdgeLimits
+from support.origin import RecordingOrigin
+
+from .edgehttp_origin import Proxy, StartProxy
+from .edgehttp_support import RawClient
 
 
 async def idle_client(proxy: Proxy) -> RawClient:
@@ -31,7 +33,7 @@ async def busy_client(proxy: Proxy, origin_sleep: float, settle: float = 0.1) ->
 
 
 async def test_keep_alive_serves_many_requests_over_one_origin_connection(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -48,7 +50,7 @@ async def test_keep_alive_serves_many_requests_over_one_origin_connection(
 
 
 async def test_origin_connection_close_is_not_reused(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -58,7 +60,9 @@ async def test_origin_connection_close_is_not_reused(
     await client.close()
 
 
-async def test_client_connection_close_is_honoured(origin: Origin, start_proxy: StartProxy) -> None:
+async def test_client_connection_close_is_honoured(
+    origin: RecordingOrigin, start_proxy: StartProxy
+) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
     resp = await client.request("/", headers="Connection: close\r\n")
@@ -68,7 +72,7 @@ async def test_client_connection_close_is_honoured(origin: Origin, start_proxy: 
 
 
 async def test_pipelined_requests_are_answered_in_order(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -91,7 +95,7 @@ async def test_pipelined_requests_are_answered_in_order(
 
 
 async def test_head_response_has_no_body_and_the_connection_goes_on(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -104,7 +108,7 @@ async def test_head_response_has_no_body_and_the_connection_goes_on(
 
 
 async def test_idle_keep_alive_connections_are_closed(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url, limits=EdgeLimits(idle_timeout=0.3))
     client = await RawClient.connect(proxy.port)
@@ -115,7 +119,7 @@ async def test_idle_keep_alive_connections_are_closed(
 
 
 async def test_drain_finishes_in_flight_requests_and_closes_idle_ones(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     idle = await idle_client(proxy)
@@ -131,7 +135,7 @@ async def test_drain_finishes_in_flight_requests_and_closes_idle_ones(
 
 
 async def test_drain_aborts_what_outlives_the_grace_period(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     busy = await busy_client(proxy, 0.6)
@@ -209,7 +213,7 @@ async def test_stale_pooled_connection_is_retried_for_bodyless_requests_only(
 
 
 async def test_close_idle_closes_only_idle_connections(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     idle = await idle_client(proxy)

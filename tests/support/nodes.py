@@ -1,5 +1,5 @@
-"""Running a node for the end-to-end tests: its config file, in-process or as a subprocess, and
-clients for its admin API and status listener.
+"""Running a node for the end-to-end tests: its config file, in-process or as a subprocess, and a
+client for its status listener (the admin API's client is `support.admin.Admin`).
 
 In-process nodes run the real `edgeproxy.node.run.serve` in the test's event loop; the role classes
 it constructs are wrapped (never replaced) so the test learns the ports bound for `:0`.
@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,9 @@ from edgeproxy.config.parse import load_config
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.node import run as node_module
 from edgeproxy.node.status import StatusRole
+from support.admin import CA_SET
 
 ADMIN_TOKEN = "e2e-admin-token"  # a test token; the config holds its SHA-256
-BASE = "/mtls-edge-truststore/v2"
-CA_SET = "partners"
 POLL = 0.05  # seconds between polls of anything
 WAIT = 15.0  # seconds: the longest any poll may take before the test fails
 
@@ -372,82 +371,6 @@ class SubprocessNode:
 
 
 # -- admin API and status clients -----------------------------------------------------------------
-
-
-class ApiError(AssertionError):
-    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
-        super().__init__(f"{method} {path} → {status}: {body}")
-        self.status = status
-        self.body = body
-
-
-class Admin:
-    """The admin API over real HTTP with a bearer token."""
-
-    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
-        self.http = http
-        self.url = url
-
-    async def call(
-        self, method: str, path: str, body: Any = None, *, expect: Iterable[int] = (200,)
-    ) -> Any:
-        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        async with self.http.request(
-            method, self.url + BASE + path, json=body, headers=headers
-        ) as reply:
-            text = await reply.text()
-            data = json.loads(text) if text else None
-            if reply.status not in tuple(expect):
-                raise ApiError(method, path, reply.status, data)
-            return data
-
-    async def create_set(self, name: str = CA_SET) -> int:
-        created = await self.call("POST", "/ca-sets", {"caSetName": name}, expect=(201,))
-        return int(created["caSetId"])
-
-    async def create_version(self, set_id: int, pems: Sequence[str]) -> int:
-        body = {
-            "allowInsecureSha1": False,
-            "certificates": [{"certificatePem": pem} for pem in pems],
-        }
-        created = await self.call("POST", f"/ca-sets/{set_id}/versions", body, expect=(201,))
-        return int(created["version"])
-
-    async def activate(self, set_id: int, version: int, network: str = "STAGING") -> Any:
-        path = f"/ca-sets/{set_id}/versions/{version}/activate"
-        return await self.call("POST", path, {"network": network}, expect=(202,))
-
-    async def deactivate(
-        self, set_id: int, version: int, network: str = "STAGING", *, force: bool = False
-    ) -> Any:
-        path = f"/ca-sets/{set_id}/versions/{version}/deactivate"
-        return await self.call("POST", path, {"network": network, "force": force}, expect=(202,))
-
-    async def activation(self, set_id: int, activation: Mapping[str, Any]) -> Any:
-        path = (
-            f"/ca-sets/{set_id}/versions/{activation['version']}"
-            f"/activations/{activation['activationId']}"
-        )
-        return await self.call("GET", path)
-
-    async def settle(self, set_id: int, activation: Mapping[str, Any]) -> Any:
-        """Poll an activation until it is no longer IN_PROGRESS (bounded); return its last state."""
-
-        async def done() -> Any:
-            state = await self.activation(set_id, activation)
-            return state if state["activationStatus"] != "IN_PROGRESS" else None
-
-        return await poll(done, f"activation {activation['activationId']} to settle")
-
-    async def publish(self, pems: Sequence[str], network: str = "STAGING") -> tuple[int, int]:
-        """Create the set (if needed) and a version of `pems`, activate it, wait for COMPLETE."""
-        sets = await self.call("GET", "/ca-sets", None)
-        found = [s["caSetId"] for s in sets["caSets"] if s["caSetName"] == CA_SET]
-        set_id = found[0] if found else await self.create_set()
-        version = await self.create_version(set_id, pems)
-        final = await self.settle(set_id, await self.activate(set_id, version, network))
-        assert final["activationStatus"] == "COMPLETE", final
-        return set_id, version
 
 
 class Status:

@@ -9,11 +9,13 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from edgehttp_origin import Origin, Proxy, Seen, StartProxy
-from edgehttp_support import ClientPki, RawClient, parse_xfcc
 
 from edgeproxy.dataplane.http.identity import ClientIdentity, IdentityCache
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+from support.origin import RecordingOrigin, Seen
+
+from .edgehttp_origin import Proxy, StartProxy
+from .edgehttp_support import ClientPki, RawClient, parse_xfcc
 
 SPOOFED = (
     'X-Forwarded-Client-Cert: Hash=spoofed;Subject="CN=admin"\r\n'
@@ -24,7 +26,7 @@ SPOOFED = (
 
 
 async def forwarded(
-    origin: Origin, start_proxy: StartProxy, headers: str = "", **options: object
+    origin: RecordingOrigin, start_proxy: StartProxy, headers: str = "", **options: object
 ) -> tuple[Proxy, Seen]:
     """GET / with `headers` through a proxy started with `options`, answered 200: the proxy, and
     the request as the origin saw it."""
@@ -36,7 +38,7 @@ async def forwarded(
 
 
 async def test_200_with_xfcc_and_rfc9440_identity_at_origin(
-    origin: Origin, start_proxy: StartProxy, pki: ClientPki
+    origin: RecordingOrigin, start_proxy: StartProxy, pki: ClientPki
 ) -> None:
     proxy = await start_proxy(origin.url, identity_headers=("xfcc", "rfc9440"))
     client = await RawClient.connect(proxy.port)
@@ -44,11 +46,11 @@ async def test_200_with_xfcc_and_rfc9440_identity_at_origin(
     assert resp.status == 200
     assert json.loads(resp.body)["path"] == "/hello?x=1"
     seen = origin.requests[0]
-    xfcc = dict(parse_xfcc(seen.one("X-Forwarded-Client-Cert")))  # type: ignore[arg-type]
+    xfcc = dict(parse_xfcc(seen.one("X-Forwarded-Client-Cert")))
     assert xfcc["Hash"] == hashlib.sha256(pki.chain_der[0]).hexdigest()
     assert unquote(xfcc["Cert"]) == pki.leaf.public_bytes(Encoding.PEM).decode()
     assert xfcc["Subject"] == pki.leaf.subject.rfc4514_string()
-    leaf = base64.b64decode(seen.one("Client-Cert").strip(":"))  # type: ignore[union-attr]
+    leaf = base64.b64decode(seen.one("Client-Cert").strip(":"))
     assert x509.load_der_x509_certificate(leaf) == pki.leaf
     chain = seen.one("Client-Cert-Chain")
     assert chain is not None
@@ -65,19 +67,19 @@ async def test_200_with_xfcc_and_rfc9440_identity_at_origin(
 
 
 async def test_spoofed_identity_headers_are_replaced(
-    origin: Origin, start_proxy: StartProxy, pki: ClientPki
+    origin: RecordingOrigin, start_proxy: StartProxy, pki: ClientPki
 ) -> None:
     _, seen = await forwarded(origin, start_proxy, SPOOFED, identity_headers=("xfcc",))
     assert "spoofed" not in json.dumps(seen.headers)
     assert "c3Bvb2Y" not in json.dumps(seen.headers)
     assert seen.all("Client-Cert") == []
     assert seen.all("Client-Cert-Chain") == []
-    assert seen.one("X-Forwarded-Client-Cert").startswith("Hash=")  # type: ignore[union-attr]
+    assert seen.one("X-Forwarded-Client-Cert").startswith("Hash=")
     assert seen.all("X-Client-Cert-Verify") == ["SUCCESS"]
 
 
 async def test_spoofed_identity_headers_are_dropped_without_a_certificate(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     _, seen = await forwarded(
         origin,
@@ -95,7 +97,7 @@ async def test_spoofed_identity_headers_are_dropped_without_a_certificate(
 
 
 async def test_host_mismatch_is_421_and_never_reaches_origin(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -111,7 +113,7 @@ async def test_host_mismatch_is_421_and_never_reaches_origin(
     await client.close()
 
 
-async def test_matching_hosts_are_proxied(origin: Origin, start_proxy: StartProxy) -> None:
+async def test_matching_hosts_are_proxied(origin: RecordingOrigin, start_proxy: StartProxy) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
     for host in ("api.example.com", "API.EXAMPLE.COM:8443", "x.api.example.com"):
@@ -126,7 +128,7 @@ async def test_matching_hosts_are_proxied(origin: Origin, start_proxy: StartProx
 
 
 async def test_request_mode_deny_is_403_and_never_reaches_origin(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(
         origin.url, verify=VerifyResult.FAILED, reason=Reason.UNKNOWN_CA, mode="request"
@@ -146,7 +148,7 @@ async def test_request_mode_deny_is_403_and_never_reaches_origin(
 
 
 async def test_request_mode_deny_without_certificate_names_the_requirement(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(
         origin.url, verify=VerifyResult.NONE, reason=Reason.NO_CERTIFICATE, mode="request"
@@ -160,7 +162,7 @@ async def test_request_mode_deny_without_certificate_names_the_requirement(
 
 
 async def test_request_mode_forward_sends_the_failure_to_origin(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy, seen = await forwarded(
         origin,
@@ -176,7 +178,7 @@ async def test_request_mode_forward_sends_the_failure_to_origin(
 
 
 async def test_forwarding_headers_and_hop_by_hop_both_ways(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -205,7 +207,7 @@ async def test_forwarding_headers_and_hop_by_hop_both_ways(
 
 
 async def test_identity_is_encoded_once_per_connection(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     calls: list[TlsSession] = []

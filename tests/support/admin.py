@@ -1,4 +1,5 @@
-"""A test client for the admin API that checks every exchange against the OpenAPI document.
+"""The test clients of the admin API: `Api` checks every exchange against the OpenAPI document;
+`Admin` drives the workflow of a running node through it (create, publish, activate, settle).
 
 Each reply is checked before the test sees it: the status is documented for the operation, the
 media type is the documented one, the body validates against the documented schema, problems
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 
 BASE = "/mtls-edge-truststore/v2"
+CA_SET = "partners"
 PROBLEM = "application/problem+json"
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -128,10 +131,18 @@ class OpenApiChecker:
 class Api:
     """`await api.post("/ca-sets", {...}, as_="editor")`: paths are under the v2 base path."""
 
-    def __init__(self, client: TestClient, checker: OpenApiChecker, tokens: Mapping[str, str]):
+    def __init__(
+        self,
+        client: TestClient | aiohttp.ClientSession,
+        checker: OpenApiChecker,
+        tokens: Mapping[str, str],
+        *,
+        origin: str = "",
+    ) -> None:
         self.client = client
         self.checker = checker
         self.tokens = tokens
+        self.origin = origin  # "http://127.0.0.1:PORT" for a real server, "" for a TestClient
 
     async def call(
         self,
@@ -154,7 +165,7 @@ class Api:
         if data is not None:
             sent_headers.setdefault("Content-Type", "application/json")
         async with self.client.request(
-            method, full, data=data, params=params, headers=sent_headers
+            method, self.origin + full, data=data, params=params, headers=sent_headers
         ) as response:
             raw = await response.read()
             text = raw.decode()
@@ -180,3 +191,78 @@ class Api:
 
     async def delete(self, path: str, **kw: Any) -> Reply:
         return await self.call("DELETE", path, **kw)
+
+
+class ApiError(AssertionError):
+    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
+        super().__init__(f"{method} {path} → {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+Poll = Callable[[Callable[[], Awaitable[Any]], str], Awaitable[Any]]
+
+
+class Admin:
+    """A running node's admin API with the admin token, over real HTTP, each exchange checked
+    by `Api`; `call` returns the body of an expected status and raises `ApiError` otherwise."""
+
+    def __init__(self, api: Api, poll: Poll) -> None:
+        self.api = api
+        self._poll = poll
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, expect: Iterable[int] = (200,)
+    ) -> Any:
+        reply = await self.api.call(method, path, _UNSET if body is None else body)
+        if reply.status not in tuple(expect):
+            raise ApiError(method, path, reply.status, reply.body)
+        return reply.body
+
+    async def create_set(self, name: str = CA_SET) -> int:
+        created = await self.call("POST", "/ca-sets", {"caSetName": name}, expect=(201,))
+        return int(created["caSetId"])
+
+    async def create_version(self, set_id: int, pems: Sequence[str]) -> int:
+        body = {
+            "allowInsecureSha1": False,
+            "certificates": [{"certificatePem": pem} for pem in pems],
+        }
+        created = await self.call("POST", f"/ca-sets/{set_id}/versions", body, expect=(201,))
+        return int(created["version"])
+
+    async def activate(self, set_id: int, version: int, network: str = "STAGING") -> Any:
+        path = f"/ca-sets/{set_id}/versions/{version}/activate"
+        return await self.call("POST", path, {"network": network}, expect=(202,))
+
+    async def deactivate(
+        self, set_id: int, version: int, network: str = "STAGING", *, force: bool = False
+    ) -> Any:
+        path = f"/ca-sets/{set_id}/versions/{version}/deactivate"
+        return await self.call("POST", path, {"network": network, "force": force}, expect=(202,))
+
+    async def activation(self, set_id: int, activation: Mapping[str, Any]) -> Any:
+        path = (
+            f"/ca-sets/{set_id}/versions/{activation['version']}"
+            f"/activations/{activation['activationId']}"
+        )
+        return await self.call("GET", path)
+
+    async def settle(self, set_id: int, activation: Mapping[str, Any]) -> Any:
+        """Poll an activation until it is no longer IN_PROGRESS (bounded); return its last state."""
+
+        async def done() -> Any:
+            state = await self.activation(set_id, activation)
+            return state if state["activationStatus"] != "IN_PROGRESS" else None
+
+        return await self._poll(done, f"activation {activation['activationId']} to settle")
+
+    async def publish(self, pems: Sequence[str], network: str = "STAGING") -> tuple[int, int]:
+        """Create the set (if needed) and a version of `pems`, activate it, wait for COMPLETE."""
+        sets = await self.call("GET", "/ca-sets", None)
+        found = [s["caSetId"] for s in sets["caSets"] if s["caSetName"] == CA_SET]
+        set_id = found[0] if found else await self.create_set()
+        version = await self.create_version(set_id, pems)
+        final = await self.settle(set_id, await self.activate(set_id, version, network))
+        assert final["activationStatus"] == "COMPLETE", final
+        return set_id, version

@@ -23,7 +23,7 @@ from edgeproxy.config.model import (
 from edgeproxy.config.parse import load_config, parse_config
 from edgeproxy.domain.model import Network, Role
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OPS_SHA = hashlib.sha256(b"ops-token").hexdigest()
 DELETE = object()
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from edgeproxy.config.model import EdgeCertificateConfig, MutualAuthConfig
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
-from pkitools import Issued, build_certificate, common_name
+from support.pki import Issued, build_certificate, common_name
 
 HOSTNAMES = ("api.example.com", "*.api.example.com")
 NOW = datetime.now(UTC)

@@ -9,14 +9,19 @@ import socket
 
 import aiohttp
 import pytest
-from edgehttp_origin import Origin, StartProxy
-from edgehttp_support import RawClient
+
+from support.origin import RecordingOrigin
+
+from .edgehttp_origin import StartProxy
+from .edgehttp_support import RawClient
 
 MIB = 1 << 20
 PIECE = bytes(range(256)) * 256  # 64 KiB
 
 
-async def send_body(client: RawClient, origin: Origin, total: int, *, chunked: bool) -> str:
+async def send_body(
+    client: RawClient, origin: RecordingOrigin, total: int, *, chunked: bool
+) -> str:
     """Send a `total`-byte body of PIECEs, as chunks or as is; return its SHA-256.
 
     Streaming, not store-and-forward: by 2 MiB sent the origin must have its first MiB.
@@ -33,7 +38,7 @@ async def send_body(client: RawClient, origin: Origin, total: int, *, chunked: b
 
 
 async def test_20_mib_chunked_request_reaches_origin_before_it_is_fully_sent(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -51,7 +56,7 @@ async def test_20_mib_chunked_request_reaches_origin_before_it_is_fully_sent(
 
 
 async def test_content_length_request_body_is_streamed_too(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -68,7 +73,7 @@ async def test_content_length_request_body_is_streamed_too(
 
 
 async def test_20_mib_chunked_response_reaches_client_before_origin_finishes(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -110,7 +115,9 @@ async def _stalls(value: object, attr: str) -> int:
     return last
 
 
-async def test_slow_client_pauses_the_origin(origin: Origin, start_proxy: StartProxy) -> None:
+async def test_slow_client_pauses_the_origin(
+    origin: RecordingOrigin, start_proxy: StartProxy
+) -> None:
     proxy = await start_proxy(origin.url)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
@@ -125,7 +132,9 @@ async def test_slow_client_pauses_the_origin(origin: Origin, start_proxy: StartP
     writer.close()
 
 
-async def test_slow_origin_pauses_the_client(origin: Origin, start_proxy: StartProxy) -> None:
+async def test_slow_origin_pauses_the_client(
+    origin: RecordingOrigin, start_proxy: StartProxy
+) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
     total = 64 * MIB
@@ -147,7 +156,7 @@ async def test_slow_origin_pauses_the_client(origin: Origin, start_proxy: StartP
 
 
 async def test_websocket_upgrade_is_piped_both_ways(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     async with (
@@ -165,7 +174,7 @@ async def test_websocket_upgrade_is_piped_both_ways(
 
 
 async def test_websocket_upgrade_refused_by_host_or_origin(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     async with aiohttp.ClientSession() as session:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import trustme
@@ -311,3 +311,46 @@ def crl_without_next_update(
     assert crl.signature_hash_algorithm is not None
     tbs_der = der_tlv(0x30, b"".join(tbs[:4] + tbs[5:]))
     return x509.load_der_x509_crl(_signed(tbs_der, algorithm, signer, crl.signature_hash_algorithm))
+
+
+DAY = timedelta(days=1)
+_WEAK = {"sha1": SHA1_WITH_RSA, "md5": MD5_WITH_RSA}
+
+
+class Pki(KeyRing):
+    """CA certificates dated from `now` (the clock of the code under test), one key per name."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        super().__init__()
+        self.now = now or datetime.now(UTC)
+
+    def ca(
+        self,
+        cn: str = "Test CA",
+        *,
+        key: Key | str = "p256",
+        issuer: Issued | None = None,
+        ca: bool | None = True,
+        key_usage: x509.KeyUsage | None = CA_KEY_USAGE,
+        valid: tuple[timedelta, timedelta] = (-DAY, 365 * DAY),
+        pss: bool = False,
+    ) -> Issued:
+        """A CA certificate, self-signed unless `issuer` is given; `ca=False` makes a leaf and
+        `ca=None` leaves basicConstraints out. Serials are random: two calls never make the same
+        certificate (fingerprint)."""
+        own = self.key(key) if isinstance(key, str) else key
+        cert = build_certificate(
+            common_name(cn),
+            own,
+            not_before=self.now + valid[0],
+            not_after=self.now + valid[1],
+            issuer=issuer,
+            ca=ca,
+            key_usage=key_usage,
+            pss=pss,
+        )
+        return Issued(cert, own)
+
+    def weak(self, hash_name: str, cn: str = "Weak CA") -> Issued:
+        """A self-signed RSA CA signed with `sha1` or `md5` instead of SHA-256."""
+        return resign_weak(self.ca(cn, key="rsa2048"), _WEAK[hash_name])

@@ -6,10 +6,11 @@ import asyncio
 import json
 import socket
 
-from edgehttp_origin import Origin, StartProxy
-from edgehttp_support import RawClient
-
 from edgeproxy.config.model import EdgeLimits
+from support.origin import RecordingOrigin
+
+from .edgehttp_origin import StartProxy
+from .edgehttp_support import RawClient
 
 SMALL = EdgeLimits(max_body_bytes=1000, max_header_bytes=2048, header_timeout=0.3)
 
@@ -19,7 +20,7 @@ def problem_type(body: bytes) -> str:
 
 
 async def test_declared_body_over_the_limit_is_413_up_front(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url, limits=SMALL)
     client = await RawClient.connect(proxy.port)
@@ -32,7 +33,9 @@ async def test_declared_body_over_the_limit_is_413_up_front(
     assert origin.requests == []
 
 
-async def test_body_at_the_limit_is_proxied(origin: Origin, start_proxy: StartProxy) -> None:
+async def test_body_at_the_limit_is_proxied(
+    origin: RecordingOrigin, start_proxy: StartProxy
+) -> None:
     proxy = await start_proxy(origin.url, limits=SMALL)
     client = await RawClient.connect(proxy.port)
     resp = await client.request("/", method="POST", body=b"x" * 1000)
@@ -54,18 +57,20 @@ async def post_chunked(client: RawClient, total: int, piece: int = 100) -> None:
     await client.send(body + b"0\r\n\r\n")
 
 
-async def test_chunked_body_is_counted_413(origin: Origin, start_proxy: StartProxy) -> None:
+async def test_chunked_body_is_counted_413(
+    origin: RecordingOrigin, start_proxy: StartProxy
+) -> None:
     proxy = await start_proxy(origin.url, limits=SMALL)
     client = await RawClient.connect(proxy.port)
     await post_chunked(client, 1500)
     resp = await client.response()
     assert resp.status == 413
     assert await client.at_eof()
-    assert all(r.body_length <= 1000 for r in origin.requests)  # never the whole body
+    assert all(r.body_bytes <= 1000 for r in origin.requests)  # never the whole body
 
 
 async def test_chunked_body_within_the_limit_is_streamed(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url, limits=SMALL)
     client = await RawClient.connect(proxy.port)
@@ -78,7 +83,7 @@ async def test_chunked_body_within_the_limit_is_streamed(
 
 
 async def test_oversized_head_is_431_and_a_large_one_within_limit_passes(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url, limits=SMALL)
     client = await RawClient.connect(proxy.port)
@@ -91,7 +96,7 @@ async def test_oversized_head_is_431_and_a_large_one_within_limit_passes(
 
 
 async def test_slow_head_is_408_and_a_prompt_one_passes(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url, limits=SMALL)
     prompt = await RawClient.connect(proxy.port)
@@ -110,7 +115,7 @@ async def test_slow_head_is_408_and_a_prompt_one_passes(
     await prompt.close()
 
 
-async def test_garbage_is_400_then_close(origin: Origin, start_proxy: StartProxy) -> None:
+async def test_garbage_is_400_then_close(origin: RecordingOrigin, start_proxy: StartProxy) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
     await client.send(b"\x16\x03\x01 this is not HTTP\r\n\r\n")
@@ -122,7 +127,7 @@ async def test_garbage_is_400_then_close(origin: Origin, start_proxy: StartProxy
 
 
 async def test_connect_and_upgrade_with_body_are_refused(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
@@ -166,7 +171,7 @@ async def test_origin_sending_garbage_is_502(start_proxy: StartProxy) -> None:
 
 
 async def test_slow_origin_is_504_and_a_prompt_one_passes(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url, limits=EdgeLimits(origin_read_timeout=0.3))
     client = await RawClient.connect(proxy.port)

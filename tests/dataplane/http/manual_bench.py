@@ -1,6 +1,6 @@
 """Micro-benchmark of the HTTP layer alone (not collected by pytest): keep-alive requests/s.
 
-    .venv/bin/python tests/http/manual_bench.py [--connections 16] [--seconds 5]
+    .venv/bin/python tests/dataplane/http/manual_bench.py [--connections 16] [--seconds 5]
 
 Three processes on loopback, each on uvloop: a trivial origin (fixed 13-byte response), the proxy
 (`ProxyProtocol` on plain TCP with an injected TlsSession, one worker), and a load generator with
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import uvloop
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[2]))  # tests/: where the test support lives
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
 REQUEST = (
@@ -54,8 +54,7 @@ def run_origin(conn: Connection) -> None:
 
 
 def run_proxy(conn: Connection, origin_port: int) -> None:
-    from edgehttp_support import make_client_pki, make_session
-
+    from dataplane.http.edgehttp_support import make_client_pki, make_session
     from edgeproxy.config.model import EdgeLimits
     from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
 

@@ -10,7 +10,6 @@ from urllib.parse import unquote
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from edgehttp_support import HOSTNAMES, ClientPki, make_session, parse_xfcc
 
 from edgeproxy.dataplane.http.headers import (
     CHUNKED,
@@ -27,6 +26,8 @@ from edgeproxy.dataplane.http.identity import IdentityCache, encode_identity
 from edgeproxy.dataplane.http.parser import HttpError, RequestHead
 from edgeproxy.dataplane.http.problems import client_certificate_problem, problem_response
 from edgeproxy.tls.session import Reason, VerifyResult
+
+from .edgehttp_support import HOSTNAMES, ClientPki, make_session, parse_xfcc
 
 ORIGIN = "http://127.0.0.1:1"
 

@@ -7,13 +7,14 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
-from edgehttp_origin import Origin, Proxy, Recorder, StartProxy
-from edgehttp_support import ClientPki, RawClient, make_client_pki, make_session
 
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
 from edgeproxy.tls.session import TlsSession
+from support.origin import RecordingOrigin
+
+from .edgehttp_origin import Proxy, Recorder, StartProxy
+from .edgehttp_support import ClientPki, RawClient, make_client_pki, make_session
 
 
 @pytest.fixture(autouse=True)
@@ -29,18 +30,10 @@ def pki() -> ClientPki:
 
 
 @pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    rec = Origin()
-    app = web.Application(client_max_size=64 << 20)
-    app.router.add_get("/ws", rec.websocket)
-    app.router.add_route("*", "/{tail:.*}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.port = runner.addresses[0][1]
+async def origin() -> AsyncIterator[RecordingOrigin]:
+    rec = await RecordingOrigin().start()
     yield rec
-    await runner.cleanup()
+    await rec.stop()
 
 
 @pytest.fixture

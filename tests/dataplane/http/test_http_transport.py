@@ -7,12 +7,14 @@ import json
 from typing import Any
 
 import pytest
-from edgehttp_origin import Origin, StartProxy
-from edgehttp_support import ClientPki, RawClient, make_session
 
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
 from edgeproxy.tls.session import TlsSession
+from support.origin import RecordingOrigin
+
+from .edgehttp_origin import StartProxy
+from .edgehttp_support import ClientPki, RawClient, make_session
 
 
 class AdapterTransport(asyncio.Transport):
@@ -81,7 +83,9 @@ async def _serve(ctx: ProxyContext, session: TlsSession | None) -> asyncio.Serve
     return await loop.create_server(lambda: Adapter(ProxyProtocol(ctx), session), "127.0.0.1", 0)
 
 
-async def test_session_from_the_transport_extra_info(origin: Origin, pki: ClientPki) -> None:
+async def test_session_from_the_transport_extra_info(
+    origin: RecordingOrigin, pki: ClientPki
+) -> None:
     ctx = ProxyContext(EdgeLimits())  # the default provider: get_extra_info("tls_session")
     server = await _serve(ctx, make_session(origin.url, pki.chain_der))
     client = await RawClient.connect(server.sockets[0].getsockname()[1])
@@ -94,7 +98,7 @@ async def test_session_from_the_transport_extra_info(origin: Origin, pki: Client
     await ctx.drain(grace=1)
 
 
-async def test_no_tls_session_means_no_service(origin: Origin) -> None:
+async def test_no_tls_session_means_no_service(origin: RecordingOrigin) -> None:
     ctx = ProxyContext(EdgeLimits())
     server = await _serve(ctx, None)
     client = await RawClient.connect(server.sockets[0].getsockname()[1])
@@ -105,7 +109,9 @@ async def test_no_tls_session_means_no_service(origin: Origin) -> None:
     await ctx.drain(grace=1)
 
 
-async def test_expect_100_continue_is_relayed(origin: Origin, start_proxy: StartProxy) -> None:
+async def test_expect_100_continue_is_relayed(
+    origin: RecordingOrigin, start_proxy: StartProxy
+) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
     await client.send(
@@ -121,7 +127,7 @@ async def test_expect_100_continue_is_relayed(origin: Origin, start_proxy: Start
 
 
 async def test_http10_client_gets_no_interim_response(
-    origin: Origin, start_proxy: StartProxy
+    origin: RecordingOrigin, start_proxy: StartProxy
 ) -> None:
     proxy = await start_proxy(origin.url)
     client = await RawClient.connect(proxy.port)
