@@ -18,9 +18,10 @@ from itertools import count
 
 import pytest
 
+from support.origin import RecordingOrigin, Seen
+
 from .clients import TIMEOUT, read_until_closed
 from .conftest import Running
-from .origin import RecordingOrigin, Seen
 from .pki import Client, E2ePki
 
 pytestmark = pytest.mark.slow
