@@ -41,8 +41,8 @@ from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.dataplane.revocation.client import OcspClient
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
-from edgeproxy.tls.contexts import ContextCache
-from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
+from edgeproxy.tls.contexts import build_state
+from edgeproxy.tls.trust import TrustAnchors
 
 HOUR = dt.timedelta(hours=1)
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
@@ -179,7 +179,13 @@ async def _listener(
         mutual_authentication=MutualAuthConfig(ca_set="bench", ocsp=ocsp_cfg),
     )
     anchors = TrustAnchors("bench", 1, (ca.public_bytes(Encoding.DER),))
-    state = TrustState.build([EdgeTrust(edge, anchors)], ContextCache(hooks=revocation).get)
+    state = build_state(
+        [edge],
+        {"bench": anchors},
+        ocsp={name: revocation.ocsp_lookup(edge)},
+        stale_accepted=revocation.crl_stale_accepted,
+    )
+    revocation.retain(state, None)
     limits = EdgeLimits()
     context = ProxyContext(limits, revocation=revocation)
     server = await asyncio.get_running_loop().create_server(

@@ -1,6 +1,7 @@
 """The bench's PKI, made at run time with trustme and never kept: one server certificate for
 `localhost` per key type, one client CA with one client certificate, and an unrelated CA that a
-second CA-set version adds (so a new version still trusts the client)."""
+second CA-set version adds (so a new version still trusts the client); a third version holds the
+client CA and 299 unrelated CAs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import trustme
 
+BIG_VERSION = 300  # certificates in the CA set's version 3 (the most a version may hold)
 SERVER_KEYS = {"ecdsa-p256": trustme.KeyType.ECDSA, "rsa-2048": trustme.KeyType.RSA}
 
 
@@ -24,6 +26,7 @@ class Pki:
     server_ca: Path  # what clients verify the proxies against
     client_ca: Path  # the CA set's first version; nginx's ssl_client_certificate
     client_ca_v2: Path  # client CA + an unrelated CA: a different version that still trusts
+    client_ca_300: Path  # client CA + 299 unrelated CAs: the largest version a set may hold
     client_cert: Path  # client certificate alone
     client_key: Path
     client_combined: Path  # certificate + key in one PEM, for `ab -E`
@@ -48,9 +51,11 @@ def make_pki(directory: Path) -> Pki:
     client_ca = trustme.CA(organization_name="bench client CA")
     other_ca = trustme.CA(organization_name="bench other CA")
     client = client_ca.issue_cert("client@bench.invalid", common_name="bench client")
+    extra = [trustme.CA(organization_name=f"bench extra CA {i}") for i in range(1, BIG_VERSION)]
     files = {
         "client-ca.pem": client_ca.cert_pem.bytes(),
         "client-ca-v2.pem": client_ca.cert_pem.bytes() + other_ca.cert_pem.bytes(),
+        "client-ca-300.pem": b"".join(c.cert_pem.bytes() for c in [client_ca, *extra]),
         "client.pem": client.cert_chain_pems[0].bytes(),
         "client.key": client.private_key_pem.bytes(),
         "client-combined.pem": client.cert_chain_pems[0].bytes() + client.private_key_pem.bytes(),
@@ -62,6 +67,7 @@ def make_pki(directory: Path) -> Pki:
         server_ca=server_ca,
         client_ca=directory / "client-ca.pem",
         client_ca_v2=directory / "client-ca-v2.pem",
+        client_ca_300=directory / "client-ca-300.pem",
         client_cert=directory / "client.pem",
         client_key=directory / "client.key",
         client_combined=directory / "client-combined.pem",

@@ -110,6 +110,20 @@ def build(results: dict[str, Any]) -> list[Row]:
             "activation -> applied p50 / p99 ms, PostgreSQL", results.get("activation_postgres")
         )
     )
+    big = results.get("big_activation")
+    if big:
+        during_p99, base_p99 = big["during_p99_ms"], big["baseline_p99_ms"]
+        rows.append(
+            Row(
+                "handshake p99 ms while a 300-cert version is activated (vs without)",
+                "-",
+                f"{_f(during_p99, 1)} (without: {_f(base_p99, 1)}; "
+                f"n={big['during_handshakes']}, {big['activations']} activations)",
+                _f(_ratio(during_p99, base_p99), 2),
+                "(info)",
+                "" if big["errors"] == 0 else "NO",
+            )
+        )
     during = results.get("during_activation")
     if during:
         cells = {}

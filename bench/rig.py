@@ -55,7 +55,8 @@ class Rig:
         self.origin.write_origin(self.origin_port)
         self.origin.start(procs.LOAD_CPU, self.origin_port, realtime=True)
         self.edge.start_admin(self.pki, self.origin_port)
-        self.edge.create_ca_set([self.pki.client_ca, self.pki.client_ca_v2])
+        pki = self.pki
+        self.edge.create_ca_set([pki.client_ca, pki.client_ca_v2, pki.client_ca_300])
 
     def use_server(self, server: str) -> None:
         """(Re)start both proxies presenting the `server` key type (a pki.SERVER_KEYS name)."""

@@ -1,6 +1,7 @@
 """mTLS connections from a separate process: held idle, or opened and closed as a handshake load.
 
     python -m bench.tls_client --port P --count N --cert C --key K --ca CA [--churn]
+        [--for-seconds S] [--timings]
 
 Non-blocking sockets on one selector, at most `--parallel` connections in setup at a time; each
 does a full handshake (no resumption) and one proxied request. By default the connections are then
@@ -29,9 +30,10 @@ CLOSE = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 class Conn:
-    __slots__ = ("buf", "deadline", "sent", "sock", "state", "tls")
+    __slots__ = ("buf", "deadline", "sent", "sock", "started", "state", "tls")
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.started = time.monotonic()  # CLOCK_MONOTONIC: comparable with the bench's own
         self.sock = sock
         self.tls: ssl.SSLSocket | None = None
         self.state = "connect"
@@ -86,7 +88,9 @@ def _step(conn: Conn, ctx: ssl.SSLContext, request: bytes | None) -> int:
     return 0
 
 
-def open_all(args: argparse.Namespace) -> tuple[list[Conn], Counter[str], float]:
+def open_all(
+    args: argparse.Namespace,
+) -> tuple[list[Conn], Counter[str], float, list[tuple[float, float]]]:
     ctx = ssl.create_default_context(cafile=args.ca)
     ctx.load_cert_chain(args.cert, args.key)
     sel = selectors.DefaultSelector()
@@ -95,6 +99,8 @@ def open_all(args: argparse.Namespace) -> tuple[list[Conn], Counter[str], float]
     todo, active, done = args.count, 0, []
     errors: Counter[str] = Counter()
     request = (CLOSE if args.churn else REQUEST) if args.request else None
+    timings: list[tuple[float, float]] = []  # (started, seconds to the response), --timings
+    stop_starting = started + args.for_seconds if args.for_seconds else None
 
     def fail(conn: Conn, error: BaseException) -> None:
         errors[type(error).__name__ + ": " + str(error)[:80]] += 1
@@ -102,6 +108,8 @@ def open_all(args: argparse.Namespace) -> tuple[list[Conn], Counter[str], float]
         (conn.tls or conn.sock).close()
 
     while (todo or active) and time.monotonic() < end:
+        if stop_starting is not None and time.monotonic() >= stop_starting:
+            todo = 0
         while todo and active < args.parallel:
             sock = socket.socket()
             sock.setblocking(False)
@@ -129,6 +137,8 @@ def open_all(args: argparse.Namespace) -> tuple[list[Conn], Counter[str], float]
                 sel.unregister(conn.sock)
                 active -= 1
                 done.append(conn)
+                if args.timings:
+                    timings.append((conn.started, time.monotonic() - conn.started))
                 if args.churn:
                     conn.tls.close()  # type: ignore[union-attr]
                     conn.tls = None
@@ -140,7 +150,7 @@ def open_all(args: argparse.Namespace) -> tuple[list[Conn], Counter[str], float]
         fail(key.data, TimeoutError("run deadline"))
     if todo:
         errors["not attempted (run deadline)"] += todo
-    return done, errors, time.monotonic() - started
+    return done, errors, time.monotonic() - started, timings
 
 
 def still_open(conns: list[Conn]) -> tuple[int, Counter[str]]:
@@ -170,12 +180,21 @@ def main() -> int:
     p.add_argument("--conn-timeout", type=float, default=20.0)
     p.add_argument("--no-request", dest="request", action="store_false")
     p.add_argument("--churn", action="store_true", help="close after each response; no holding")
+    p.add_argument(
+        "--for-seconds", type=float, default=0.0, help="with --churn: stop starting after this"
+    )
+    p.add_argument(
+        "--timings", action="store_true", help="report (start, seconds) of each connection"
+    )
     args = p.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    conns, errors, seconds = open_all(args)
-    print(json.dumps({"open": len(conns), "errors": dict(errors), "seconds": seconds}), flush=True)
+    conns, errors, seconds, timings = open_all(args)
+    report = {"open": len(conns), "errors": dict(errors), "seconds": seconds}
+    if args.timings:
+        report["timings"] = timings
+    print(json.dumps(report), flush=True)
     if args.churn:
         return 0
     for line in sys.stdin:

@@ -1,4 +1,5 @@
-"""Figures 4 and 5: activation → applied latency, and handshakes lost while trust changes.
+"""Figures 4 and 5: activation → applied latency, handshakes lost while trust changes, and the
+handshake p99 while a 300-certificate version is activated.
 
 Figure 4 alternates versions 1 and 2 of the bound CA set through the admin API. Each sample is the
 edge node's own `appliedAt` (/status) minus the activation's `createdDate`: both stamped by the
@@ -146,3 +147,77 @@ def handshakes_during_activation(
         rig.nginx_settle()
         out["server_failed"] = rig.nginx.handshake_failures_logged() - logged_before
     return out
+
+
+def _timed_load(rig: Rig, seconds: float) -> subprocess.Popen[str]:
+    """Full mTLS handshakes, one request each, 8 at a time, for `seconds`: each connection's start
+    and time to its response (a closed loop well below saturation, so latency is not queueing)."""
+    pki = rig.pki
+    argv = [sys.executable, "-m", "bench.tls_client", "--churn", "--parallel", "8", "--timings"]
+    argv += ["--port", str(rig.target("edgeproxy").port), "--count", "10000000"]
+    argv += ["--for-seconds", str(seconds), "--deadline", str(seconds + 20)]
+    argv += ["--cert", str(pki.client_cert), "--key", str(pki.client_key)]
+    argv += ["--ca", str(pki.server_ca)]
+    return rig.processes.spawn(
+        procs.pinned(procs.LOAD_CPU, argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _timings(rig: Rig, proc: subprocess.Popen[str], seconds: float) -> tuple[list, int]:
+    out_text, _, _ = rig.processes.communicate(proc, seconds + 30)
+    load = json.loads(out_text.splitlines()[0]) if out_text.strip() else {}
+    errors = load.get("errors", {"no report from the load client": 1})
+    return load.get("timings", []), sum(v for v in errors.values() if isinstance(v, int))
+
+
+def handshake_p99_big_activation(
+    edge: EdgeProxy, rig: Rig, *, big: int, seconds: float, warmup: float = 0.5
+) -> dict[str, Any]:
+    """Handshake latency (connect to response) with nothing happening, then while version `big`
+    (300 certificates) and the version in force are activated in turn. Samples of the second run
+    count when the handshake overlapped an activation of `big`: from the API call until the node
+    reported it applied (PEM parsing and contexts are built then, in an executor thread)."""
+    home = edge.applied_version() or 1
+    begun_baseline = time.monotonic()
+    proc = _timed_load(rig, seconds)
+    baseline, base_errors = _timings(rig, proc, seconds)
+    base_ms = [d * 1000 for t, d in baseline if t >= begun_baseline + warmup]
+
+    started = time.monotonic()
+    proc = _timed_load(rig, seconds)
+    windows: list[tuple[float, float]] = []
+    problems: list[str] = []
+    time.sleep(warmup)
+    while proc.poll() is None and time.monotonic() < started + seconds - 0.5:
+        for version in (big, home):
+            begun = time.monotonic()
+            edge.activate(version)
+            if not edge.wait_applied(version, 20, interval=0.01):
+                problems.append(f"version {version} not applied within 20 s")
+                break
+            if version == big:
+                windows.append((begun, time.monotonic()))
+        if problems:
+            break
+    during, during_errors = _timings(rig, proc, seconds)
+    if edge.applied_version() != home:
+        edge.activate(home)
+        edge.wait_applied(home, 20)
+    hit = [
+        d * 1000 for t, d in during if any(t <= end and t + d >= begin for begin, end in windows)
+    ]
+    return {
+        "baseline_p99_ms": _percentile(base_ms, 99) if base_ms else None,
+        "baseline_p50_ms": statistics.median(base_ms) if base_ms else None,
+        "baseline_handshakes": len(base_ms),
+        "during_p99_ms": _percentile(hit, 99) if hit else None,
+        "during_p50_ms": statistics.median(hit) if hit else None,
+        "during_handshakes": len(hit),
+        "activations": len(windows),
+        "apply_ms": [round((end - begin) * 1000, 1) for begin, end in windows],
+        "errors": base_errors + during_errors,
+        "problems": problems,
+    }

@@ -17,8 +17,8 @@ from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.domain.model import Network
-from edgeproxy.tls.contexts import ContextCache
-from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
+from edgeproxy.tls.contexts import build_state
+from edgeproxy.tls.trust import TrustAnchors, TrustState
 
 from .pki import API, Pki
 
@@ -67,7 +67,6 @@ class Edge:
     metrics: Metrics
     revocation: Revocation
     records: Records
-    contexts: ContextCache
     holder: list[TrustState]
     edge: EdgeCertificateConfig
     proxy: ProxyContext
@@ -92,8 +91,22 @@ class Edge:
     def swap(self, crls: tuple[bytes, ...] = ()) -> None:
         """Build a new trust state aside (new CRLs) and swap the one reference
         (docs/architecture.md reload)."""
-        anchors = TrustAnchors("partners", 1, (self.pki.ca.der,), False, crls)
-        self.holder[0] = TrustState.build([EdgeTrust(self.edge, anchors)], self.contexts.get)
+        self.install(TrustAnchors("partners", 1, (self.pki.ca.der,), False, crls))
+
+    def install(self, anchors: TrustAnchors) -> None:
+        """What the trust sync does with a new state: build from the one in force, swap, let the
+        revocation service prune and learn the anchors."""
+        previous = self.holder[0]
+        revocation = self.revocation
+        state = build_state(
+            [self.edge],
+            {"partners": anchors},
+            previous=previous,
+            ocsp={self.edge.name: revocation.ocsp_lookup(self.edge)},
+            stale_accepted=revocation.crl_stale_accepted,
+        )
+        self.holder[0] = state
+        revocation.retain(state, previous)
 
 
 def edge_config(pki: Pki, origin: Origin, ocsp: OcspConfig, mode: str) -> EdgeCertificateConfig:
@@ -119,12 +132,11 @@ async def start_edge(
 ) -> tuple[asyncio.Server, ProxyContext, Edge]:
     metrics = Metrics()
     revocation: Revocation = revocation_for(metrics)  # type: ignore[operator]
-    contexts = ContextCache(hooks=revocation)
     edge_cfg = edge_config(pki, origin, ocsp, mode)
     records = Records(metrics)
     ctx = ProxyContext(LIMITS, observer=records, revocation=revocation)
     observer = HandshakeLog(metrics, Network.STAGING, AccessLine(None))
-    edge = Edge(pki, 0, metrics, revocation, records, contexts, [TrustState()], edge_cfg, ctx)
+    edge = Edge(pki, 0, metrics, revocation, records, [TrustState()], edge_cfg, ctx)
     edge.swap(crls)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(

@@ -18,7 +18,7 @@ from cryptography.x509 import ocsp
 
 from edgeproxy.config.model import OcspConfig
 from edgeproxy.revocation.verify import key_hash
-from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
+from edgeproxy.tls.trust import TrustAnchors
 
 from .conftest import StartEdge, StartResponder
 from .harness import Client, Origin, Refused, get_once
@@ -140,7 +140,7 @@ async def test_an_intermediate_that_is_an_anchor_is_not_checked(
     chain = await _chain(pki, tmp, responder, "R")
     e = await edge(_config("hard"))
     anchors = TrustAnchors("partners", 2, (pki.ca.der, chain.intermediate.der), False, ())
-    e.holder[0] = TrustState.build([EdgeTrust(e.edge, anchors)], e.contexts.get)
+    e.install(anchors)
 
     assert await get_once(e, pki.client_context(chain.leaf)) == (200, b"ok")
     assert chain.router.serials == [chain.leaf.serial]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,15 +16,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from edgeproxy.config.model import EdgeConfig, HostPort, NodeConfig, OcspConfig
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.dataplane.metrics import Metrics
-from edgeproxy.dataplane.snapshot import ActiveSet, read_snapshot, write_snapshot
+from edgeproxy.dataplane.snapshot import read_snapshot, write_snapshot
 from edgeproxy.domain.certificates import CertificateInput
-from edgeproxy.domain.model import Network
+from edgeproxy.domain.model import ActivationStatus, Network
 from edgeproxy.revocation.crl import CrlWatch
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.truststore import Actor, TruststoreService, VersionDraft
 from edgeproxy.store import Store, open_store
-from edgeproxy.tls.contexts import ContextCache
-from edgeproxy.tls.trust import EdgeTrust, TrustAnchors
+from edgeproxy.tls.contexts import build_state, session_id_context
+from edgeproxy.tls.trust import TrustAnchors, context_key
 
 from .conftest import StartResponder
 from .harness import Origin, Refused, edge_config, get_once
@@ -34,29 +36,29 @@ def anchors(pki: Pki, crls: tuple[bytes, ...] = ()) -> TrustAnchors:
     return TrustAnchors("partners", 1, (pki.ca.der,), False, crls)
 
 
-def test_crls_are_part_of_the_digest_and_the_context(pki: Pki) -> None:
+def test_crls_are_part_of_the_key_and_the_context(pki: Pki) -> None:
     edge = edge_config(pki, Origin(), OcspConfig(), "require")
     crl_a, crl_b = pki.ca.crl(()), pki.ca.crl((1,))
-    plain = EdgeTrust(edge, TrustAnchors("partners", 1, (pki.ca.der,), False))
-    assert plain.digest() == EdgeTrust(edge, anchors(pki)).digest()  # () is the old digest
-    with_a = EdgeTrust(edge, anchors(pki, (crl_a,)))
-    with_b = EdgeTrust(edge, anchors(pki, (crl_b,)))
-    assert len({plain.digest(), with_a.digest(), with_b.digest()}) == 3
+    plain, with_a, with_b = anchors(pki), anchors(pki, (crl_a,)), anchors(pki, (crl_b,))
+    assert len({context_key(edge, a) for a in (plain, with_a, with_b)}) == 3
+    assert len({session_id_context(edge, a) for a in (plain, with_a, with_b)}) == 3
 
-    cache = ContextCache()
-    assert cache.get(with_a) is cache.get(EdgeTrust(edge, anchors(pki, (crl_a,))))
-    assert cache.get(with_a) is not cache.get(with_b)
+    first = build_state([edge], {"partners": with_a})
+    same = build_state([edge], {"partners": anchors(pki, (crl_a,))}, previous=first)
+    assert same.edges["api"].context is first.edges["api"].context
+    other = build_state([edge], {"partners": with_b}, previous=first)
+    assert other.edges["api"].context is not first.edges["api"].context
 
 
 def test_snapshot_keeps_crls_and_reads_old_snapshots(pki: Pki, tmp_path: Path) -> None:
     path = tmp_path / "snapshot.json"
     crl = pki.ca.crl((7,))
-    active = {"partners": ActiveSet.from_der("partners", 1, (pki.ca.der,), False, (crl,))}
+    active = {"partners": TrustAnchors.from_der("partners", 1, (pki.ca.der,), False, (crl,))}
     write_snapshot(path, Network.STAGING, 3, active)
     loaded = read_snapshot(path, Network.STAGING)
     assert loaded is not None
     assert loaded[1]["partners"] is not None
-    assert loaded[1]["partners"].anchors.crls_der == (crl,)
+    assert loaded[1]["partners"].crls_der == (crl,)
 
     document = json.loads(path.read_text())
     del document["caSets"]["partners"]["crlsDer"]  # as written before CRLs existed
@@ -64,7 +66,7 @@ def test_snapshot_keeps_crls_and_reads_old_snapshots(pki: Pki, tmp_path: Path) -
     old = read_snapshot(path, Network.STAGING)
     assert old is not None
     assert old[1]["partners"] is not None
-    assert old[1]["partners"].anchors.crls_der == ()
+    assert old[1]["partners"].crls_der == ()
 
 
 @pytest.fixture
@@ -119,7 +121,7 @@ async def test_trust_sync_carries_the_stores_crls(
     assert applied is not None
     active = applied.active["partners"]
     assert active is not None
-    assert active.anchors.crls_der == ((crl,) if with_crls else ())
+    assert active.crls_der == ((crl,) if with_crls else ())
     snapshot = json.loads((tmp_path / "snapshot.json").read_text())
     assert len(snapshot["caSets"]["partners"]["crlsDer"]) == (1 if with_crls else 0)
 
@@ -180,3 +182,61 @@ async def test_edge_role_wires_ocsp_and_crls_into_its_listener(
     sample = role.metrics.registry.get_sample_value
     assert sample("edgeproxy_ocsp_responses_total", {"status": "good"}) == 1
     assert sample("edgeproxy_ocsp_cache_hits_total") == 1
+
+
+async def test_a_failed_trust_build_keeps_the_state_in_force_and_says_why(
+    pki: Pki, tmp_path: Path, store: Store, origin: Origin
+) -> None:
+    set_id = await _seed(store, pki)
+    pem = tmp_path / "edge.pem"  # the edge's own key and chain, which this test breaks
+    pem.write_bytes(pki.server_pem.read_bytes())
+    binding = replace(
+        edge_config(pki, origin, OcspConfig(), "require"), certificate=pem, private_key=pem
+    )
+    node = NodeConfig("edge-1", Network.STAGING, ("edge",), tmp_path / "snapshot.json")
+    fleet = FleetService(store)
+    role = EdgeRole(node, EdgeConfig(HostPort("127.0.0.1", 0), (binding,)), store, fleet, Metrics())
+    good = pki.issue("good")
+    await role.start()
+    try:
+        before = role.sync.applied
+        assert before is not None
+        assert await get_once(role, pki.client_context(good)) == (200, b"ok")
+
+        # Version 2 trusts another CA, but its contexts cannot be built: the key file is junk.
+        pem.write_bytes(b"not a key")
+        service, actor = TruststoreService(store), Actor("test")
+        other = pki.unrelated.cert.public_bytes(Encoding.PEM).decode()
+        draft = VersionDraft(False, False, None, (CertificateInput(other),))
+        await service.create_version(actor, set_id, draft)
+        await service.activate(actor, set_id, 2, Network.STAGING)
+        for _ in range(200):  # the trust sync follows the store on its own
+            if role.sync.apply_errors:
+                break
+            await asyncio.sleep(0.05)
+
+        after = role.sync.applied
+        assert after is not None
+        assert after.edges["api"] is before.edges["api"]  # the same prepared edge and context
+        assert after.active["partners"] is not None
+        assert after.active["partners"].version == 1
+        assert after.revision > before.revision  # caught up, so the failure is reported
+        assert "trust state build failed" in role.sync.apply_errors["partners"]
+        sample = role.metrics.registry.get_sample_value
+        failed = sample("edgeproxy_trust_reloads_total", {"result": "failure"})
+        assert failed == 1
+        assert role.status()["trust"]["versions"] == {"partners": 1}
+        assert await get_once(role, pki.client_context(good)) == (200, b"ok")  # v1 in force
+
+        # The node's report fails the activation and puts the network back on version 1.
+        await fleet.reconcile()
+        async with store.transaction(write=False) as tx:
+            latest = (await tx.list_activations(set_id))[0]
+            ca_set = await tx.get_ca_set(set_id)
+        assert latest.status is ActivationStatus.FAILED
+        assert latest.failure_reason is not None
+        assert "edge-1: trust state build failed" in latest.failure_reason
+        assert ca_set is not None
+        assert ca_set.active_version(Network.STAGING) == 1
+    finally:
+        await role.stop()

@@ -22,9 +22,9 @@ from edgeproxy.config.model import (
     EnforcementMode,
     MutualAuthConfig,
 )
-from edgeproxy.tls.contexts import ContextCache
+from edgeproxy.tls.contexts import build_state
 from edgeproxy.tls.engine import Event, TlsEngine
-from edgeproxy.tls.trust import EdgeTrust, TrustAnchors, TrustState
+from edgeproxy.tls.trust import TrustAnchors, TrustState
 from support.pki import build_certificate, common_name, private_key_pem, trustme_issuer
 
 from .aio import FAST, Server, start_server
@@ -143,20 +143,31 @@ def _server_only_client(server_ca: trustme.CA, issuer: trustme.CA, tmp: Path) ->
     return ctx
 
 
-@pytest.fixture
-def cache() -> ContextCache:
-    return ContextCache()
+def state_of(
+    *bound: tuple[EdgeCertificateConfig, TrustAnchors | None],
+    previous: TrustState | None = None,
+    generation: int = 0,
+) -> TrustState:
+    """A state of these edges, each with the anchors of the set it binds."""
+    active = {edge.mutual_authentication.ca_set: anchors for edge, anchors in bound}
+    return build_state(
+        [edge for edge, _ in bound], active, previous=previous, generation=generation
+    )
 
 
 @pytest.fixture
-def state_for(pki: Pki, cache: ContextCache) -> Callable[..., TrustState]:
-    """state_for(anchors=..., **edge kwargs): a one-edge TrustState (default: the client CA)."""
+def state_for(pki: Pki) -> Callable[..., TrustState]:
+    """state_for(anchors=..., **edge kwargs): a one-edge TrustState (default: the client CA).
+    Each state is built from the one made before, as a node does: unchanged contexts are kept."""
     missing = object()
+    last: list[TrustState | None] = [None]
 
     def make(anchors: object = missing, revision: int = 0, **kw: object) -> TrustState:
         a = pki.anchors() if anchors is missing else anchors
         assert a is None or isinstance(a, TrustAnchors)
-        return TrustState.build([EdgeTrust(pki.edge(**kw), a, revision)], cache.get)
+        state = state_of((pki.edge(**kw), a), previous=last[0], generation=revision)  # type: ignore[arg-type]
+        last[0] = state
+        return state
 
     return make
 

@@ -1,4 +1,5 @@
-"""Contexts are a pure, cached function of EdgeTrust; TrustState is built aside and immutable."""
+"""Contexts are a pure function of (edge, anchors, key generation); a trust state is built aside,
+reuses what did not change from the state in force, and keeps nothing else."""
 
 from __future__ import annotations
 
@@ -7,20 +8,24 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from OpenSSL import SSL, crypto
 
-from edgeproxy.tls.contexts import ContextCache, build_context, session_id_context
-from edgeproxy.tls.trust import EdgeTrust, TrustState
+from edgeproxy.tls.contexts import build_context, build_state, session_id_context
+from edgeproxy.tls.trust import TrustState, context_key
 
-from .conftest import API, Pki
+from .conftest import API, Pki, state_of
 
 
-def test_equal_inputs_give_the_same_context(pki: Pki, cache: ContextCache) -> None:
-    a = EdgeTrust(pki.edge(), pki.anchors())
-    b = EdgeTrust(pki.edge(origin="http://10.0.0.1:80"), pki.anchors())  # origin: not TLS
-    assert a.digest() == b.digest()
-    assert cache.get(a) is cache.get(b)
-    assert len(cache) == 1
+def test_an_unchanged_edge_keeps_its_context_across_states(pki: Pki) -> None:
+    first = state_of((pki.edge(), pki.anchors()))
+    # The origin shapes no TLS: the context (and its resumable sessions) is kept.
+    moved = pki.edge(origin="http://10.0.0.1:80")
+    second = state_of((moved, pki.anchors()), previous=first)
+    assert second.edges["api"].context is first.edges["api"].context
+    assert second.edges["api"].edge.origin == "http://10.0.0.1:80"
+    # The twin: without the state in force, the same inputs give a context of their own.
+    assert state_of((moved, pki.anchors())).edges["api"].context is not first.edges["api"].context
 
 
 @pytest.mark.parametrize(
@@ -32,49 +37,65 @@ def test_equal_inputs_give_the_same_context(pki: Pki, cache: ContextCache) -> No
         {"mode": "request"},
         {"send_ca_list": True},
         {"anchors_none": True},
+        {"crl": True},
     ],
 )
-def test_any_trust_change_gives_a_new_context(
-    pki: Pki, cache: ContextCache, change: dict[str, object]
-) -> None:
-    base = EdgeTrust(pki.edge(), pki.anchors())
+def test_any_trust_change_gives_a_new_context(pki: Pki, change: dict[str, object]) -> None:
+    base_edge, base_anchors = pki.edge(), pki.anchors()
     anchors = pki.anchors(
         version=2 if change.get("anchors_version") else 1,
         require_root=bool(change.get("require_root")),
     )
-    other = EdgeTrust(
-        pki.edge(mode=change.get("mode", "require"), send_ca_list=bool(change.get("send_ca_list"))),  # type: ignore[arg-type]
-        None if change.get("anchors_none") else anchors,
-        int(change.get("revision", 0)),  # type: ignore[call-overload]
+    if change.get("crl"):
+        anchors = dataclasses.replace(anchors, crls_der=(b"a CRL",))
+    edge = pki.edge(
+        mode=change.get("mode", "require"), send_ca_list=bool(change.get("send_ca_list"))
+    )  # type: ignore[arg-type]
+    other = None if change.get("anchors_none") else anchors
+    generation = int(change.get("revision", 0))  # type: ignore[call-overload]
+    assert context_key(base_edge, base_anchors) != context_key(edge, other, generation)
+    assert session_id_context(base_edge, base_anchors) != session_id_context(
+        edge, other, generation
     )
-    assert base.digest() != other.digest()
-    assert session_id_context(base) != session_id_context(other)
-    assert cache.get(base) is not cache.get(other)
+    if not change.get("crl"):  # a junk CRL would not load
+        first = state_of((base_edge, base_anchors))
+        second = state_of((edge, other), previous=first, generation=generation)
+        assert second.edges["api"].context is not first.edges["api"].context
 
 
 def test_session_id_context_fits_openssl(pki: Pki) -> None:
-    sid = session_id_context(EdgeTrust(pki.edge(), pki.anchors()))
+    sid = session_id_context(pki.edge(), pki.anchors())
     assert len(sid) == 32  # SSL_MAX_SID_CTX_LENGTH
 
 
-def test_cache_is_bounded_lru(pki: Pki) -> None:
-    cache = ContextCache(maxsize=2)
-    trusts = [EdgeTrust(pki.edge(), pki.anchors(version=v)) for v in (1, 2, 3)]
-    first = cache.get(trusts[0])
-    cache.get(trusts[1])
-    assert cache.get(trusts[0]) is first  # refreshed: now most recently used
-    cache.get(trusts[2])  # evicts version 2
-    assert len(cache) == 2
-    assert cache.get(trusts[0]) is first
+def test_a_state_keeps_only_what_it_uses(pki: Pki) -> None:
+    """Nothing is cached beside the states: a context of an edge that went away is not kept."""
+    www = pki.edge("www", ["www.example.com"])
+    both = state_of((pki.edge(), pki.anchors()), (www, pki.anchors()))
+    api_only = state_of((pki.edge(), pki.anchors()), previous=both)
+    assert sorted(api_only.edges) == ["api"]
+    back = state_of((pki.edge(), pki.anchors()), (www, pki.anchors()), previous=api_only)
+    assert back.edges["api"].context is both.edges["api"].context
+    assert back.edges["www"].context is not both.edges["www"].context
+
+
+def test_state_records_where_it_came_from(pki: Pki) -> None:
+    anchors = pki.anchors()
+    state = build_state([pki.edge()], {"p": anchors}, revision=7, source="store")
+    assert (state.revision, state.source, dict(state.active)) == (7, "store", {"p": anchors})
+    caught_up = state.at_revision(9)
+    assert caught_up.revision == 9
+    assert caught_up.edges["api"] is state.edges["api"]
+    assert caught_up.source == "store"
 
 
 def test_context_settings(pki: Pki) -> None:
-    ctx = build_context(EdgeTrust(pki.edge(), pki.anchors()))
+    ctx = build_context(pki.edge(), pki.anchors())
     assert ctx.get_verify_mode() == SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT
     assert ctx.get_verify_depth() == 5
     assert ctx.get_session_cache_mode() & SSL.SESS_CACHE_NO_INTERNAL_STORE
     assert ctx.get_timeout() == 300
-    request = build_context(EdgeTrust(pki.edge(mode="request"), pki.anchors()))
+    request = build_context(pki.edge(mode="request"), pki.anchors())
     assert request.get_verify_mode() == SSL.VERIFY_PEER
     assert request.get_session_cache_mode() == SSL.SESS_CACHE_OFF
 
@@ -82,20 +103,18 @@ def test_context_settings(pki: Pki) -> None:
 def test_bad_inputs_raise(pki: Pki, tmp_path: Path) -> None:
     missing = dataclasses.replace(pki.edge(), certificate=tmp_path / "nope.pem")
     with pytest.raises(SSL.Error):
-        build_context(EdgeTrust(missing, pki.anchors()))
+        build_context(missing, pki.anchors())
     with pytest.raises(ValueError, match="no certificates"):
-        build_context(
-            EdgeTrust(pki.edge(), dataclasses.replace(pki.anchors(), certificates_der=()))
-        )
+        build_context(pki.edge(), dataclasses.replace(pki.anchors(), certificates_der=()))
     junk = dataclasses.replace(pki.anchors(), certificates_der=(b"junk",))
     with pytest.raises(crypto.Error):
-        build_context(EdgeTrust(pki.edge(), junk))
+        build_context(pki.edge(), junk)
 
 
 def _client_sees_ca_names(pki: Pki, send: bool) -> list[bytes]:
     """A pyOpenSSL client (it exposes the CA names the server sent) against the context."""
     server = SSL.Connection(
-        build_context(EdgeTrust(pki.edge(send_ca_list=send), pki.anchors(pki.client_ca, pki.root))),
+        build_context(pki.edge(send_ca_list=send), pki.anchors(pki.client_ca, pki.root)),
         None,
     )
     server.set_accept_state()
@@ -117,8 +136,6 @@ def _client_sees_ca_names(pki: Pki, send: bool) -> list[bytes]:
 
 
 def test_ca_list_is_sent_only_when_configured(pki: Pki) -> None:
-    from cryptography import x509
-
     names = _client_sees_ca_names(pki, send=True)
     expected = [
         x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject.public_bytes()
@@ -128,14 +145,10 @@ def test_ca_list_is_sent_only_when_configured(pki: Pki) -> None:
     assert _client_sees_ca_names(pki, send=False) == []
 
 
-def test_trust_state_sni_index(pki: Pki, cache: ContextCache) -> None:
+def test_trust_state_sni_index(pki: Pki) -> None:
     anchors = pki.anchors()
-    state = TrustState.build(
-        [
-            EdgeTrust(pki.edge(), anchors),
-            EdgeTrust(pki.edge("www", ["WWW.example.com."], default=True), anchors),
-        ],
-        cache.get,
+    state = state_of(
+        (pki.edge(), anchors), (pki.edge("www", ["WWW.example.com."], default=True), anchors)
     )
     assert sorted(state.edges) == ["api", "www"]
     pick = state.select
@@ -144,7 +157,7 @@ def test_trust_state_sni_index(pki: Pki, cache: ContextCache) -> None:
     assert pick("www.example.com") is state.edges["www"]
     assert pick("a.b.api.example.com") is state.edges["www"]  # default
     assert pick(None) is state.edges["www"]
-    no_default = TrustState.build([EdgeTrust(pki.edge(), anchors)], cache.get)
+    no_default = state_of((pki.edge(), anchors))
     assert no_default.select("other.example.com") is None
     assert no_default.select(None) is None
     assert TrustState().select(API) is None
@@ -162,35 +175,26 @@ def test_trust_state_sni_index(pki: Pki, cache: ContextCache) -> None:
         ({"name": "b", "hostnames": ["*."]}, "unsupported host name pattern"),
     ],
 )
-def test_trust_state_refuses_conflicts(
-    pki: Pki, cache: ContextCache, second: dict[str, object], message: str
-) -> None:
+def test_trust_state_refuses_conflicts(pki: Pki, second: dict[str, object], message: str) -> None:
     anchors = pki.anchors()
     with pytest.raises(ValueError, match=message):
-        TrustState.build(
-            [EdgeTrust(pki.edge(), anchors), EdgeTrust(pki.edge(**second), anchors)],  # type: ignore[arg-type]
-            cache.get,
-        )
+        state_of((pki.edge(), anchors), (pki.edge(**second), anchors))  # type: ignore[arg-type]
 
 
-def test_two_defaults_refused(pki: Pki, cache: ContextCache) -> None:
+def test_two_defaults_refused(pki: Pki) -> None:
     anchors = pki.anchors()
     with pytest.raises(ValueError, match="both default"):
-        TrustState.build(
-            [
-                EdgeTrust(pki.edge("a", ["a.example.com"], default=True), anchors),
-                EdgeTrust(pki.edge("b", ["b.example.com"], default=True), anchors),
-            ],
-            cache.get,
+        state_of(
+            (pki.edge("a", ["a.example.com"], default=True), anchors),
+            (pki.edge("b", ["b.example.com"], default=True), anchors),
         )
 
 
-def test_build_failure_raises_and_leaves_nothing_half_done(
-    pki: Pki, cache: ContextCache, tmp_path: Path
-) -> None:
-    good = EdgeTrust(pki.edge(), pki.anchors())
-    bad = EdgeTrust(
-        dataclasses.replace(pki.edge("b", ["b.example.com"]), private_key=tmp_path / "x"), None
+def test_build_failure_raises_and_leaves_nothing_half_done(pki: Pki, tmp_path: Path) -> None:
+    good = (pki.edge(), pki.anchors())
+    bad = (
+        dataclasses.replace(pki.edge("b", ["b.example.com"]), private_key=tmp_path / "x"),
+        pki.anchors(),
     )
     with pytest.raises(SSL.Error):
-        TrustState.build([good, bad], cache.get)
+        state_of(good, bad)

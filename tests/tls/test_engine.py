@@ -9,7 +9,6 @@ from collections.abc import Callable
 import pytest
 from cryptography import x509
 
-from edgeproxy.tls.contexts import ContextCache
 from edgeproxy.tls.engine import (
     HandshakeComplete,
     HandshakeFailed,
@@ -20,9 +19,9 @@ from edgeproxy.tls.engine import (
     TlsError,
 )
 from edgeproxy.tls.session import Reason, VerifyResult
-from edgeproxy.tls.trust import EdgeTrust, TrustState
+from edgeproxy.tls.trust import TrustState
 
-from .conftest import API, Handshake, Pki, der
+from .conftest import API, Handshake, Pki, der, state_of
 
 TLS_VERSIONS = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
 Connect = Callable[..., Handshake]
@@ -182,16 +181,10 @@ def test_require_root_accepts_a_chain_to_a_root_in_the_version(
         (None, "www"),  # no SNI: the default
     ],
 )
-def test_sni_selects_the_edge(
-    pki: Pki, cache: ContextCache, connect: Connect, sni: str | None, edge: str
-) -> None:
+def test_sni_selects_the_edge(pki: Pki, connect: Connect, sni: str | None, edge: str) -> None:
     anchors = pki.anchors()
-    state = TrustState.build(
-        [
-            EdgeTrust(pki.edge(), anchors),
-            EdgeTrust(pki.edge("www", ["www.example.com"], default=True), anchors),
-        ],
-        cache.get,
+    state = state_of(
+        (pki.edge(), anchors), (pki.edge("www", ["www.example.com"], default=True), anchors)
     )
     ctx = pki.client_context(pki.good)
     if sni in ("a.b.api.example.com", None):

@@ -25,7 +25,6 @@ from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
-from edgeproxy.tls.contexts import ContextCache
 
 log = logging.getLogger(__name__)
 BACKLOG = 2048
@@ -65,8 +64,8 @@ class EdgeRole:
         self.access = AccessLine(access_sink)
         # OCSP for this worker: consulted by every context's verify step and by the HTTP layer.
         self.revocation = Revocation(metrics)
-        contexts = ContextCache(hooks=self.revocation)
-        self.sync = TrustSync(node, edge, store, fleet, metrics, contexts=contexts)
+        self.sync = TrustSync(node, edge, store, fleet, metrics, hooks=self.revocation)
+        self.sync.listeners.append(self.revocation.retain)
         self.crls = CrlWatch()
         self._tasks = TaskGroup()
         self._http: aiohttp.ClientSession | None = None
@@ -141,7 +140,7 @@ class EdgeRole:
         applied = self.sync.applied
         if applied is None:
             return {}
-        return {n: a.anchors.crls_der if a else () for n, a in applied.active.items()}
+        return {n: a.crls_der if a else () for n, a in applied.active.items()}
 
     async def _check_crls(self) -> None:
         """A CRL ages without any store change: report stale ones (metric, one log line)."""
@@ -172,7 +171,7 @@ class EdgeRole:
             else {
                 "revision": applied.revision,
                 "source": applied.source,
-                "appliedAt": applied.applied_at.isoformat(),
+                "appliedAt": applied.applied_at.isoformat() if applied.applied_at else None,
                 "versions": {n: a.version if a else None for n, a in applied.active.items()},
                 "errors": dict(self.sync.apply_errors),
                 "crls": self._crl_status(),

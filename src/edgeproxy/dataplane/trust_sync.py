@@ -2,35 +2,40 @@
 static stability).
 
 One loop: wait for the store revision to move (LISTEN/NOTIFY or a cheap poll), read the active
-versions of this node's network, build every context aside, swap one reference, report what was
-applied. A failed build keeps the previous state and reports why, so the activation fails and the
-fleet converges back. The last applied state is written to a snapshot file; a node that cannot
+versions of this node's network, build the next state aside in an executor thread (reusing the
+anchors and contexts that did not change), swap one reference, report what was applied. A failed
+build keeps the previous state and reports why, so the activation fails and the fleet converges
+back. The last applied state is written to a snapshot file; a node that cannot
 reach the store at start enforces that snapshot until the store answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from edgeproxy.config.model import EdgeConfig, NodeConfig
+from edgeproxy.config.model import EdgeCertificateConfig, EdgeConfig, NodeConfig
 from edgeproxy.dataplane.metrics import Metrics
-from edgeproxy.dataplane.snapshot import ActiveSet, read_snapshot, write_snapshot
-from edgeproxy.domain.model import Binding, Node
+from edgeproxy.dataplane.snapshot import read_snapshot, write_snapshot
+from edgeproxy.domain.model import Binding, Node, Version
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
-from edgeproxy.tls.contexts import ContextCache
-from edgeproxy.tls.trust import EdgeTrust, TrustState
+from edgeproxy.tls.contexts import OcspLookup, RevocationHooks, StaleAccepted, build_state
+from edgeproxy.tls.trust import TrustAnchors, TrustState, anchors_key
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 2.0  # seconds between node reports when nothing changes (node TTL is 15 s)
 RETRY = 1.0  # seconds between attempts while the store is unreachable
+
+# Called on the event loop right after a new state is swapped in: (new, previous). Where caches
+# keyed by the trust in force are pruned, and open connections are judged again.
+SwapListener = Callable[[TrustState, TrustState | None], None]
 
 
 class NoTrustState(RuntimeError):
@@ -38,15 +43,29 @@ class NoTrustState(RuntimeError):
     (docs/architecture.md)."""
 
 
-@dataclass(frozen=True)
-class Applied:
-    """The trust state in force and where it came from."""
-
-    state: TrustState
-    revision: int
-    active: dict[str, ActiveSet | None]  # bound CA set name → active version (None: fail closed)
-    applied_at: datetime
-    source: str  # "store" | "snapshot"
+def _anchors_from_view(
+    bound: Sequence[str],
+    previous: TrustState | None,
+    *,
+    versions: Mapping[str, Version | None],
+    crls: Mapping[str, tuple[bytes, ...]],
+) -> dict[str, TrustAnchors | None]:
+    """Each bound set's anchors: the ones in force when the version and CRLs are the same (known
+    by stored fingerprints, nothing re-read or re-hashed), else parsed from the version's PEM."""
+    old = previous.active if previous is not None else {}
+    active: dict[str, TrustAnchors | None] = {}
+    for name in bound:
+        version = versions.get(name)
+        if version is None:
+            active[name] = None
+            continue
+        set_crls = tuple(crls.get(name, ()))
+        known = old.get(name)
+        if known is not None and known.key == anchors_key(name, version, set_crls):
+            active[name] = known
+        else:
+            active[name] = TrustAnchors.from_version(name, version, set_crls)
+    return active
 
 
 class TrustSync:
@@ -59,7 +78,7 @@ class TrustSync:
         metrics: Metrics,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        contexts: ContextCache | None = None,
+        hooks: RevocationHooks | None = None,
     ) -> None:
         self.node = node
         self.edge = edge
@@ -67,13 +86,15 @@ class TrustSync:
         self.fleet = fleet
         self.metrics = metrics
         self.clock = clock
-        self.applied: Applied | None = None
+        # The trust state in force (None until start() loaded one).
+        self.applied: TrustState | None = None
         self.store_reachable = False
         self.apply_errors: dict[str, str] = {}
         self.started_at = clock()
-        # The edge role passes one wired to its revocation service (OCSP in the verify step).
-        self._cache = contexts if contexts is not None else ContextCache()
-        # Bumped when the certificate files are re-read (SIGHUP), so cached contexts are rebuilt.
+        # The edge role passes its revocation service (OCSP in the verify step).
+        self.hooks = hooks
+        self.listeners: list[SwapListener] = []
+        # Bumped when the certificate files are re-read (SIGHUP), so their contexts are rebuilt.
         self._key_generation = 0
         # Set by reload(): read the store again even if its revision has not moved, because the
         # last view only holds the sets bound before (a newly bound set would stay fail-closed).
@@ -85,7 +106,7 @@ class TrustSync:
     def state(self) -> TrustState:
         """The current trust state; one reference, read once per new connection."""
         assert self.applied is not None, "TrustSync.start() loads a state before serving"
-        return self.applied.state
+        return self.applied
 
     def fail_closed(self) -> list[str]:
         """Edge certificates whose CA set has no active version here (every client refused)."""
@@ -105,14 +126,15 @@ class TrustSync:
             await self.sync()
         except Exception as error:
             self._unreachable(error)
-            snapshot = read_snapshot(self.node.snapshot, self.node.network)
+            snapshot = await asyncio.to_thread(read_snapshot, self.node.snapshot, self.node.network)
             if snapshot is None:
                 raise NoTrustState(
                     "the store is unreachable and there is no trust snapshot at "
                     f"{self.node.snapshot}: refusing to start without a trust state"
                 ) from error
             revision, active = snapshot
-            self._install(revision, active, source="snapshot", changed_at={})
+            state = await self._build(active, revision, "snapshot")
+            self._swap(state, changed_at={})
             log.warning(
                 "serving the last applied trust state from the snapshot",
                 extra={"revision": revision, "snapshot": str(self.node.snapshot)},
@@ -128,23 +150,26 @@ class TrustSync:
             log.warning("could not deregister the node", extra={"error": str(error)})
 
     def reload(self, edge: EdgeConfig) -> None:
-        """SIGHUP: new edge certificates or bindings; rebuild from the last store view."""
-        if self.applied is None:
+        """SIGHUP: new edge certificates or bindings; rebuild from the last store view.
+
+        On the event loop, and raising, so a bad file goes no further (workers.py): an operator's
+        rare act. The anchors in force are reused; only the contexts are built again."""
+        applied = self.applied
+        if applied is None:
             return
-        previous = self.edge
+        generation = self._key_generation + 1
+        state = build_state(
+            edge.certificates,
+            applied.active,
+            previous=applied,
+            generation=generation,
+            revision=applied.revision,
+            source=applied.source,
+            **self._verify_hooks(edge.certificates),
+        )
         self.edge = edge
-        self._key_generation += 1
-        try:
-            self._install(
-                self.applied.revision,
-                self.applied.active,
-                source=self.applied.source,
-                changed_at={},
-            )
-        except Exception:
-            self.edge = previous
-            self._key_generation -= 1
-            raise
+        self._key_generation = generation
+        self._swap(state, changed_at={})
         self._resync = True
 
     # -- the loop ------------------------------------------------------------------------------
@@ -175,54 +200,26 @@ class TrustSync:
             log.info("store reachable", extra={"revision": view.revision})
         self.store_reachable = True
         self.metrics.store_reachable(True)
-        bound = {c.mutual_authentication.ca_set for c in self.edge.certificates}
-        active = {
-            name: ActiveSet.from_version(name, view.active[name], view.crls.get(name, ()))
-            if view.active.get(name) is not None
-            else None
-            for name in sorted(bound)
-        }
+        previous = self.applied
         try:
-            self._install(view.revision, active, source="store", changed_at=view.changed_at)
-            self.apply_errors = {}
+            state = await self._build(
+                functools.partial(_anchors_from_view, versions=view.active, crls=view.crls),
+                view.revision,
+                "store",
+            )
         except Exception as error:
-            # Keep enforcing the previous state; blame the sets whose content changed.
-            self.metrics.trust_reload_failed()
-            old = self.applied.active if self.applied else {}
-            changed = [n for n in active if active[n] != old.get(n)] or sorted(active)
-            self.apply_errors = {n: f"trust state build failed: {error}" for n in changed}
-            log.error(
-                "trust state rejected; keeping the previous one",
-                extra={"revision": view.revision, "error": str(error), "ca_sets": changed},
-            )
-            if self.applied is not None:
-                self.applied = replace(self.applied, revision=view.revision)
-        await self._report()
-
-    def _install(
-        self,
-        revision: int,
-        active: dict[str, ActiveSet | None],
-        *,
-        source: str,
-        changed_at: dict[str, datetime],
-    ) -> None:
-        edges = [
-            EdgeTrust(
-                edge=c,
-                anchors=(a.anchors if (a := active.get(c.mutual_authentication.ca_set)) else None),
-                revision=self._key_generation,
-            )
-            for c in self.edge.certificates
-        ]
-        state = TrustState.build(edges, self._cache.get)
-        previous = self.applied.active if self.applied else None
-        now = self.clock()
-        self.applied = Applied(state, revision, active, now, source)
-        self._publish(active, previous, changed_at, now)
-        if source == "store":
+            self._rejected(view.revision, view.active, view.crls, previous, error)
+        else:
+            if self.applied is not previous:
+                # A SIGHUP reload swapped in a state while this one was built from the old
+                # edges: drop it and read again.
+                self._resync = True
+                return
+            self.apply_errors = {}
+            self._swap(state, changed_at=view.changed_at)
             try:
-                write_snapshot(self.node.snapshot, self.node.network, revision, active)
+                path, network = self.node.snapshot, self.node.network
+                await asyncio.to_thread(write_snapshot, path, network, state.revision, state.active)
             except OSError as error:
                 # The state above is in force; the snapshot is only the fallback for a store
                 # outage. Failing to write it must neither fail the activation nor be reported
@@ -231,24 +228,109 @@ class TrustSync:
                     "could not write the trust snapshot",
                     extra={"snapshot": str(self.node.snapshot), "error": str(error)},
                 )
+        await self._report()
+
+    def _rejected(
+        self,
+        revision: int,
+        versions: Mapping[str, Version | None],
+        crls: Mapping[str, tuple[bytes, ...]],
+        previous: TrustState | None,
+        error: Exception,
+    ) -> None:
+        """Keep enforcing the previous state; blame the sets whose version or CRLs changed (or
+        every bound set when none did: the edge's own files)."""
+        self.metrics.trust_reload_failed()
+        old = previous.active if previous is not None else {}
+        bound = sorted({c.mutual_authentication.ca_set for c in self.edge.certificates})
+
+        def wanted(ca_set: str) -> tuple[int, tuple[bytes, ...]] | None:
+            version = versions.get(ca_set)
+            return None if version is None else (version.version, tuple(crls.get(ca_set, ())))
+
+        def in_force(ca_set: str) -> tuple[int, tuple[bytes, ...]] | None:
+            anchors = old.get(ca_set)
+            return None if anchors is None else (anchors.version, anchors.crls_der)
+
+        changed = [n for n in bound if wanted(n) != in_force(n)] or bound
+        self.apply_errors = {n: f"trust state build failed: {error}" for n in changed}
+        log.error(
+            "trust state rejected; keeping the previous one",
+            extra={"revision": revision, "error": str(error), "ca_sets": changed},
+        )
+        if self.applied is not None:
+            self.applied = self.applied.at_revision(revision)
+
+    async def _build(
+        self,
+        active: Mapping[str, TrustAnchors | None]
+        | Callable[[Sequence[str], TrustState | None], Mapping[str, TrustAnchors | None]],
+        revision: int,
+        source: str,
+    ) -> TrustState:
+        """Build the next state in an executor thread: PEM parsing, key files and SSL contexts
+        never run on the event loop (OpenSSL and cryptography release the GIL in their work).
+
+        `active`: the anchors, or how to make them from the bound sets and the state in force."""
+        edges = self.edge.certificates
+        bound = sorted({c.mutual_authentication.ca_set for c in edges})
+        previous = self.applied
+        hooks = self._verify_hooks(edges)
+        generation = self._key_generation
+
+        def job() -> TrustState:
+            anchors = active if isinstance(active, Mapping) else active(bound, previous)
+            return build_state(
+                edges,
+                anchors,
+                previous=previous,
+                generation=generation,
+                revision=revision,
+                source=source,
+                **hooks,
+            )
+
+        return await asyncio.get_running_loop().run_in_executor(None, job)
+
+    def _verify_hooks(
+        self, edges: Sequence[EdgeCertificateConfig]
+    ) -> dict[str, Mapping[str, OcspLookup] | StaleAccepted | None]:
+        """Asked on the loop: the revocation service is not thread-safe."""
+        hooks = self.hooks
+        if hooks is None:
+            return {"ocsp": None, "stale_accepted": None}
+        ocsp = {c.name: hooks.ocsp_lookup(c) for c in edges if c.mutual_authentication.ocsp.enabled}
+        return {"ocsp": ocsp, "stale_accepted": hooks.crl_stale_accepted}
+
+    def _swap(self, state: TrustState, *, changed_at: Mapping[str, datetime]) -> None:
+        previous = self.applied
+        state.applied_at = self.clock()  # in force from now (the build took its time)
+        self.applied = state
+        self._publish(state, previous, changed_at)
+        for listener in self.listeners:
+            try:
+                listener(state, previous)
+            except Exception:  # the state is in force; a listener's failure must not undo it
+                log.exception("trust swap listener failed")
 
     def _publish(
         self,
-        active: dict[str, ActiveSet | None],
-        previous: dict[str, ActiveSet | None] | None,
-        changed_at: dict[str, datetime],
-        now: datetime,
+        state: TrustState,
+        previous: TrustState | None,
+        changed_at: Mapping[str, datetime],
     ) -> None:
         # Activation → applied latency, for the sets this apply actually changed.
         # A CRL-only change is no activation: compare versions, not the CRLs that ride along.
-        def version(a: ActiveSet | None) -> int | None:
+        def version(a: TrustAnchors | None) -> int | None:
             return a.version if a is not None else None
 
+        active = state.active
+        now = state.applied_at or self.clock()
         latencies = [
             (now - changed_at[name]).total_seconds()
             for name, current in active.items()
             if previous is not None
-            and version(previous.get(name)) != version(current)
+            and version(previous.active.get(name)) != version(current)
             and name in changed_at
         ]
         self.metrics.trust_applied(
@@ -259,7 +341,7 @@ class TrustSync:
         log.info(
             "trust state applied",
             extra={
-                "revision": self.applied.revision if self.applied else None,
+                "revision": state.revision,
                 "versions": {n: a.version if a else None for n, a in active.items()},
             },
         )

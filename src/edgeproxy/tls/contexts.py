@@ -1,29 +1,32 @@
-"""EdgeTrust → `OpenSSL.SSL.Context`: pure, cached by the input's digest.
+"""Prepared edges and trust states, built aside: pure, and meant for an executor thread.
 
 Every context gets its own fresh X509 store, filled once before the first connection uses it; a live
 store is never mutated (`load_verify_locations` only ever adds, so a removed CA would stay trusted).
-The same holds for CRLs: a newer CRL is a new `TrustAnchors`, hence a new digest and a new context.
+The same holds for CRLs: a newer CRL is new `TrustAnchors`, hence a new key and a new context.
+`build_state` reuses, from the state in force, every prepared edge whose `context_key` did not
+change, and keeps nothing else: a context no state holds is freed with its last connection.
 
-Session resumption: the session-id context is derived from (edge name, CA set, version, digest), and
-session caches and ticket keys are per context, so a session made under an older trust version never
-resumes under a newer one. TLS 1.3 tickets: OpenSSL's default of two NewSessionTickets per full
-handshake is kept, which is also what nginx sends by default; pyOpenSSL exposes no
-`SSL_CTX_set_num_tickets`, so benchmarks must compare at that count (docs/performance.md).
+Session resumption: the session-id context is derived from (edge name, CA set, version, context
+key), and session caches and ticket keys are per context, so a session made under an older trust
+version never resumes under a newer one. TLS 1.3 tickets: OpenSSL's default of two
+NewSessionTickets per full handshake is kept, which is also what nginx sends by default; pyOpenSSL
+exposes no `SSL_CTX_set_num_tickets`, so benchmarks must compare at that count
+(docs/performance.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Final, Protocol
 
 from cryptography import x509
 from OpenSSL import SSL, crypto
 
+from edgeproxy.config.model import EdgeCertificateConfig
 from edgeproxy.tls.reasons import CERT_REVOKED, NO_CRL_FOR_ISSUER, STALE_CRL
-from edgeproxy.tls.trust import EdgeTrust
+from edgeproxy.tls.trust import ContextKey, PreparedEdge, TrustAnchors, TrustState, context_key
 
 # Mozilla "intermediate" TLS 1.2 suites: ECDHE + AEAD only. TLS 1.3 suites stay OpenSSL's defaults.
 TLS12_CIPHERS: Final = (
@@ -65,18 +68,27 @@ OcspLookup = Callable[[crypto.X509, "crypto.X509 | None"], bool]
 class RevocationHooks(Protocol):
     """What the verify step asks of the worker's revocation service (revocation/check.py).
 
-    Both run inside OpenSSL's verify callback, on the event loop: synchronous, cheap, no I/O.
+    `ocsp_lookup` is asked on the event loop before a build (for the edges with OCSP enabled);
+    what it returns, and `crl_stale_accepted`, run inside OpenSSL's verify callback, on the event
+    loop: synchronous, cheap, no I/O.
     """
 
-    def ocsp_lookup(self, trust: EdgeTrust) -> OcspLookup:
-        """For one binding and the anchors its context verifies against: (leaf, issuer) -> True
-        when the OCSP cache holds "revoked"."""
+    def ocsp_lookup(self, edge: EdgeCertificateConfig) -> OcspLookup:
+        """For one binding: (leaf, issuer) -> True when the OCSP cache holds "revoked"."""
 
     def crl_stale_accepted(self, ca_set: str) -> None:
         """A handshake went on past a stale CRL under failure_mode soft (counted)."""
 
 
-def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..., bool]:
+StaleAccepted = Callable[[str], None]
+
+
+def _make_verify(
+    edge: EdgeCertificateConfig,
+    anchors: TrustAnchors | None,
+    lookup: OcspLookup | None,
+    stale_accepted: StaleAccepted | None,
+) -> Callable[..., bool]:
     """The verify callback of one context: the enforcement mode plus revocation (docs/dataplane.md).
 
     CRLs: OpenSSL checks the leaf against its issuer's CRL when the store holds any (CRL_CHECK).
@@ -93,13 +105,13 @@ def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..
     OpenSSL's for an application refusal (internal_error); a CRL revocation sends
     certificate_revoked. A miss, or any other answer, is left to the HTTP layer (first request).
     """
-    auth = trust.edge.mutual_authentication
+    auth = edge.mutual_authentication
     require = auth.mode == "require"
     soft = auth.ocsp.failure_mode == "soft"
-    ca_set = trust.anchors.ca_set if trust.anchors is not None else ""
-    lookup = hooks.ocsp_lookup(trust) if hooks is not None and auth.ocsp.enabled else None
+    ca_set = anchors.ca_set if anchors is not None else ""
+    if not auth.ocsp.enabled:
+        lookup = None
     every_depth = auth.ocsp.check_intermediates
-    stale_accepted = hooks.crl_stale_accepted if hooks is not None else None
 
     def verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
         rec = conn.get_app_data()
@@ -135,13 +147,17 @@ def _make_verify(trust: EdgeTrust, hooks: RevocationHooks | None) -> Callable[..
     return verify
 
 
-def session_id_context(trust: EdgeTrust) -> bytes:
+def session_id_context(
+    edge: EdgeCertificateConfig, anchors: TrustAnchors | None, generation: int = 0
+) -> bytes:
     """32 bytes (SSL_MAX_SID_CTX_LENGTH) naming the edge and the exact trust it verified against."""
-    anchors = trust.anchors
-    h = hashlib.sha256(b"edgeproxy-sid-v1\0" + trust.edge.name.encode() + b"\0")
+    h = hashlib.sha256(b"edgeproxy-sid-v2\0" + edge.name.encode() + b"\0")
+    h.update(repr(context_key(edge, anchors, generation)[:-1]).encode() + b"\0")
     if anchors is not None:
-        h.update(anchors.ca_set.encode() + b"\0" + str(anchors.version).encode() + b"\0")
-    h.update(trust.digest())
+        ca_set, version, root, prints, crls = anchors.key
+        h.update(f"{ca_set}\0{version}\0{root}\0{','.join(prints)}\0".encode())
+        for der in crls:
+            h.update(len(der).to_bytes(4, "big") + der)
     return h.digest()
 
 
@@ -154,13 +170,20 @@ def _server_name_used(conn: SSL.Connection) -> None:
     """
 
 
-def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL.Context:
+def build_context(
+    edge: EdgeCertificateConfig,
+    anchors: TrustAnchors | None,
+    *,
+    generation: int = 0,
+    ocsp: OcspLookup | None = None,
+    stale_accepted: StaleAccepted | None = None,
+) -> SSL.Context:
     """A server context for one edge certificate and one trust version. Raises on bad input.
 
-    `hooks`: the worker's revocation service, for OCSP in the verify step (None: no OCSP cache
-    is consulted in the handshake, and stale CRLs accepted under soft are not counted).
+    Reads the key files and parses every anchor: run it off the event loop. `ocsp`: the binding's
+    OCSP cache lookup for the verify step (None: no cache is consulted in the handshake);
+    `stale_accepted`: counts handshakes let through past a stale CRL under soft.
     """
-    edge = trust.edge
     auth = edge.mutual_authentication
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
@@ -173,7 +196,7 @@ def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL
     ctx.use_certificate_chain_file(str(edge.certificate))
     ctx.use_privatekey_file(str(edge.private_key))
     ctx.check_privatekey()
-    ctx.set_session_id(session_id_context(trust))
+    ctx.set_session_id(session_id_context(edge, anchors, generation))
     # nginx's ssl_session_timeout default. A resumed session skips verification, so this bounds
     # how long a certificate verified once keeps resuming after it expires (OpenSSL: 7200 s).
     ctx.set_timeout(SESSION_TIMEOUT)
@@ -182,7 +205,6 @@ def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL
     store = ctx.get_cert_store()  # this context's own, still empty: filled once, here
     if store is None:
         raise RuntimeError("OpenSSL context has no certificate store")
-    anchors = trust.anchors
     if anchors is not None:
         if not anchors.certificates_der:
             raise ValueError(f"{anchors.ca_set} v{anchors.version}: no certificates")
@@ -202,7 +224,7 @@ def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL
             store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
     # anchors None: the store stays empty, so every client certificate fails (fail closed).
 
-    verify = _make_verify(trust, hooks)
+    verify = _make_verify(edge, anchors, ocsp, stale_accepted)
     if auth.mode == "require":
         ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
         # nginx's default (`ssl_session_cache none`): resumption by stateless tickets only, no
@@ -221,36 +243,52 @@ def build_context(trust: EdgeTrust, hooks: RevocationHooks | None = None) -> SSL
     return ctx
 
 
-class ContextCache:
-    """Bounded LRU of contexts keyed by `EdgeTrust.digest()`: equal inputs give the same object.
+def build_state(
+    edges: Sequence[EdgeCertificateConfig],
+    active: Mapping[str, TrustAnchors | None],
+    *,
+    previous: TrustState | None = None,
+    generation: int = 0,
+    revision: int = 0,
+    applied_at: datetime | None = None,
+    source: str = "",
+    ocsp: Mapping[str, OcspLookup] | None = None,
+    stale_accepted: StaleAccepted | None = None,
+) -> TrustState:
+    """The node's next state: every edge bound to its set's anchors in `active` (absent or None:
+    fail closed). A prepared edge of `previous` whose `context_key` is unchanged is reused as is;
+    the others are built here. Raises on the first failure (the caller keeps `previous`).
 
-    Thread-safe, because trust states may be built in an executor. An evicted context stays alive as
-    long as a trust state or a connection holds it. `hooks` (the worker's revocation service) is
-    given to every context this cache builds: one cache per worker, so the digest stays the key.
+    `ocsp`: edge name → its binding's OCSP lookup, for the edges with OCSP enabled.
     """
-
-    def __init__(self, maxsize: int = 256, hooks: RevocationHooks | None = None) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be >= 1")
-        self.maxsize = maxsize
-        self.hooks = hooks
-        self._items: OrderedDict[bytes, SSL.Context] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, trust: EdgeTrust) -> SSL.Context:
-        key = trust.digest()
-        with self._lock:
-            ctx = self._items.get(key)
-            if ctx is not None:
-                self._items.move_to_end(key)
-                return ctx
-        ctx = build_context(trust, self.hooks)  # outside the lock: reading keys may take a while
-        with self._lock:
-            ctx = self._items.setdefault(key, ctx)
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-        return ctx
-
-    def __len__(self) -> int:
-        return len(self._items)
+    reusable: dict[ContextKey, PreparedEdge] = (
+        {p.key: p for p in previous.edges.values()} if previous is not None else {}
+    )
+    lookups = ocsp or {}
+    prepared: list[PreparedEdge] = []
+    for edge in edges:
+        anchors = active.get(edge.mutual_authentication.ca_set)
+        key = context_key(edge, anchors, generation)
+        found = reusable.get(key)
+        if found is None or found.edge != edge:
+            context = (
+                found.context
+                if found is not None  # only the origin or host names changed
+                else build_context(
+                    edge,
+                    anchors,
+                    generation=generation,
+                    ocsp=lookups.get(edge.name),
+                    stale_accepted=stale_accepted,
+                )
+            )
+            found = PreparedEdge(edge, anchors, context, key)
+        prepared.append(found)
+    return TrustState(
+        prepared,
+        revision=revision,
+        active=active,
+        applied_at=applied_at,
+        source=source,
+        generation=generation,
+    )

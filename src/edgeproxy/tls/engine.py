@@ -241,7 +241,7 @@ class TlsEngine:
         return self._read((HandshakeComplete(self.session),))
 
     def _fail(self, reason: Reason, detail: str, outgoing: bytes) -> Output:
-        if self.edge is not None and self.edge.trust.anchors is None and reason in _CERT_REASONS:
+        if self.edge is not None and self.edge.anchors is None and reason in _CERT_REASONS:
             reason = Reason.NO_ACTIVE_VERSION
         self.failure = HandshakeFailed(reason, detail)
         self._to(State.FAILED)
@@ -291,7 +291,7 @@ class TlsEngine:
     def _make_session(self, conn: SSL.Connection) -> TlsSession:
         prepared = self.edge
         assert prepared is not None
-        anchors = prepared.trust.anchors
+        anchors = prepared.anchors
         leaf = conn.get_peer_certificate(as_cryptography=True)
         chain: tuple[bytes, ...] = ()
         if leaf is not None:

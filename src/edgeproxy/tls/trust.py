@@ -1,23 +1,44 @@
-"""Immutable trust inputs and the trust state the data plane reads (docs/architecture.md,
-docs/dataplane.md;).
+"""The trust flow's types (docs/architecture.md, docs/dataplane.md).
 
-`EdgeTrust` is everything a context depends on. `TrustState` is the snapshot a listener reads
-through one reference: edge name → prepared context, plus the SNI index. It is built aside and
-raises on any failure, so the caller keeps serving the previous state (ghostunnel-style reload).
+Four things, in the order a change travels: the store's view of a network
+(`service.fleet.TrustView`), the anchors of one CA-set version (`TrustAnchors`), the prepared
+edge (`PreparedEdge`: everything a connection of one edge certificate needs, built once per
+change), and the node's state (`TrustState`: every prepared edge, the SNI index, and which store
+revision and versions they enforce). A state is built aside (`contexts.build_state`, in an
+executor thread) and swapped in through one reference; a failed build raises, so the caller keeps
+serving the previous state.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from edgeproxy.config.model import EdgeCertificateConfig
+from edgeproxy.domain.certificates import parse_certificate_pem
+from edgeproxy.domain.model import Version
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
+
+# What identifies a version's anchors without reading them: (CA set, version, require root,
+# SHA-256 fingerprints of the certificates, DER of the CRLs in effect). A set deleted and created
+# again restarts at version 1, hence the fingerprints; they are stored, so nothing is hashed.
+AnchorsKey = tuple[str, int, bool, tuple[str, ...], tuple[bytes, ...]]
+
+
+def anchors_key(ca_set: str, version: Version, crls_der: tuple[bytes, ...]) -> AnchorsKey:
+    """The key of the anchors a store version gives, from its stored fingerprints (no parsing)."""
+    root = version.require_root_certificate
+    return (ca_set, version.version, root, version.fingerprints, crls_der)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +46,10 @@ class TrustAnchors:
     """The active version of a CA set on this node's network, as DER certificates.
 
     `crls_der`: the set's effective CRLs (docs/management.md: the newest valid one per issuer, not
-    versioned). A
-    client certificate whose issuer has a CRL here is checked against it in the handshake; an
-    issuer without one is not (contexts.py).
+    versioned). A client certificate whose issuer has a CRL here is checked against it in the
+    handshake; an issuer without one is not (contexts.py).
+    `expiries`: (SHA-256 fingerprint, notAfter Unix time) per certificate, for the metrics; they
+    follow from the certificates, so they take no part in equality.
     """
 
     ca_set: str
@@ -35,73 +57,101 @@ class TrustAnchors:
     certificates_der: tuple[bytes, ...]
     require_root_certificate: bool = False
     crls_der: tuple[bytes, ...] = ()
+    expiries: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_version(
+        cls, ca_set: str, version: Version, crls_der: tuple[bytes, ...] = ()
+    ) -> TrustAnchors:
+        """Parse a store version's PEM (off the event loop: a version holds up to 300)."""
+        ders = tuple(
+            cert.public_bytes(Encoding.DER)
+            for c in version.certificates
+            for cert in parse_certificate_pem(c.certificate_pem)
+        )
+        return cls(
+            ca_set,
+            version.version,
+            ders,
+            version.require_root_certificate,
+            tuple(crls_der),
+            tuple((c.fingerprint, c.end_date.timestamp()) for c in version.certificates),
+        )
+
+    @classmethod
+    def from_der(
+        cls,
+        ca_set: str,
+        version: int,
+        ders: tuple[bytes, ...],
+        root: bool = False,
+        crls_der: tuple[bytes, ...] = (),
+    ) -> TrustAnchors:
+        """From DER (the snapshot): the expiries are read from the certificates."""
+        certs = [x509.load_der_x509_certificate(d) for d in ders]
+        return cls(
+            ca_set,
+            version,
+            ders,
+            root,
+            crls_der,
+            tuple(
+                (c.fingerprint(hashes.SHA256()).hex(), c.not_valid_after_utc.timestamp())
+                for c in certs
+            ),
+        )
+
+    @property
+    def key(self) -> AnchorsKey:
+        """`anchors_key` of these anchors: equal keys mean the same trust."""
+        prints = tuple(sorted(f for f, _ in self.expiries))
+        if len(prints) != len(self.certificates_der):  # made without expiries (tests)
+            prints = tuple(sorted(hashlib.sha256(d).hexdigest() for d in self.certificates_der))
+        return (self.ca_set, self.version, self.require_root_certificate, prints, self.crls_der)
 
 
-@dataclass(frozen=True, slots=True)
-class EdgeTrust:
-    """One edge certificate with the anchors its binding resolves to right now.
+# What shapes an edge's SSL.Context: the edge's TLS settings, the key generation (bumped when the
+# key files are re-read: a digest cannot see a file's content) and the anchors. Not the origin or
+# the host names: changing those keeps the context, and so resumable sessions.
+ContextKey = tuple[object, ...]
+
+
+def context_key(
+    edge: EdgeCertificateConfig, anchors: TrustAnchors | None, generation: int = 0
+) -> ContextKey:
+    return (
+        edge.name,
+        str(edge.certificate),
+        str(edge.private_key),
+        edge.mutual_authentication,
+        generation,
+        None if anchors is None else anchors.key,
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedEdge:
+    """One edge certificate, ready for connections: its context and what the HTTP layer decides.
 
     `anchors=None`: the bound set has no active version on this network; the context fails closed
     (every client is refused, reason `no_active_version`).
-    `revision`: a generation number for the key material on disk. The certificate and key are read
-    from the paths in `edge`, which a digest cannot see, so whoever reloads them bumps `revision`.
-    Do not pass the store revision: every unrelated change would rebuild every context and end
-    every resumable session.
+    `forward`: the deny/forward policy for a client whose certificate did not verify (`request`
+    mode with `on_failure = "forward"`): forwarded, flagged, instead of answered 403.
     """
 
     edge: EdgeCertificateConfig
     anchors: TrustAnchors | None
-    revision: int = 0
-
-    def digest(self) -> bytes:
-        """SHA-256 over every input that shapes the `SSL.Context` (not the origin or hostnames)."""
-        h = hashlib.sha256(b"edgeproxy-edge-trust-v1")
-
-        def put(value: bytes | str | int | bool | None) -> None:
-            raw = value if isinstance(value, bytes) else repr(value).encode()
-            h.update(len(raw).to_bytes(4, "big"))
-            h.update(raw)
-
-        edge = self.edge
-        put(edge.name)
-        put(str(edge.certificate))
-        put(str(edge.private_key))
-        put(repr(edge.mutual_authentication))
-        put(self.revision)
-        anchors = self.anchors
-        if anchors is None:
-            put(None)
-        else:
-            put(anchors.ca_set)
-            put(anchors.version)
-            put(anchors.require_root_certificate)
-            put(len(anchors.certificates_der))
-            for der in anchors.certificates_der:
-                put(der)
-            # Appended after the certificates, and nothing when there are none: digests (and so
-            # session-id contexts) of CRL-less anchors stay what they were before CRLs existed.
-            if anchors.crls_der:
-                put(b"crls")
-                put(len(anchors.crls_der))
-                for der in anchors.crls_der:
-                    put(der)
-        return h.digest()
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedEdge:
-    """An edge certificate with the context every one of its connections will use."""
-
-    trust: EdgeTrust
     context: SSL.Context
-
-    @property
-    def edge(self) -> EdgeCertificateConfig:
-        return self.trust.edge
+    key: ContextKey
 
     @property
     def name(self) -> str:
-        return self.trust.edge.name
+        return self.edge.name
+
+    @property
+    def forward(self) -> bool:
+        auth = self.edge.mutual_authentication
+        return auth.mode == "request" and auth.on_failure == "forward"
 
 
 def _normalize(hostname: str) -> str:
@@ -109,16 +159,36 @@ def _normalize(hostname: str) -> str:
 
 
 class TrustState:
-    """Immutable: edge certificate name → `PreparedEdge`, and SNI → edge (docs/dataplane.md).
+    """Immutable: the node's trust in force. Edge name → `PreparedEdge`, SNI → edge, and where it
+    came from (store revision, the active anchors per bound CA set, when, from what source).
 
     SNI lookup order: exact host name, then a `*.` wildcard one label deep (`*.a.com` matches
     `x.a.com`, not `a.com` nor `y.x.a.com`), then the `default = true` edge (also used when the
     client sends no SNI), else None: the handshake is refused with `unrecognized_name`.
     """
 
-    __slots__ = ("_default", "_exact", "_wildcard", "edges")
+    __slots__ = (
+        "_default",
+        "_exact",
+        "_wildcard",
+        "active",
+        "applied_at",
+        "edges",
+        "generation",
+        "revision",
+        "source",
+    )
 
-    def __init__(self, prepared: Sequence[PreparedEdge] = ()) -> None:
+    def __init__(
+        self,
+        prepared: Sequence[PreparedEdge] = (),
+        *,
+        revision: int = 0,
+        active: Mapping[str, TrustAnchors | None] | None = None,
+        applied_at: datetime | None = None,
+        source: str = "",
+        generation: int = 0,
+    ) -> None:
         edges: dict[str, PreparedEdge] = {}
         exact: dict[str, PreparedEdge] = {}
         wildcard: dict[str, PreparedEdge] = {}
@@ -144,14 +214,23 @@ class TrustState:
         self._exact = exact
         self._wildcard = wildcard
         self._default = default
+        self.revision = revision
+        # Bound CA set name → its active anchors here (None: fail closed).
+        self.active: Mapping[str, TrustAnchors | None] = MappingProxyType(dict(active or {}))
+        self.applied_at = applied_at
+        self.source = source  # "store" | "snapshot" ("" for a state made by hand)
+        self.generation = generation  # of the key files the contexts were built from
 
-    @classmethod
-    def build(
-        cls, edges: Sequence[EdgeTrust], context_for: Callable[[EdgeTrust], SSL.Context]
-    ) -> TrustState:
-        """Build every context aside (`ContextCache.get` reuses cached ones); raises on the first
-        failure."""
-        return cls([PreparedEdge(t, context_for(t)) for t in edges])
+    def at_revision(self, revision: int) -> TrustState:
+        """The same trust, reported as caught up with `revision` (a rejected change)."""
+        return TrustState(
+            list(self.edges.values()),
+            revision=revision,
+            active=self.active,
+            applied_at=self.applied_at,
+            source=self.source,
+            generation=self.generation,
+        )
 
     def select(self, sni: str | None) -> PreparedEdge | None:
         if sni is not None:
@@ -166,4 +245,4 @@ class TrustState:
         return self._default
 
     def __repr__(self) -> str:
-        return f"TrustState(edges={sorted(self.edges)!r})"
+        return f"TrustState(revision={self.revision}, edges={sorted(self.edges)!r})"

@@ -43,7 +43,7 @@ from edgeproxy.revocation.verify import Untrusted, key_hash, verify_response
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.tls.contexts import OcspLookup
 from edgeproxy.tls.session import TlsSession
-from edgeproxy.tls.trust import EdgeTrust
+from edgeproxy.tls.trust import TrustState
 
 log = logging.getLogger(__name__)
 _ISSUER_MEMO: Final = 1024  # distinct issuing CAs remembered (their key hash)
@@ -68,15 +68,17 @@ class BindingOcsp:
         )
         # Leaf SHA-256 fingerprint (hex, as the identity encoder computes it) → Notes.
         self.notes: OrderedDict[str, Notes] = OrderedDict()
-        # (CA set, version) → its certificates: every version a context of this binding was
-        # built for (at most 100 per set, docs/management.md); indexed by subject on first use.
+        # (CA set, version) → its certificates: the versions of the trust states in force and
+        # just before (a handshake begun under the older one may finish after the swap); indexed
+        # by subject on first use.
         self._anchors: dict[tuple[str, int], tuple[bytes, ...]] = {}
         self._index: dict[tuple[str, int], AnchorIndex] = {}
 
-    def add_anchors(self, trust: EdgeTrust) -> None:
-        anchors = trust.anchors
-        if anchors is not None:
-            self._anchors[anchors.ca_set, anchors.version] = anchors.certificates_der
+    def keep_anchors(self, anchors: dict[tuple[str, int], tuple[bytes, ...]]) -> None:
+        """These versions, and no others: what no state holds any more is forgotten."""
+        for key in [k for k in self._index if k not in anchors or anchors[k] != self._anchors[k]]:
+            del self._index[key]
+        self._anchors = anchors
 
     def in_handshake(self, leaf: crypto.X509, issuer: crypto.X509 | None) -> bool:
         """True when the cache says `leaf` is revoked (the verify callback then refuses)."""
@@ -195,10 +197,22 @@ class Revocation:
 
     # -- RevocationHooks (called while contexts are built, and inside the verify callback) -----
 
-    def ocsp_lookup(self, trust: EdgeTrust) -> OcspLookup:
-        binding = self.binding(trust.edge)
-        binding.add_anchors(trust)
-        return binding.in_handshake
+    def ocsp_lookup(self, edge: EdgeCertificateConfig) -> OcspLookup:
+        return self.binding(edge).in_handshake
+
+    def retain(self, state: TrustState, previous: TrustState | None) -> None:
+        """After a trust swap: bindings of edges that are gone are dropped (their caches with
+        them), and each binding keeps the anchors of the states in force and just before."""
+        for name in [n for n in self._bindings if n not in state.edges]:
+            del self._bindings[name]
+        for name, binding in self._bindings.items():
+            anchors: dict[tuple[str, int], tuple[bytes, ...]] = {}
+            for held in (previous, state):
+                prepared = held.edges.get(name) if held is not None else None
+                if prepared is not None and prepared.anchors is not None:
+                    a = prepared.anchors
+                    anchors[a.ca_set, a.version] = a.certificates_der
+            binding.keep_anchors(anchors)
 
     def crl_stale_accepted(self, ca_set: str) -> None:
         if self.metrics is not None:
