@@ -194,18 +194,24 @@ def handshake_p99_big_activation(
     while proc.poll() is None and time.monotonic() < started + seconds - 0.5:
         for version in (big, home):
             begun = time.monotonic()
-            edge.activate(version)
+            activation = edge.activate(version)
             if not edge.wait_applied(version, 20, interval=0.01):
                 problems.append(f"version {version} not applied within 20 s")
                 break
             if version == big:
                 windows.append((begun, time.monotonic()))
+            # The next activation is refused (409) while this one is in progress.
+            final = edge.wait_activation(version, int(activation["activationId"]), 20)
+            if final["activationStatus"] != "COMPLETE":
+                problems.append(f"activation {final['activationId']}: {final['activationStatus']}")
+                break
         if problems:
             break
     during, during_errors = _timings(rig, proc, seconds)
     if edge.applied_version() != home:
-        edge.activate(home)
+        activation = edge.activate(home)
         edge.wait_applied(home, 20)
+        edge.wait_activation(home, int(activation["activationId"]), 20)
     hit = [
         d * 1000 for t, d in during if any(t <= end and t + d >= begin for begin, end in windows)
     ]
