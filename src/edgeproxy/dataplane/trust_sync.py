@@ -165,7 +165,8 @@ class TrustSync:
             generation=generation,
             revision=applied.revision,
             source=applied.source,
-            **self._verify_hooks(edge.certificates),
+            ocsp=self._ocsp_lookups(edge.certificates),
+            stale_accepted=self._stale_accepted(),
         )
         self.edge = edge
         self._key_generation = generation
@@ -275,7 +276,7 @@ class TrustSync:
         edges = self.edge.certificates
         bound = sorted({c.mutual_authentication.ca_set for c in edges})
         previous = self.applied
-        hooks = self._verify_hooks(edges)
+        ocsp, stale_accepted = self._ocsp_lookups(edges), self._stale_accepted()
         generation = self._key_generation
 
         def job() -> TrustState:
@@ -287,20 +288,21 @@ class TrustSync:
                 generation=generation,
                 revision=revision,
                 source=source,
-                **hooks,
+                ocsp=ocsp,
+                stale_accepted=stale_accepted,
             )
 
         return await asyncio.get_running_loop().run_in_executor(None, job)
 
-    def _verify_hooks(
-        self, edges: Sequence[EdgeCertificateConfig]
-    ) -> dict[str, Mapping[str, OcspLookup] | StaleAccepted | None]:
+    def _ocsp_lookups(self, edges: Sequence[EdgeCertificateConfig]) -> dict[str, OcspLookup]:
         """Asked on the loop: the revocation service is not thread-safe."""
         hooks = self.hooks
         if hooks is None:
-            return {"ocsp": None, "stale_accepted": None}
-        ocsp = {c.name: hooks.ocsp_lookup(c) for c in edges if c.mutual_authentication.ocsp.enabled}
-        return {"ocsp": ocsp, "stale_accepted": hooks.crl_stale_accepted}
+            return {}
+        return {c.name: hooks.ocsp_lookup(c) for c in edges if c.mutual_authentication.ocsp.enabled}
+
+    def _stale_accepted(self) -> StaleAccepted | None:
+        return self.hooks.crl_stale_accepted if self.hooks is not None else None
 
     def _swap(self, state: TrustState, *, changed_at: Mapping[str, datetime]) -> None:
         previous = self.applied
