@@ -59,6 +59,10 @@ class CaCert:
     def cert(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.ca.cert_pem.bytes())
 
+    @property
+    def cert_der(self) -> bytes:
+        return self.cert.public_bytes(Encoding.DER)
+
 
 @dataclass(frozen=True)
 class E2ePki:

@@ -3,18 +3,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from support.origin import RecordingOrigin
+from support.pki import build_certificate, common_name
 
-from .clients import aget, curl
+from .clients import TIMEOUT, PinnedHTTPSConnection, aget, curl, exchange
 from .conftest import AccessLog, Running
 from .pki import Client, E2ePki
 
@@ -54,6 +60,12 @@ def assert_identity(seen_headers: dict[str, list[str]], client: Client) -> None:
     assert seen_headers["x-client-cert-verify"] == ["SUCCESS"]
 
 
+def chain_of(seen_headers: dict[str, list[str]]) -> list[bytes]:
+    """Client-Cert-Chain (one field, a list of byte sequences) → DER certificates."""
+    (chain,) = seen_headers["client-cert-chain"]
+    return [byte_sequence(item.strip()) for item in chain.split(",")]
+
+
 def headers_of(origin: RecordingOrigin, path: str) -> dict[str, list[str]]:
     seen = origin.last(path)
     out: dict[str, list[str]] = {}
@@ -70,7 +82,8 @@ async def test_valid_client_reaches_origin_with_its_identity_python_ssl(
     assert response.json() == {"ok": True, "path": "/who", "length": 0}
     seen = headers_of(origin, "/who")
     assert_identity(seen, pki.alice)
-    assert "client-cert-chain" not in seen  # alice sends no intermediate
+    # The chain that validated alice: CA A, the anchor from the set (she sends nothing more).
+    assert chain_of(seen) == [pki.ca_a.cert.public_bytes(Encoding.DER)]
 
     # One access-log line: who, verified against what; never the certificate itself
     # (docs/dataplane.md).
@@ -104,14 +117,103 @@ async def test_client_without_certificate_is_refused_by_curl(
     assert "/curl-nocert" not in origin.paths()
 
 
-async def test_client_under_an_intermediate_sends_its_chain(
+async def test_client_under_an_intermediate_gets_the_chain_up_to_the_root_of_the_set(
     node: Running, pki: E2ePki, origin: RecordingOrigin
 ) -> None:
     response = await aget(pki, node.port, "api.test", pki.carol, "/carol")
     assert response.status == 200
     seen = headers_of(origin, "/carol")
     assert_identity(seen, pki.carol)
-    (chain,) = seen["client-cert-chain"]
-    assert [byte_sequence(item.strip()) for item in chain.split(",")] == [
-        pki.intermediate.cert.public_bytes(Encoding.DER)
+    assert chain_of(seen) == [
+        pki.intermediate.cert.public_bytes(Encoding.DER),
+        pki.root.cert.public_bytes(Encoding.DER),
     ]
+
+
+def sending(tmp_path: Path, client: Client, after_leaf: list[x509.Certificate]) -> Client:
+    """`client`'s leaf and key, sending exactly `after_leaf` after the leaf."""
+    cert = tmp_path / f"{client.name}-sends-{len(after_leaf)}.pem"
+    cert.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in (client.leaf, *after_leaf)))
+    return Client(client.name, client.leaf, tuple(after_leaf), cert, client.key)
+
+
+def self_signed(subject: x509.Name, key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    now = datetime.now(UTC)
+    return build_certificate(
+        subject, key, not_before=now - timedelta(days=1), not_after=now + timedelta(days=30)
+    )
+
+
+@pytest.mark.parametrize("junk", [0, 99])
+async def test_certificates_the_client_sent_after_its_leaf_are_never_asserted(
+    node: Running, pki: E2ePki, origin: RecordingOrigin, tmp_path: Path, junk: int
+) -> None:
+    # A fake issuer (CA A's name, another key), then `junk` unrelated CA certificates: the
+    # handshake verifies against the real CA A, and only that is the chain (RFC 9440 §2.3).
+    key = ec.generate_private_key(ec.SECP256R1())
+    fake = self_signed(pki.ca_a.cert.subject, key)
+    extra = [self_signed(common_name(f"junk {i}"), key) for i in range(junk)]
+    liar = sending(tmp_path, pki.alice, [fake, *extra])
+    path = f"/liar-{junk}"
+    response = await aget(pki, node.port, "api.test", liar, path)
+    assert response.status == 200
+    seen = headers_of(origin, path)
+    assert_identity(seen, pki.alice)
+    assert chain_of(seen) == [pki.ca_a.cert.public_bytes(Encoding.DER)]
+    assert len(seen["client-cert-chain"][0]) < 2048  # not 100 certificates long
+
+
+async def test_client_cert_chain_ends_at_the_anchor_of_a_partial_chain_set(
+    node: Running, pki: E2ePki, origin: RecordingOrigin, tmp_path: Path
+) -> None:
+    # A version that holds carol's intermediate and not its root: the verified chain stops at the
+    # intermediate, even when carol sends the root after it.
+    await node.admin.publish([pki.intermediate.pem])
+    carol = sending(tmp_path, pki.carol, [pki.intermediate.cert, pki.root.cert])
+    response = await aget(pki, node.port, "api.test", carol, "/partial")
+    assert response.status == 200
+    seen = headers_of(origin, "/partial")
+    assert_identity(seen, pki.carol)
+    assert chain_of(seen) == [pki.intermediate.cert.public_bytes(Encoding.DER)]
+
+
+def resumed_pair(pki: E2ePki, port: int, client: Client) -> bool:
+    """Two connections, the second resuming the first's session; True if it did resume."""
+    context = pki.client_context(client)  # a session resumes only with the context that made it
+    first = PinnedHTTPSConnection("api.test", port, context=context, timeout=TIMEOUT)
+    try:
+        first.connect()
+        sock = first.sock  # http.client drops it once a response says close
+        assert isinstance(sock, ssl.SSLSocket)
+        assert exchange(first, "/resume-1").status == 200
+        session = sock.session  # read after the response: TLS 1.3 tickets come after the handshake
+    finally:
+        first.close()
+    second = PinnedHTTPSConnection("api.test", port, context=context, timeout=TIMEOUT)
+    second.session = session
+    try:
+        second.connect()
+        sock = second.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        reused = sock.session_reused  # the handshake is done; the close below forgets it
+        assert exchange(second, "/resume-2", {"Connection": "close"}).status == 200
+        return reused
+    finally:
+        second.close()
+
+
+async def test_a_resumed_session_asserts_the_chain_its_full_handshake_verified(
+    node: Running, pki: E2ePki, origin: RecordingOrigin
+) -> None:
+    # No certificate is verified on resumption, so OpenSSL has no chain to give then.
+    assert await asyncio.to_thread(resumed_pair, pki, node.port, pki.carol)
+    full, resumed = headers_of(origin, "/resume-1"), headers_of(origin, "/resume-2")
+    assert_identity(resumed, pki.carol)
+    assert (
+        chain_of(resumed)
+        == chain_of(full)
+        == [
+            pki.intermediate.cert.public_bytes(Encoding.DER),
+            pki.root.cert.public_bytes(Encoding.DER),
+        ]
+    )

@@ -17,6 +17,7 @@ exposes no `SSL_CTX_set_num_tickets`, so benchmarks must compare at that count
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Final, Protocol
@@ -60,6 +61,53 @@ class VerifyRecord:
         self.issuer: crypto.X509 | None = None
         self.issuer_depth = -1
         self.crl_stale = False  # accepted although the issuer's CRL is stale (failure_mode soft)
+
+
+class ChainBook:
+    """Per context (its app data, set by `build_context`): the verified chains of its clients,
+    for sessions that resume.
+
+    A full handshake's verified chain is what OpenSSL built (`SSL_get0_verified_chain`); a resumed
+    session has none, since no certificate was verified in it. Tickets are per context and the
+    session-id context names its exact trust (`session_id_context`), so a session that resumes
+    here was verified against this very store, in this process: its chain is the one remembered
+    from that handshake, by the leaf's SHA-256. Bounded; a chain no longer remembered is unknown,
+    never guessed (the origin then gets no Client-Cert-Chain).
+
+    Issuer certificates are interned (the CA set's, and those clients sent): a connection's chain
+    then costs a tuple, not another copy of each certificate.
+    """
+
+    __slots__ = ("_chains", "_issuers", "_max_issuers")
+
+    MAX_CHAINS: Final = 2048
+    MAX_SENT_ISSUERS: Final = 256
+
+    def __init__(self, anchors: tuple[bytes, ...]) -> None:
+        self._issuers: dict[bytes, bytes] = {der: der for der in anchors}
+        self._max_issuers = len(self._issuers) + self.MAX_SENT_ISSUERS
+        self._chains: OrderedDict[bytes, tuple[bytes, ...]] = OrderedDict()
+
+    def intern(self, der: bytes) -> bytes:
+        found = self._issuers.get(der)
+        if found is not None:
+            return found
+        if len(self._issuers) < self._max_issuers:
+            self._issuers[der] = der
+        return der
+
+    def remember(self, leaf_der: bytes, issuers: tuple[bytes, ...]) -> None:
+        chains = self._chains
+        chains[hashlib.sha256(leaf_der).digest()] = issuers
+        if len(chains) > self.MAX_CHAINS:
+            chains.popitem(last=False)
+
+    def recall(self, leaf_der: bytes) -> tuple[bytes, ...] | None:
+        key = hashlib.sha256(leaf_der).digest()
+        issuers = self._chains.get(key)
+        if issuers is not None:
+            self._chains.move_to_end(key)
+        return issuers
 
 
 OcspLookup = Callable[[crypto.X509, "crypto.X509 | None"], bool]
@@ -224,6 +272,7 @@ def build_context(
             store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
     # anchors None: the store stays empty, so every client certificate fails (fail closed).
 
+    ctx.set_app_data(ChainBook(() if anchors is None else anchors.certificates_der))
     verify = _make_verify(edge, anchors, ocsp, stale_accepted)
     if auth.mode == "require":
         ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)

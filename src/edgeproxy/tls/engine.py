@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from edgeproxy.tls.clienthello import NEED_MORE, ClientHelloParser, Malformed, Parsed, Unsupported
-from edgeproxy.tls.contexts import VerifyRecord
+from edgeproxy.tls.contexts import ChainBook, VerifyRecord
 from edgeproxy.tls.reasons import classify, error_text, from_verify_error
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 from edgeproxy.tls.trust import PreparedEdge, TrustState
@@ -312,6 +312,9 @@ class TlsEngine:
             # A resumed session carries a certificate we did not verify now. Resumption is off
             # for `request` contexts, so this is a guard: never report SUCCESS unverified.
             result, reason = VerifyResult.FAILED, Reason.OTHER
+        verified: tuple[bytes, ...] = ()
+        if result is VerifyResult.SUCCESS:
+            verified = _verified_chain(conn, prepared, chain[0])
         return TlsSession(
             edge=prepared.edge,
             sni=self.sni,
@@ -322,6 +325,7 @@ class TlsEngine:
             verify_reason=reason,
             ca_set=None if anchors is None else anchors.ca_set,
             ca_set_version=None if anchors is None else anchors.version,
+            verified_chain_der=verified,
         )
 
     # -- output --------------------------------------------------------------------------------
@@ -360,3 +364,22 @@ class TlsEngine:
             conn.shutdown()
         self._to(State.CLOSED if self._got_close else State.CLOSING)
         return self._drain()
+
+
+def _verified_chain(conn: SSL.Connection, prepared: PreparedEdge, leaf: bytes) -> tuple[bytes, ...]:
+    """The chain that validated the client certificate (RFC 9440 section 2.3): leaf first, then
+    each issuer up to the trust anchor from the CA set (with partial-chain verification, the first
+    certificate of the set met). Never what the client sent after its leaf: a fake issuer or junk
+    certificates that OpenSSL did not use appear nowhere. () when unknown."""
+    book = prepared.context.get_app_data()
+    if not isinstance(book, ChainBook):  # a context build_context did not make
+        book = ChainBook(())
+    built = conn.get_verified_chain(as_cryptography=True)
+    if built:  # a full handshake
+        issuers = tuple(book.intern(c.public_bytes(Encoding.DER)) for c in built[1:])
+        # Only contexts that issue tickets can see this leaf again without a handshake.
+        if prepared.edge.mutual_authentication.mode == "require":
+            book.remember(leaf, issuers)
+        return (leaf, *issuers)
+    issuers = book.recall(leaf)  # resumed
+    return () if issuers is None else (leaf, *issuers)

@@ -50,12 +50,18 @@ class TlsSession:
     sni: str | None
     tls_version: str  # "TLSv1.2" | "TLSv1.3"
     cipher: str
-    # The client's certificates as presented, leaf first (DER). Empty when none was sent.
+    # The client's certificates as presented, leaf first (DER). Empty when none was sent. What
+    # follows the leaf is the client's word: never assert it to anyone (`verified_chain_der`).
     peer_chain_der: tuple[bytes, ...]
     verify_result: VerifyResult
     verify_reason: Reason | None  # set when verify_result is FAILED or NONE
     ca_set: str | None  # the bound set, and the active version the handshake verified against
     ca_set_version: int | None
+    # The chain that validated the client certificate, as OpenSSL built it: leaf first, then each
+    # issuer up to the trust anchor from the CA set. Set only when verify_result is SUCCESS; () on
+    # a resumed session whose chain is no longer known (contexts.ChainBook). Unlike
+    # `peer_chain_der`, nothing in it is merely the client's word.
+    verified_chain_der: tuple[bytes, ...] = ()
 
     @property
     def verify_header_value(self) -> str:

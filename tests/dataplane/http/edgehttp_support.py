@@ -87,7 +87,9 @@ def make_session(
     mode: str = "require",
     on_failure: str = "deny",
     identity_headers: tuple[str, ...] = ("xfcc",),
+    verified: tuple[bytes, ...] | None = None,
 ) -> TlsSession:
+    """`verified`: the verified chain; by default `chain_der` when the verdict is SUCCESS."""
     edge = EdgeCertificateConfig(
         name="api",
         hostnames=HOSTNAMES,
@@ -111,6 +113,9 @@ def make_session(
         verify_reason=reason,
         ca_set="partners",
         ca_set_version=3,
+        verified_chain_der=(chain_der if verify is VerifyResult.SUCCESS else ())
+        if verified is None
+        else verified,
     )
 
 

@@ -80,6 +80,27 @@ def test_leaf_only_chain_omits_client_cert_chain(pki: ClientPki) -> None:
     assert "Client-Cert-Chain" not in headers_of(identity.header_block)
 
 
+def test_client_cert_chain_is_the_verified_chain_not_what_was_sent(pki: ClientPki) -> None:
+    leaf, intermediate = pki.chain_der
+    junk = (b"\x30\x03junk", intermediate, b"\x30\x03more")
+    sent = make_session(
+        ORIGIN, (leaf, *junk), verified=(leaf, intermediate), identity_headers=("rfc9440",)
+    )
+    fields = headers_of(encode_identity(sent).header_block)
+    assert fields["Client-Cert-Chain"] == ":" + base64.b64encode(intermediate).decode() + ":"
+    # Same leaf and verified chain, other junk: the same encoding, cached once.
+    cache = IdentityCache()
+    other = make_session(
+        ORIGIN, (leaf, b"\x30\x01x"), verified=(leaf, intermediate), identity_headers=("rfc9440",)
+    )
+    assert cache.get(sent) is cache.get(other)
+    # A verified chain that is not known (a resumed session forgotten): no chain asserted.
+    unknown = make_session(ORIGIN, pki.chain_der, verified=(), identity_headers=("rfc9440",))
+    fields = headers_of(encode_identity(unknown).header_block)
+    assert "Client-Cert-Chain" not in fields
+    assert fields["X-Client-Cert-Verify"] == "SUCCESS"
+
+
 @pytest.mark.parametrize(
     ("verify", "reason", "expected"),
     [

@@ -3,8 +3,12 @@ connection.
 
 * `xfcc`: Envoy's X-Forwarded-Client-Cert element, `Hash=..;Cert="..";Subject="..";URI=..;DNS=..`
   (values that contain `,` `;` `=` or `"` are quoted, `"` and `\\` escaped inside quotes).
-* `rfc9440`: `Client-Cert` and `Client-Cert-Chain` as RFC 8941 byte sequences (`:base64:`); the
-  chain field carries the certificates after the leaf (RFC 9440 §2.3) and is omitted when empty.
+* `rfc9440`: `Client-Cert` and `Client-Cert-Chain` as RFC 8941 byte sequences (`:base64:`). The
+  chain field is the chain *used to validate* the client certificate (RFC 9440 §2.3), as OpenSSL
+  built it: every issuer after the leaf up to the trust anchor from the CA set, included so the
+  origin learns which of the set's CAs vouched. Never what the client sent: a fake issuer or junk
+  certificates after its leaf reach nobody. Omitted when empty (the leaf is itself an anchor) or
+  unknown (a resumed session whose chain is no longer remembered, tls/contexts.py `ChainBook`).
 * always `X-Client-Cert-Verify: SUCCESS | FAILED:<reason> | NONE`.
 
 Certificate details are asserted only for a certificate that verified: under `on_failure =
@@ -78,11 +82,12 @@ def _byte_sequence(der: bytes) -> str:
     return ":" + base64.b64encode(der).decode("ascii") + ":"
 
 
-def rfc9440_fields(chain_der: tuple[bytes, ...]) -> list[tuple[str, str]]:
-    """Client-Cert (the leaf) and, when intermediates were sent, Client-Cert-Chain."""
-    fields = [("Client-Cert", _byte_sequence(chain_der[0]))]
-    if len(chain_der) > 1:
-        fields.append(("Client-Cert-Chain", ", ".join(_byte_sequence(d) for d in chain_der[1:])))
+def rfc9440_fields(leaf_der: bytes, verified_der: tuple[bytes, ...]) -> list[tuple[str, str]]:
+    """Client-Cert (the leaf) and, from the verified chain (leaf first), Client-Cert-Chain."""
+    fields = [("Client-Cert", _byte_sequence(leaf_der))]
+    if len(verified_der) > 1:
+        chain = ", ".join(_byte_sequence(d) for d in verified_der[1:])
+        fields.append(("Client-Cert-Chain", chain))
     return fields
 
 
@@ -104,7 +109,7 @@ def encode_identity(session: TlsSession) -> ClientIdentity:
                 if "xfcc" in formats:
                     fields.append(("X-Forwarded-Client-Cert", xfcc_element(leaf, chain[0])))
                 if "rfc9440" in formats:
-                    fields += rfc9440_fields(chain)
+                    fields += rfc9440_fields(chain[0], session.verified_chain_der)
     fields.append(("X-Client-Cert-Verify", session.verify_header_value))
     block = "".join(f"{name}: {value}\r\n" for name, value in fields).encode()
     return ClientIdentity(subject, serial, fingerprint, block)
@@ -124,8 +129,10 @@ class IdentityCache:
         self._entries: OrderedDict[tuple[object, ...], ClientIdentity] = OrderedDict()
 
     def get(self, session: TlsSession) -> ClientIdentity:
+        # The leaf and the verified chain: what the client sent after its leaf changes nothing.
         key = (
-            session.peer_chain_der,
+            session.peer_chain_der[:1],
+            session.verified_chain_der,
             session.verify_result,
             session.verify_reason,
             session.edge.mutual_authentication.identity_headers,
