@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/edgeproxy.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint format check-config bench clean system-deps
+.PHONY: setup run test test-fast lint typecheck format check-config bench clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ check-config: setup
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+
+# Files, strictness and per-library exceptions live in pyproject.toml's [tool.mypy].
+typecheck: setup
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format src tests bench

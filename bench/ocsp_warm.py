@@ -62,7 +62,7 @@ class _Origin(asyncio.Protocol):
             self.transport.write(OK)  # type: ignore[attr-defined]
 
 
-def _origin_main(port: int, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+def _origin_main(port: int, ready: multiprocessing.synchronize.Event) -> None:
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {procs.LOAD_CPU})
 

@@ -111,13 +111,13 @@ class Processes:
         out, err, timed_out = self.communicate(proc, timeout)
         return out, err, timed_out, proc.returncode
 
-    def forget(self, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    def forget(self, proc: subprocess.Popen) -> None:
         if proc.poll() is None:
             self.stop(proc)
         if proc in self._procs:
             self._procs.remove(proc)
 
-    def stop(self, proc: subprocess.Popen, timeout: float = 10.0) -> None:  # type: ignore[type-arg]
+    def stop(self, proc: subprocess.Popen, timeout: float = 10.0) -> None:
         if proc.poll() is None:
             _signal_group(proc.pid, signal.SIGTERM)
             try:

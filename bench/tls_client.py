@@ -140,7 +140,7 @@ def open_all(
                 if args.timings:
                     timings.append((conn.started, time.monotonic() - conn.started))
                 if args.churn:
-                    conn.tls.close()  # type: ignore[union-attr]
+                    conn.tls.close()
                     conn.tls = None
         for key in list(sel.get_map().values()):
             if key.data.deadline < now:

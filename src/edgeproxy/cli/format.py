@@ -168,7 +168,7 @@ def validation(doc: Row, sources: Sequence[CertificateSource]) -> str:
     errors, warnings = doc.get("errors", []), doc.get("warnings", [])
     certs = doc.get("certificates", [])
     by_fingerprint = {s.fingerprint: s.where for s in sources if s.fingerprint}
-    file: Column = ("FILE", lambda c: by_fingerprint.get(c.get("fingerprint")))
+    file: Column = ("FILE", lambda c: by_fingerprint.get(c.get("fingerprint", "")))
     lines = [table(certs, [file, *_CERTIFICATE_COLUMNS], "no certificate could be read"), ""]
     lines += issue_lines(errors, "error", sources) + issue_lines(warnings, "warning", sources)
     verdict = "invalid" if errors else "valid"

@@ -190,8 +190,8 @@ class TlsServerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport implements the interface without subclassing asyncio.Transport.
-        self._tcp = cast(asyncio.Transport, transport)
-        transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
+        tcp = self._tcp = cast(asyncio.Transport, transport)
+        tcp.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
         self._engine = TlsEngine(self._trust())  # read once: the connection keeps it for life
         loop = self._loop = asyncio.get_running_loop()
         # Durations on perf_counter: uvloop's loop.time() ticks in whole milliseconds.

@@ -50,7 +50,7 @@ class _CertId:
 
 def key_hash(cert: x509.Certificate) -> bytes:
     """SHA-1 of the subjectPublicKey BIT STRING: CertID.issuerKeyHash and ResponderID byKey."""
-    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest  # type: ignore[arg-type]
+    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
 
 
 def _cert_id(leaf: x509.Certificate, issuer: x509.Certificate) -> _CertId:

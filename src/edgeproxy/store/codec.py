@@ -23,8 +23,9 @@ from edgeproxy.domain.model import (
     Node,
     Version,
 )
+from edgeproxy.store.db import Record
 
-Row = Mapping[str, Any]
+Row = Record
 
 
 def ts(value: Any) -> datetime | None:

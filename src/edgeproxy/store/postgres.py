@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
 from edgeproxy.store.base import StoreUnavailable
+from edgeproxy.store.db import Record
 from edgeproxy.store.migrations import migrations
 from edgeproxy.store.queries import Tx
 
 CHANNEL = "edgeproxy_revision"
 # Serialises migrations across processes starting at once against one database.
 _MIGRATION_LOCK_KEY = 0x6564_6765
+# A connection of our own or one borrowed from the pool (a proxy that forwards to it).
+_Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 class _PostgresDb:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: _Conn) -> None:
         self._conn = conn
 
-    async def fetch(self, sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Record]:
         return await self._conn.fetch(sql, *args)
 
-    async def fetchrow(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
         return await self._conn.fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
@@ -56,7 +59,7 @@ class PostgresStore:
         async with self._pool.acquire() as conn:
             await self._migrate(conn)
 
-    async def _migrate(self, conn: asyncpg.Connection) -> None:
+    async def _migrate(self, conn: _Conn) -> None:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY)
             await conn.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import Enum
@@ -14,6 +14,7 @@ from typing import Any
 import aiosqlite
 
 from edgeproxy.store.base import StoreUnavailable
+from edgeproxy.store.db import Record
 from edgeproxy.store.migrations import migrations
 from edgeproxy.store.queries import Tx
 
@@ -37,11 +38,11 @@ class _SqliteDb:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    async def fetch(self, sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Record]:
         async with self._conn.execute(_sql(sql), [_param(a) for a in args]) as cursor:
             return list(await cursor.fetchall())
 
-    async def fetchrow(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
         async with self._conn.execute(_sql(sql), [_param(a) for a in args]) as cursor:
             return await cursor.fetchone()
 

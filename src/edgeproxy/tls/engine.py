@@ -28,7 +28,7 @@ from typing import Final, NamedTuple
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-from edgeproxy.tls.clienthello import NEED_MORE, ClientHelloParser, Malformed, Parsed, Unsupported
+from edgeproxy.tls.clienthello import ClientHelloParser, Malformed, NeedMore, Parsed, Unsupported
 from edgeproxy.tls.contexts import ChainBook, VerifyRecord
 from edgeproxy.tls.reasons import classify, error_text, from_verify_error
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
@@ -199,7 +199,7 @@ class TlsEngine:
         parser = self._parser
         assert parser is not None
         outcome = parser.feed(data)
-        if outcome is NEED_MORE:
+        if isinstance(outcome, NeedMore):
             return _NOTHING
         if isinstance(outcome, Parsed):
             self.sni = outcome.sni
