@@ -7,6 +7,7 @@ Each accepting case has its refusing twin. Waits are bounded polls; nothing asse
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
@@ -649,3 +651,22 @@ def test_sighup_reloads_every_worker(tmp_path: Path, pki: Pki, origin: Origin) -
         )
     finally:
         assert node.stop() == 0
+
+
+async def test_reap_kills_only_the_worker_that_outlives_the_drain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workers, "STOP_MARGIN", 0.0)
+    pool = SimpleNamespace(edge=SimpleNamespace(limits=SimpleNamespace(drain_timeout=0.5)))
+    quick = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    stuck = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    try:
+        await workers.WorkerPool._reap(pool, [quick, stuck])  # type: ignore[arg-type]
+    finally:
+        if stuck.returncode is None:
+            stuck.kill()
+            await stuck.wait()
+    assert quick.returncode == 0
+    assert stuck.returncode == -signal.SIGKILL

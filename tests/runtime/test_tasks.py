@@ -1,4 +1,5 @@
-"""`every`: a failing step is logged once per streak, and the loop keeps going."""
+"""`every`: a failing step is logged once per streak, and the loop keeps going. `first_set`: the
+waiters it starts never outlive it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 
 import pytest
 
-from edgeproxy.runtime.tasks import TaskGroup, every
+from edgeproxy.runtime.tasks import TaskGroup, every, first_set
 
 
 async def test_a_failure_streak_is_logged_once_and_its_end_once(
@@ -50,3 +51,24 @@ async def test_a_crashed_task_is_logged_not_lost(caplog: pytest.LogCaptureFixtur
         await asyncio.sleep(0)
     assert any("task boom crashed" in r.getMessage() for r in caplog.records)
     await group.close()
+
+
+async def test_first_set_returns_on_any_event_and_leaves_no_waiter_behind() -> None:
+    stop, reload = asyncio.Event(), asyncio.Event()
+    reload.set()
+    await first_set(stop, reload)
+    # The stop waiter was cancelled *and* awaited: nothing of first_set's is still scheduled.
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert not stop.is_set()
+
+
+async def test_first_set_cancelled_takes_its_waiters_with_it() -> None:
+    stop, reload = asyncio.Event(), asyncio.Event()
+    caller = asyncio.create_task(first_set(stop, reload))
+    for _ in range(3):  # let the caller start its two waiters
+        await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == 4
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert asyncio.all_tasks() == {asyncio.current_task()}

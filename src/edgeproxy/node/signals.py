@@ -10,6 +10,7 @@ from typing import Protocol
 from edgeproxy.admin.server import AdminRole
 from edgeproxy.config.model import Config, EdgeConfig
 from edgeproxy.config.parse import load_config
+from edgeproxy.runtime.tasks import first_set
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,9 @@ async def wait_for_signals(
     admin: AdminRole | None = None,
 ) -> None:
     """Wait for stop; on each reload request re-read the config, build aside, swap or keep."""
+    events = [stop] if reload is None else [stop, reload]
     while not stop.is_set():
-        waiters = [asyncio.ensure_future(stop.wait())]
-        if reload is not None:
-            waiters.append(asyncio.ensure_future(reload.wait()))
-        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
+        await first_set(*events)
         if reload is not None and reload.is_set():
             reload.clear()
             _reload(config, edge, admin)

@@ -156,14 +156,19 @@ class WorkerPool:
         if not processes:
             return
         timeout = self.edge.limits.drain_timeout + STOP_MARGIN
-        waits = [asyncio.ensure_future(p.wait()) for p in processes]
-        await asyncio.wait(waits, timeout=timeout)
-        for process in processes:
-            if process.returncode is None:
-                log.warning("worker did not drain in time; killing it", extra={"pid": process.pid})
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-        await asyncio.gather(*waits)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(p.wait() for p in processes))
+        except TimeoutError:
+            # The timeout cancelled the waits; waiting again after the kill is safe.
+            for process in processes:
+                if process.returncode is None:
+                    log.warning(
+                        "worker did not drain in time; killing it", extra={"pid": process.pid}
+                    )
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+            await asyncio.gather(*(p.wait() for p in processes))
         for process in processes:
             log.info(
                 "worker stopped", extra={"pid": process.pid, "exit": _exit(process.returncode)}

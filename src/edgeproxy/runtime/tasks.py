@@ -1,4 +1,8 @@
-"""Background tasks that are named, referenced, and whose crashes are logged (never lost)."""
+"""Background tasks that are named, referenced, and whose crashes are logged (never lost).
+
+The one place in the package that creates tasks (ruff bans `asyncio.create_task` elsewhere): a task
+nobody holds can be garbage-collected mid-flight, and one nobody awaits loses its exception.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,16 @@ class TaskGroup:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def first_set(*events: asyncio.Event) -> None:
+    """Return once any of `events` is set. The waiters live only inside this call: the others are
+    cancelled and awaited before it returns, and all of them when the caller is cancelled."""
+    async with asyncio.TaskGroup() as group:
+        waiters = [group.create_task(event.wait()) for event in events]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def every(interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:

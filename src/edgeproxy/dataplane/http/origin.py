@@ -15,6 +15,8 @@ from typing import Protocol
 
 import httptools
 
+from edgeproxy.runtime.tasks import TaskGroup
+
 log = logging.getLogger(__name__)
 # Bytes an origin may send without llhttp reporting progress (a header line, a trailer): beyond
 # this the response is refused rather than accumulated inside httptools.
@@ -248,7 +250,7 @@ class OriginPool:
         self.max_idle = max_idle
         self.connections_opened = 0
         self._idle: list[OriginConnection] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskGroup()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -281,11 +283,7 @@ class OriginPool:
 
     def connect(self, owner: OriginOwner) -> None:
         """Open a connection in the background; the owner hears `origin_connected` or `_failed`."""
-        task = asyncio.get_running_loop().create_task(
-            self._connect(owner), name=f"origin-connect {self.host}:{self.port}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._tasks.spawn(self._connect(owner), f"origin-connect {self.host}:{self.port}")
 
     async def _connect(self, owner: OriginOwner) -> None:
         loop = asyncio.get_running_loop()
@@ -304,11 +302,6 @@ class OriginPool:
         self.connections_opened += 1
         owner.origin_connected(conn)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("origin connect task crashed", exc_info=task.exception())
-
     def close_idle(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
@@ -317,7 +310,4 @@ class OriginPool:
     async def close(self) -> None:
         self._closed = True
         self.close_idle()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
