@@ -149,21 +149,3 @@ def request_line(connection_part: str, record: AccessRecord, created: float) -> 
         f'"origin_duration": {"null" if origin is None else repr(origin)}, '
         f'"revocation": {_string(record.revocation)}, "started": {record.time!r}}}'
     )
-
-
-def request_fields(record: AccessRecord) -> dict[str, Any]:
-    """The access line's fields after `time`, `level`, `logger` and `message`, in order."""
-    connection = record.connection
-    return {
-        "event": "request",
-        **{name: getattr(connection, name) for name in ConnectionFacts.FIELDS},
-        "method": record.method,
-        "path": record.path,
-        "status": record.status,
-        "bytes_in": record.bytes_in,
-        "bytes_out": record.bytes_out,
-        "duration": record.duration,
-        "origin_duration": record.origin_duration,
-        "revocation": record.revocation,
-        "started": record.time,
-    }

@@ -61,11 +61,6 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
-class PayloadTooLarge(DomainError):
-    status = 413
-    title = "Payload too large"
-
-
 class ValidationError(DomainError):
     status = 422
     title = "Validation failed"

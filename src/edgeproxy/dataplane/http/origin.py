@@ -248,17 +248,12 @@ class OriginPool:
         self.port = port
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
-        self.connections_opened = 0
         self._idle: list[OriginConnection] = []
         self._tasks = TaskGroup()
         self._closed = False
 
     def __repr__(self) -> str:
         return f"OriginPool({self.host}:{self.port}, idle={len(self._idle)})"
-
-    @property
-    def idle_count(self) -> int:
-        return len(self._idle)
 
     def take(self) -> OriginConnection | None:
         idle = self._idle
@@ -299,7 +294,6 @@ class OriginPool:
             log.debug("origin %s:%s unreachable: %s", self.host, self.port, exc)
             owner.origin_connect_failed(False)
             return
-        self.connections_opened += 1
         owner.origin_connected(conn)
 
     def close_idle(self) -> None:
