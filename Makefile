@@ -41,7 +41,7 @@ format: setup
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-test: setup system-deps lint
+test: setup system-deps lint typecheck
 	$(BIN)/pytest -q
 
 test-fast: setup
@@ -54,4 +54,4 @@ bench: setup
 	$(BIN)/python -m bench.ocsp_warm
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache build src/*.egg-info

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol
+from typing import Protocol, cast
 
 import httptools
 
@@ -69,10 +69,12 @@ class OriginConnection(asyncio.Protocol):
         "reused",
         "transport",
     )
+    # Set by connection_made, which create_connection runs before it hands the connection to the
+    # pool: no code outside this class ever sees a connection without one.
+    transport: asyncio.Transport
 
     def __init__(self, pool: OriginPool) -> None:
         self.pool = pool
-        self.transport: asyncio.Transport | None = None
         self.owner: OriginOwner | None = None
         self.closed = False
         self.reused = False  # served an earlier exchange: it may be a stale keep-alive
@@ -97,35 +99,36 @@ class OriginConnection(asyncio.Protocol):
         self.got_response = False
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)  # type: ignore[union-attr]
+        self.transport.write(data)
 
     def pause_reading(self) -> None:
         if not self._reading_paused and not self.closed:
             self._reading_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
+            self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if self._reading_paused and not self.closed:
             self._reading_paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
+            self.transport.resume_reading()
 
     def close(self) -> None:
         """Let go without reuse (Connection: close, or an exchange that did not end cleanly)."""
         self.owner = None
         if not self.closed:
             self.closed = True
-            self.transport.close()  # type: ignore[union-attr]
+            self.transport.close()
 
     def abort(self) -> None:
         self.owner = None
         if not self.closed:
             self.closed = True
-            self.transport.abort()  # type: ignore[union-attr]
+            self.transport.abort()
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # A stream transport; uvloop's does not subclass asyncio.Transport, so no isinstance.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         owner = self.owner
@@ -259,7 +262,7 @@ class OriginPool:
         idle = self._idle
         while idle:
             conn = idle.pop()
-            if not conn.closed and not conn.transport.is_closing():  # type: ignore[union-attr]
+            if not conn.closed and not conn.transport.is_closing():
                 conn.reused = True
                 return conn
         return None

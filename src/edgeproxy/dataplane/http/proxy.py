@@ -71,7 +71,9 @@ class ProxyProtocol(OriginSide):
     def data_received(self, data: bytes) -> None:
         state = self._state
         if state is S.TUNNEL:
-            self._origin.write(data)
+            origin = self._origin
+            assert origin is not None  # a tunnel ends (CLOSING) when its origin goes
+            origin.write(data)
             self.deadline = self._loop.time() + self._limits.origin_read_timeout
             return
         if state is S.CLOSING or state is S.CLOSED:

@@ -31,6 +31,7 @@ class OriginSide(ConnectionBase):
         self._to(S.EXCHANGE)
         self._origin = conn
         req = self._req
+        assert req is not None  # an origin is attached only for a request in flight
         conn.start(self, req.method == b"HEAD", req.websocket)
         if self._client_blocked:
             conn.pause_reading()
@@ -61,6 +62,7 @@ class OriginSide(ConnectionBase):
 
     def origin_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
         req = self._req
+        assert req is not None  # the origin answers only the request it was sent
         head, framing, until_eof = rewrite_response(
             status,
             reason,
@@ -107,7 +109,9 @@ class OriginSide(ConnectionBase):
             self._transport.write(data)
         rest = self._reader.take_tunnel_bytes()
         if rest:
-            self._origin.write(rest)
+            origin = self._origin
+            assert origin is not None  # the upgrade came from it
+            origin.write(rest)
         self._record(101)
         self._req = None
         self._unpause(BUSY)
