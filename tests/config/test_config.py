@@ -392,7 +392,7 @@ def test_accepts(conf_dir: Path, dotted: str, value: Any, get: Any, expected: An
 
 def test_one_default_among_many_is_fine_two_are_not(conf_dir: Path) -> None:
     one = edit(base(), f"{C1}.default", True)
-    assert parse(conf_dir, one).edge.certificates[1].default
+    assert parse(conf_dir, one).edge.certificates[1].default  # type: ignore[union-attr]
     two = edit(one, f"{C0}.default", True)
     reject(conf_dir, two, f"{K1}.default", f"only one certificate may be the default ({K0} is)")
 
@@ -577,7 +577,7 @@ def test_load_config_reads_os_environ_by_default(
 def test_config_objects_are_frozen(conf_dir: Path) -> None:
     config = parse(conf_dir, base())
     with pytest.raises(AttributeError):
-        config.node = config.node
+        config.node = config.node  # type: ignore[misc]
 
 
 def test_the_shipped_default_config_parses() -> None:

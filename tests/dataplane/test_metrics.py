@@ -108,11 +108,11 @@ def test_every_reason_is_a_label_value(reason: Reason) -> None:
 def test_labels_outside_the_enum_are_refused(reason: str) -> None:
     m = Metrics()
     with pytest.raises(ValueError, match="Reason"):
-        m.client_cert_rejected("api", reason)
+        m.client_cert_rejected("api", reason)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Reason"):
-        m.handshake_failed("api", Network.STAGING, reason, 0.01)
+        m.handshake_failed("api", Network.STAGING, reason, 0.01)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Network"):
-        m.handshake_succeeded("api", "LAB", 0.01)
+        m.handshake_succeeded("api", "LAB", 0.01)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="OCSP status"):
         m.ocsp_response(reason)
     with pytest.raises(ValueError, match="outside"):

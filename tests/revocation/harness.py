@@ -110,7 +110,7 @@ class Edge:
 
 
 def edge_config(pki: Pki, origin: Origin, ocsp: OcspConfig, mode: str) -> EdgeCertificateConfig:
-    auth = MutualAuthConfig(ca_set="partners", mode=mode, ocsp=ocsp)
+    auth = MutualAuthConfig(ca_set="partners", mode=mode, ocsp=ocsp)  # type: ignore[arg-type]
     return EdgeCertificateConfig(
         name="api",
         hostnames=(API,),

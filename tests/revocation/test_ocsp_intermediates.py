@@ -35,7 +35,7 @@ pytestmark = [
 def _config(failure_mode: str = "soft", *, check_intermediates: bool = True) -> OcspConfig:
     return OcspConfig(
         enabled=True,
-        failure_mode=failure_mode,
+        failure_mode=failure_mode,  # type: ignore[arg-type]
         timeout=3.0,
         check_intermediates=check_intermediates,
     )

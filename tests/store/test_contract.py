@@ -604,7 +604,7 @@ def node(name: str, **changes: object) -> Node:
         "started_at": T0,
         "last_seen": T0,
     }
-    return Node(**(base | changes))
+    return Node(**(base | changes))  # type: ignore[arg-type]
 
 
 async def test_node_upsert_round_trips_json_fields(store: Store) -> None:

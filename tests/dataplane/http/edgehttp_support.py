@@ -98,9 +98,9 @@ def make_session(
         origin=origin,
         mutual_authentication=MutualAuthConfig(
             ca_set="partners",
-            mode=mode,
-            on_failure=on_failure,
-            identity_headers=identity_headers,
+            mode=mode,  # type: ignore[arg-type]
+            on_failure=on_failure,  # type: ignore[arg-type]
+            identity_headers=identity_headers,  # type: ignore[arg-type]
         ),
     )
     return TlsSession(

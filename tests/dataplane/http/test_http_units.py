@@ -130,7 +130,7 @@ def test_identity_cache_encodes_once_per_distinct_session(pki: ClientPki) -> Non
 def _head(headers: list[tuple[bytes, bytes]], **kw: object) -> RequestHead:
     args = {"method": b"GET", "target": b"/p", "version": "1.1", "keep_alive": True}
     args |= {"upgrade": False, "websocket": False, **kw}
-    return RequestHead(headers=headers, **args)
+    return RequestHead(headers=headers, **args)  # type: ignore[arg-type]
 
 
 def test_rewrite_request_removes_hop_by_hop_and_sets_forwarding() -> None:
