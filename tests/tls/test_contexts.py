@@ -49,8 +49,9 @@ def test_any_trust_change_gives_a_new_context(pki: Pki, change: dict[str, object
     if change.get("crl"):
         anchors = dataclasses.replace(anchors, crls_der=(b"a CRL",))
     edge = pki.edge(
-        mode=change.get("mode", "require"), send_ca_list=bool(change.get("send_ca_list"))
-    )  # type: ignore[arg-type]
+        mode=change.get("mode", "require"),  # type: ignore[arg-type]
+        send_ca_list=bool(change.get("send_ca_list")),
+    )
     other = None if change.get("anchors_none") else anchors
     generation = int(change.get("revision", 0))  # type: ignore[call-overload]
     assert context_key(base_edge, base_anchors) != context_key(edge, other, generation)
