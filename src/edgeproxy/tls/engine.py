@@ -381,5 +381,5 @@ def _verified_chain(conn: SSL.Connection, prepared: PreparedEdge, leaf: bytes) -
         if prepared.edge.mutual_authentication.mode == "require":
             book.remember(leaf, issuers)
         return (leaf, *issuers)
-    issuers = book.recall(leaf)  # resumed
-    return () if issuers is None else (leaf, *issuers)
+    remembered = book.recall(leaf)  # resumed
+    return () if remembered is None else (leaf, *remembered)
