@@ -27,6 +27,7 @@ from typing import Final, NamedTuple
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
+from OpenSSL.crypto import FILETYPE_ASN1, dump_certificate
 
 from edgeproxy.tls.clienthello import ClientHelloParser, Malformed, NeedMore, Parsed, Unsupported
 from edgeproxy.tls.contexts import ChainBook, VerifyRecord
@@ -374,9 +375,9 @@ def _verified_chain(conn: SSL.Connection, prepared: PreparedEdge, leaf: bytes) -
     book = prepared.context.get_app_data()
     if not isinstance(book, ChainBook):  # a context build_context did not make
         book = ChainBook(())
-    built = conn.get_verified_chain(as_cryptography=True)
-    if built:  # a full handshake
-        issuers = tuple(book.intern(c.public_bytes(Encoding.DER)) for c in built[1:])
+    built = conn.get_verified_chain()  # pyOpenSSL's X509: no round trip through cryptography
+    if built:  # a full handshake; the leaf is `leaf` already
+        issuers = tuple(book.intern(dump_certificate(FILETYPE_ASN1, c)) for c in built[1:])
         # Only contexts that issue tickets can see this leaf again without a handshake.
         if prepared.edge.mutual_authentication.mode == "require":
             book.remember(leaf, issuers)
