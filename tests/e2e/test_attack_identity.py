@@ -259,3 +259,68 @@ async def test_a_malformed_pipelined_request_is_refused_after_the_good_one(
     assert statuses(raw) == [200, 400], raw[:300]
     assert_only_the_edges(origin.last(good), own)
     assert bad not in origin.paths()
+
+
+FORMS = {
+    # (request line, extra head lines, body): each spoofs the identity fields in its own way.
+    "http10": ("GET {path} HTTP/1.0", "", b""),
+    "absolute-form": ("GET https://{host}{path} HTTP/1.1", "Connection: close\r\n", b""),
+    "post-length": ("POST {path} HTTP/1.1", "Content-Length: 4\r\nConnection: close\r\n", b"body"),
+    "head": ("HEAD {path} HTTP/1.1", "Connection: close\r\n", b""),
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS[:2], ids=IDS[:2])
+@pytest.mark.parametrize("form", sorted(FORMS))
+async def test_every_request_form_gets_only_the_edges_identity(
+    node: Running, pki: E2ePki, origin: RecordingOrigin, scenario: Scenario, form: str
+) -> None:
+    own = await baseline(pki, node, origin, scenario)
+    path = new_path(form)
+    line, extra, body = FORMS[form]
+    head = line.format(path=path, host=scenario.sni) + f"\r\nHost: {scenario.sni}\r\n"
+    head += spoofing(["X-Client-Cert-Verify", "X_Client_Cert_Verify", "x-forwarded-client-cert"])
+    raw = await send(pki, node, scenario, (head + extra + "\r\n").encode() + body)
+    assert statuses(raw) == [200], raw[:200]
+    assert_only_the_edges(origin.last(path), own)
+
+
+def websocket_upgrade(
+    pki: E2ePki, port: int, sni: str, client: Client | None, payload: bytes
+) -> bytes:
+    """Send an upgrade request; return the response head (the tunnel then stays open: close it)."""
+    context = pki.client_context(client)
+    with (
+        socket.create_connection(("127.0.0.1", port), TIMEOUT) as sock,
+        context.wrap_socket(sock, server_hostname=sni) as tls,
+    ):
+        tls.sendall(payload)
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            chunk = tls.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        return head
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS[:2], ids=IDS[:2])
+async def test_a_websocket_upgrade_gets_only_the_edges_identity(
+    node: Running, pki: E2ePki, origin: RecordingOrigin, scenario: Scenario
+) -> None:
+    own = await baseline(pki, node, origin, scenario)
+    before = len(origin.requests)
+    head = (
+        f"GET /ws HTTP/1.1\r\nHost: {scenario.sni}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+        + spoofing(["X-Client-Cert-Verify", "X_Client_Cert_Verify", "Client_Cert"])
+        + "\r\n"
+    )
+    client = None if scenario.client is None else getattr(pki, scenario.client)
+    raw = await asyncio.to_thread(
+        websocket_upgrade, pki, node.port, scenario.sni, client, head.encode()
+    )
+    assert statuses(raw) == [101], raw[:200]
+    (seen,) = [r for r in origin.requests[before:] if r.path == "/ws"]
+    assert_only_the_edges(seen, own)
