@@ -189,7 +189,9 @@ async def _listener(
     limits = EdgeLimits()
     context = ProxyContext(limits, revocation=revocation)
     server = await asyncio.get_running_loop().create_server(
-        lambda: TlsServerProtocol(lambda: state, lambda: ProxyProtocol(context), limits),
+        lambda: TlsServerProtocol(
+            lambda: state, lambda session: ProxyProtocol(context, session), limits
+        ),
         "127.0.0.1",
         0,
         backlog=2048,

@@ -58,5 +58,5 @@ async def test_the_check_sees_a_connection_kept_in_a_cycle(
 
     monkeypatch.setattr(RequestReader, "detach", lambda self: None)
     garbage = await _closed_connections_garbage(node, pki, requests=5)
-    assert garbage["ProxyProtocol"] == 5
+    assert garbage["HttpConnection"] == 5
     assert garbage["RequestReader"] == 5

@@ -141,7 +141,7 @@ async def start_edge(
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: TlsServerProtocol(
-            lambda: edge.holder[0], lambda: ProxyProtocol(ctx), LIMITS, observer
+            lambda: edge.holder[0], lambda session: ProxyProtocol(ctx, session), LIMITS, observer
         ),
         "127.0.0.1",
         0,

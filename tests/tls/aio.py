@@ -44,7 +44,8 @@ class Recorder:
 class Echo(asyncio.Protocol):
     """Echoes; `close` closes, `flood` writes until paused, `pause` pauses reading."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: TlsSession) -> None:
+        self.session = session  # handed over by the adapter when it made this protocol
         self.transport: asyncio.Transport
         self.received = bytearray()
         self.eof = False
@@ -106,8 +107,8 @@ async def start_server(
     observer = Recorder()
     apps: list[Echo] = []
 
-    def app() -> Echo:
-        apps.append(Echo())
+    def app(session: TlsSession) -> Echo:
+        apps.append(Echo(session))
         return apps[-1]
 
     loop = asyncio.get_running_loop()

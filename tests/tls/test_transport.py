@@ -98,7 +98,7 @@ async def test_echo_over_a_real_socket(pki: Pki, start: Callable[..., Any]) -> N
     async with tls_client(server, pki.client_context(pki.good)) as (reader, writer):
         assert await roundtrip(reader, writer, b"hello") == b"hello"
         [app] = server.apps
-        session = app.transport.get_extra_info("tls_session")
+        session = app.session
         assert session.edge.name == "api"
         assert session.verify_header_value == "SUCCESS"
         assert app.transport.get_extra_info("peername") == writer.get_extra_info("sockname")
@@ -245,7 +245,7 @@ async def test_a_connection_keeps_its_trust_for_life(
         async with tls_client(server, ctx) as (reader2, writer2):
             assert await roundtrip(reader2, writer2, b"b") == b"b"
         assert await roundtrip(reader, writer, b"c") == b"c"
-    old, new = (app.transport.get_extra_info("tls_session") for app in server.apps)
+    old, new = (app.session for app in server.apps)
     assert (old.ca_set_version, new.ca_set_version) == (1, 2)
 
 

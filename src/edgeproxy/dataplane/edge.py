@@ -13,7 +13,7 @@ import aiohttp
 
 from edgeproxy.config.model import EdgeConfig, NodeConfig
 from edgeproxy.dataplane.http.context import ProxyContext
-from edgeproxy.dataplane.http.proxy import ProxyProtocol
+from edgeproxy.dataplane.http.protocol import ProxyProtocol
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.revocation.check import Revocation
@@ -95,7 +95,9 @@ class EdgeRole:
         metrics = self.metrics
 
         def connection() -> TlsServerProtocol:
-            protocol = _CountedTlsProtocol(state, lambda: ProxyProtocol(context), limits, observer)
+            protocol = _CountedTlsProtocol(
+                state, lambda session: ProxyProtocol(context, session), limits, observer
+            )
             protocol.metrics = metrics
             return protocol
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
-from edgeproxy.dataplane.http.context import AccessRecord, ConnectionFacts
+from edgeproxy.dataplane.http.records import AccessRecord, ConnectionFacts
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.domain.model import Network
 from edgeproxy.runtime.logs import AccessSink, encode_json, json_line

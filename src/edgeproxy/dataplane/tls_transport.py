@@ -3,8 +3,9 @@
 `TlsServerProtocol` owns the TCP transport. It runs the sans-IO `TlsEngine`, enforces the
 ClientHello and handshake deadlines (`EdgeLimits`), reports every handshake outcome to a
 `HandshakeObserver`, and once established gives the application protocol the usual asyncio pair:
-a `TlsTransport` (write, close, abort, pause_reading, get_extra_info("tls_session"), ...) and the
-`Protocol` callbacks.
+a `TlsTransport` (write, close, abort, pause_reading, ...) and the `Protocol` callbacks. The
+application factory is called with the connection's `TlsSession`: the protocol is handed who the
+client is when it is made, and never asks the transport for it.
 
 Flow control: ciphertext goes straight into the TCP transport, whose buffer is the only write
 buffer; its high/low water marks pause and resume the application (asyncio semantics), and a hard
@@ -121,8 +122,6 @@ class TlsTransport(asyncio.Transport):
         self._tls._app = protocol
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if name == "tls_session":
-            return self._tls._engine.session
         return self._tls._tcp_transport().get_extra_info(name, default)
 
 
@@ -152,7 +151,7 @@ class TlsServerProtocol(asyncio.Protocol):
     def __init__(
         self,
         trust: Callable[[], TrustState],
-        app_factory: Callable[[], asyncio.Protocol],
+        app_factory: Callable[[TlsSession], asyncio.Protocol],
         limits: EdgeLimits,
         observer: HandshakeObserver | None = None,
     ) -> None:
@@ -267,7 +266,7 @@ class TlsServerProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._reported = True
         self._observer.handshake_done(session, perf_counter() - self._started)
-        app = self._app = self._app_factory()
+        app = self._app = self._app_factory(session)
         app.connection_made(TlsTransport(self))
         if self._write_paused:
             app.pause_writing()

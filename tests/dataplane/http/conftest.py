@@ -59,11 +59,9 @@ async def start_proxy(pki: ClientPki) -> AsyncIterator[StartProxy]:
         if session is None:
             session = make_session(origin_url, pki.chain_der, **session_args)  # type: ignore[arg-type]
         recorder = Recorder()
-        ctx = ProxyContext(
-            limits or EdgeLimits(), observer=recorder, session_provider=lambda _t: session
-        )
+        ctx = ProxyContext(limits or EdgeLimits(), observer=recorder)
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: ProxyProtocol(ctx), "127.0.0.1", 0)
+        server = await loop.create_server(lambda: ProxyProtocol(ctx, session), "127.0.0.1", 0)
         servers.append((server, ctx))
         return Proxy(server.sockets[0].getsockname()[1], ctx, recorder.records)
 

@@ -61,9 +61,9 @@ def run_proxy(conn: Connection, origin_port: int) -> None:
     session = make_session(f"http://127.0.0.1:{origin_port}", make_client_pki().chain_der)
 
     async def main() -> None:
-        ctx = ProxyContext(EdgeLimits(), session_provider=lambda _t: session)
+        ctx = ProxyContext(EdgeLimits())
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: ProxyProtocol(ctx), "127.0.0.1", 0)
+        server = await loop.create_server(lambda: ProxyProtocol(ctx, session), "127.0.0.1", 0)
         conn.send(server.sockets[0].getsockname()[1])
         await loop.run_in_executor(None, conn.recv)  # "start"
         cpu0 = time.process_time()

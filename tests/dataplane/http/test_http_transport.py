@@ -18,16 +18,13 @@ from .edgehttp_support import ClientPki, RawClient, make_session
 
 
 class AdapterTransport(asyncio.Transport):
-    """Only what the TLS adapter promises: no write_eof, the session as extra info."""
+    """Only what the TLS adapter promises: no write_eof."""
 
-    def __init__(self, inner: asyncio.Transport, session: TlsSession | None) -> None:
+    def __init__(self, inner: asyncio.Transport) -> None:
         super().__init__()
         self._inner = inner
-        self._session = session
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if name == "tls_session":
-            return self._session
         return self._inner.get_extra_info(name, default)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -55,12 +52,11 @@ class AdapterTransport(asyncio.Transport):
 class Adapter(asyncio.Protocol):
     """Stands where the TLS adapter stands: between the socket and `ProxyProtocol`."""
 
-    def __init__(self, app: ProxyProtocol, session: TlsSession | None) -> None:
+    def __init__(self, app: ProxyProtocol) -> None:
         self.app = app
-        self.session = session
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.app.connection_made(AdapterTransport(transport, self.session))  # type: ignore[arg-type]
+        self.app.connection_made(AdapterTransport(transport))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         self.app.data_received(data)
@@ -78,15 +74,15 @@ class Adapter(asyncio.Protocol):
         self.app.resume_writing()
 
 
-async def _serve(ctx: ProxyContext, session: TlsSession | None) -> asyncio.Server:
+async def _serve(ctx: ProxyContext, session: TlsSession) -> asyncio.Server:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: Adapter(ProxyProtocol(ctx), session), "127.0.0.1", 0)
+    return await loop.create_server(lambda: Adapter(ProxyProtocol(ctx, session)), "127.0.0.1", 0)
 
 
-async def test_session_from_the_transport_extra_info(
+async def test_behind_a_transport_that_cannot_half_close(
     origin: RecordingOrigin, pki: ClientPki
 ) -> None:
-    ctx = ProxyContext(EdgeLimits())  # the default provider: get_extra_info("tls_session")
+    ctx = ProxyContext(EdgeLimits())
     server = await _serve(ctx, make_session(origin.url, pki.chain_der))
     client = await RawClient.connect(server.sockets[0].getsockname()[1])
     assert (await client.request("/a")).status == 200
@@ -94,17 +90,6 @@ async def test_session_from_the_transport_extra_info(
     resp = await client.request("/b", headers="Connection: close\r\n")
     assert resp.status == 200
     assert await client.at_eof()
-    server.close()
-    await ctx.drain(grace=1)
-
-
-async def test_no_tls_session_means_no_service(origin: RecordingOrigin) -> None:
-    ctx = ProxyContext(EdgeLimits())
-    server = await _serve(ctx, None)
-    client = await RawClient.connect(server.sockets[0].getsockname()[1])
-    await client.send(b"GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
-    assert await client.at_eof()
-    assert origin.requests == []
     server.close()
     await ctx.drain(grace=1)
 
@@ -159,9 +144,10 @@ def test_under_uvloop(pki: ClientPki) -> None:
 
         server = await asyncio.start_server(origin, "127.0.0.1", 0)
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        ctx = ProxyContext(EdgeLimits(), session_provider=lambda _t: make_session(url))
+        ctx = ProxyContext(EdgeLimits())
+        session = make_session(url)
         loop = asyncio.get_running_loop()
-        proxy = await loop.create_server(lambda: ProxyProtocol(ctx), "127.0.0.1", 0)
+        proxy = await loop.create_server(lambda: ProxyProtocol(ctx, session), "127.0.0.1", 0)
         client = await RawClient.connect(proxy.sockets[0].getsockname()[1])
         await client.send(
             b"GET /1 HTTP/1.1\r\nHost: api.example.com\r\n\r\n"

@@ -1,9 +1,9 @@
 """Pooled HTTP/1.1 connections to one origin, on a lean asyncio Protocol (no general client).
 
 An `OriginConnection` parses responses with llhttp and hands the events to its current *owner*
-(the client connection whose request it carries); the owner decides what reaches the client and
-gives the connection back to the pool (`release`) or closes it. No task runs per request: only
-opening a new connection is a coroutine, bounded by the connect timeout.
+(the exchange machine, exchange.HttpConnection, whose request it carries); the owner decides what
+reaches the client and gives the connection back to the pool (`release`) or closes it. No task
+runs per request: only opening a new connection is a coroutine, bounded by the connect timeout.
 """
 
 from __future__ import annotations
@@ -100,6 +100,10 @@ class OriginConnection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         self.transport.write(data)
+
+    def write_eof(self) -> None:
+        """The client half-closed a tunnel: pass the half-close on."""
+        self.transport.write_eof()  # type: ignore[union-attr]
 
     def pause_reading(self) -> None:
         if not self._reading_paused and not self.closed:

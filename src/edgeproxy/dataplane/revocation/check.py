@@ -6,7 +6,8 @@ For a binding with `ocsp.enabled` (docs/dataplane.md Revocation):
    depth below the trust anchor, with the certificate verified just above it), and refuses when
    the cache holds "revoked". It costs nothing while no revoked answer is cached
    (`OcspCache.revoked_serials`), and never does I/O inside OpenSSL.
-2. Established: `ProxyProtocol.connection_made` calls `Revocation.start(session, fingerprint)`.
+2. Established: the exchange machine (`HttpConnection`, made by `ProxyProtocol`) calls
+   `Revocation.start(session, fingerprint)`.
    The cache keys (issuer key hash, serial) and issuers of the certificates to check (chain.py)
    come from notes per leaf fingerprint, made once from the chain the client sent and the anchors
    the handshake verified against. A cache hit decides at once (one hit counted per connection);
@@ -218,7 +219,7 @@ class Revocation:
         if self.metrics is not None:
             self.metrics.crl_stale_accepted(ca_set)
 
-    # -- RevocationProvider (ProxyProtocol.connection_made) ------------------------------------
+    # -- RevocationProvider (HttpConnection, at connection start) ------------------------------
 
     def start(
         self, session: TlsSession, fingerprint: str | None

@@ -1,0 +1,892 @@
+"""One HTTP/1.1 client connection as a sans-IO state machine: bytes and events in, bytes out.
+
+Every request is an `Exchange` with two sides, each with its own states (h11-style):
+
+* the **client side** (`ClientState`): the conversation with the client. IDLE (waiting for a
+  request) -> HEAD (a head is arriving) -> FORWARD (handed to the origin side) or LOCAL (the edge
+  answers itself) -> DONE (the connection goes on with a new exchange), or TUNNEL (WebSocket),
+  CLOSING (final response sent, lingering) and CLOSED.
+* the **origin side** (`OriginState`): the conversation with the origin about this request.
+  IDLE -> GATED (the first request waits for the OCSP answer) -> CONNECTING (a new origin
+  connection) -> SENDING (request streaming, no response yet) -> RECEIVING (response streaming)
+  or CLOSING (a response whose body ends when the origin closes) -> DONE; TUNNEL; CLOSED (let go
+  after a failure, or because the client side ended).
+
+Every change of either side goes through `Exchange.move`, which refuses a move the tables below
+do not list (`IllegalTransition`, naming both states). Per-request state lives in the exchange,
+per-connection state (TLS session, parser, pause reasons, keep-alive) in `HttpConnection`. An
+HTTP/2 stream is an exchange too: it reuses both sides and their tables.
+
+No sockets, no event loop here. `HttpConnection` reads from the `RequestReader` (llhttp) it
+feeds, writes what the client must receive to a `ClientStream` and what the origin must receive
+to an `OriginLink`, asks an `OriginSource` for origin connections, and reads time from a clock:
+protocol.py plugs asyncio's transport, pool and loop clock in; the unit tests plug in fakes.
+Writes are gathered and flushed once per input (one buffer per read), never per event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from enum import Enum, Flag
+from time import perf_counter
+from typing import Protocol
+
+import httptools
+
+from edgeproxy.config.model import EdgeLimits
+from edgeproxy.dataplane.http.headers import (
+    CHUNKED,
+    UNTIL_CLOSE,
+    HostMatcher,
+    rewrite_request,
+    rewrite_response,
+)
+from edgeproxy.dataplane.http.identity import ClientIdentity, IdentityCache
+from edgeproxy.dataplane.http.parser import HttpError, RequestHead, RequestReader
+from edgeproxy.dataplane.http.problems import client_certificate_problem, problem_response
+from edgeproxy.dataplane.http.records import (
+    AccessRecord,
+    ConnectionFacts,
+    RequestObserver,
+    RevocationGate,
+    RevocationProvider,
+)
+from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+
+log = logging.getLogger(__name__)
+INF = float("inf")
+LINGER = 2.0  # seconds to drain a client's unread body after a final response (lingering close)
+
+
+class ClientState(Enum):
+    """Where the conversation with the client stands, for one exchange."""
+
+    bit: int  # set below: this state's bit, and the bits of the states it may move to
+    moves: int
+
+    IDLE = "idle"  # waiting for a request (keep-alive), or for the first one
+    HEAD = "head"  # a request head is arriving
+    FORWARD = "forward"  # the request goes to the origin; the origin side says how far
+    LOCAL = "local"  # answered by the edge; waiting for the (bodyless) request to end
+    DONE = "done"  # response complete; the connection goes on with a new exchange
+    TUNNEL = "tunnel"  # WebSocket: bytes piped both ways
+    CLOSING = "closing"  # final response sent; discarding input until the client closes
+    CLOSED = "closed"
+
+
+class OriginState(Enum):
+    """Where the conversation with the origin stands, for one exchange."""
+
+    bit: int
+    moves: int
+
+    IDLE = "idle"  # no origin involved (yet, or at all: answered locally)
+    GATED = "gated"  # the request waits for the client certificate's OCSP answer
+    CONNECTING = "connecting"  # waiting for a new origin connection
+    SENDING = "sending"  # request (head, body) streaming to the origin; no response yet
+    RECEIVING = "receiving"  # response streaming to the client
+    CLOSING = "closing"  # response streaming; its body ends when the origin closes
+    DONE = "done"  # response complete; the origin connection went back to the pool or closed
+    TUNNEL = "tunnel"  # WebSocket: bytes piped both ways
+    CLOSED = "closed"  # origin connection let go before the response completed
+
+
+CS, OS = ClientState, OriginState
+_CLIENT_MOVES: dict[ClientState, tuple[ClientState, ...]] = {
+    # IDLE -> LOCAL: a held-back pipelined request turned out malformed.
+    CS.IDLE: (CS.HEAD, CS.LOCAL, CS.CLOSING, CS.CLOSED),
+    CS.HEAD: (CS.FORWARD, CS.LOCAL, CS.CLOSING, CS.CLOSED),
+    # FORWARD -> LOCAL: the origin failed before a response byte (502/504, or a framing error).
+    CS.FORWARD: (CS.LOCAL, CS.DONE, CS.TUNNEL, CS.CLOSING, CS.CLOSED),
+    CS.LOCAL: (CS.DONE, CS.CLOSING, CS.CLOSED),
+    CS.DONE: (),
+    CS.TUNNEL: (CS.CLOSING, CS.CLOSED),
+    CS.CLOSING: (CS.CLOSED,),
+    CS.CLOSED: (),
+}
+_ORIGIN_MOVES: dict[OriginState, tuple[OriginState, ...]] = {
+    OS.IDLE: (OS.GATED, OS.CONNECTING, OS.SENDING, OS.CLOSED),
+    OS.GATED: (OS.CONNECTING, OS.SENDING, OS.CLOSED),
+    OS.CONNECTING: (OS.SENDING, OS.CLOSED),
+    # SENDING -> CONNECTING | SENDING: a pooled connection the origin had just closed; the
+    # request is retried once on another one (RFC 9112 section 9.3.1).
+    OS.SENDING: (OS.RECEIVING, OS.CLOSING, OS.CONNECTING, OS.SENDING, OS.CLOSED),
+    OS.RECEIVING: (OS.DONE, OS.TUNNEL, OS.CLOSED),
+    OS.CLOSING: (OS.DONE, OS.CLOSED),
+    OS.DONE: (),
+    OS.TUNNEL: (OS.CLOSED,),
+    OS.CLOSED: (),
+}
+# Each state gets a bit, and the bits of the states it may move to: the check is an int AND
+# (Enum hashing is a Python-level call, too slow for a check made several times per request).
+for _table in (_CLIENT_MOVES, _ORIGIN_MOVES):
+    for _i, _state in enumerate(_table):
+        _state.bit = 1 << _i
+    for _state, _targets in _table.items():
+        _state.moves = sum(t.bit for t in _targets)
+_STARTED = (OS.RECEIVING, OS.CLOSING, OS.DONE, OS.TUNNEL)  # a response byte may have left
+
+
+class IllegalTransition(RuntimeError):
+    """A move the state tables do not allow: a bug in the machine, never a client's doing."""
+
+    def __init__(self, current: ClientState | OriginState, target: ClientState | OriginState):
+        side = "client" if isinstance(current, ClientState) else "origin"
+        super().__init__(f"illegal {side} state change {current.value} -> {target.value}")
+        self.current = current
+        self.target = target
+
+
+class Pause(Flag):
+    """Why the client's bytes are not being read (several reasons can hold at once)."""
+
+    NONE = 0
+    PIPELINED = 1  # a request is in service and the next one is already here: it waits
+    AWAITING_REVOCATION = 2  # the request waits for the OCSP answer, before any origin
+    AWAITING_ORIGIN = 4  # the request waits for a new origin connection
+    ORIGIN_FULL = 8  # the origin's write buffer is full (request body backpressure)
+
+
+# The machine keeps the reasons as a plain int: Flag arithmetic is a Python-level call per
+# operation, and `origin_end` clears ORIGIN_FULL on every request.
+_PIPELINED = Pause.PIPELINED.value
+_AWAITING_REVOCATION = Pause.AWAITING_REVOCATION.value
+_AWAITING_ORIGIN = Pause.AWAITING_ORIGIN.value
+_ORIGIN_FULL = Pause.ORIGIN_FULL.value
+
+
+class Exchange:
+    """One request and its response: both sides' states and what is counted and held for it."""
+
+    __slots__ = (
+        "body",
+        "bytes_in",
+        "bytes_out",
+        "chunked",
+        "client",
+        "framing",
+        "head",
+        "link",
+        "origin",
+        "request_done",
+        "retried",
+        "sent",
+        "status",
+        "t0",
+        "t_origin",
+        "to_origin",
+    )
+
+    def __init__(self) -> None:
+        self.client = CS.IDLE
+        self.origin = OS.IDLE
+        self.head: RequestHead | None = None
+        self.sent = b""  # the origin-bound head, kept for the one retry
+        self.to_origin: list[bytes] = []  # bytes for the origin, sent once per input
+        self.link: OriginLink | None = None
+        self.body = False  # the request has a body (chunked or Content-Length > 0)
+        self.chunked = False
+        self.request_done = False  # the whole request has been received
+        self.retried = False
+        self.status = 0
+        self.framing = 0  # the response's framing towards the client (headers.RAW/CHUNKED/...)
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.t0 = 0.0  # perf_counter at the request's first byte
+        self.t_origin = 0.0  # perf_counter when the request went to an origin connection
+
+    def __repr__(self) -> str:
+        return f"<Exchange client={self.client.value} origin={self.origin.value}>"
+
+    def move(self, state: ClientState | OriginState) -> None:
+        """The one checked transition, for either side."""
+        if state.__class__ is ClientState:
+            current: ClientState | OriginState = self.client
+            if state.bit & current.moves:
+                self.client = state  # type: ignore[assignment]
+                return
+        else:
+            current = self.origin
+            if state.bit & current.moves:
+                self.origin = state  # type: ignore[assignment]
+                return
+        log.error("%r refused %s -> %s", self, current.value, state.value)
+        raise IllegalTransition(current, state)
+
+    @property
+    def response_started(self) -> bool:
+        return self.client is CS.LOCAL or self.origin in _STARTED
+
+    @property
+    def response_done(self) -> bool:
+        return self.client is CS.LOCAL or self.origin is OS.DONE
+
+
+# -- what the machine is plugged into ------------------------------------------------------------
+
+
+class ClientStream(Protocol):
+    """The client's side of the connection (an asyncio transport fits as it is)."""
+
+    def write(self, data: bytes) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def can_write_eof(self) -> bool: ...
+    def write_eof(self) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class OriginLink(Protocol):
+    """One origin connection while it carries an exchange (origin.OriginConnection)."""
+
+    reused: bool  # served an earlier exchange: it may be a keep-alive the origin just closed
+    got_response: bool  # bytes of the current response have arrived
+
+    def start(self, owner: HttpConnection, head_only: bool, upgrade: bool) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def write_eof(self) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class OriginSource(Protocol):
+    """Where origin connections come from (origin.OriginPool)."""
+
+    def take(self) -> OriginLink | None: ...
+    def connect(self, owner: HttpConnection) -> None: ...  # -> origin_connected / _connect_failed
+    def release(self, link: OriginLink) -> None: ...
+
+
+class Shared(Protocol):
+    """What the machine reads of its listener (context.ProxyContext)."""
+
+    limits: EdgeLimits
+    observer: RequestObserver | None
+    identities: IdentityCache
+    revocation: RevocationProvider | None
+    draining: bool
+
+
+_NO_REQUEST = RequestHead(b"-", b"-", "1.1", [], False, False, False)  # for 400/408/431 records
+
+
+class HttpConnection:
+    """The machine for one client connection: a sequence of exchanges (or one tunnel)."""
+
+    # Slots: thousands of idle keep-alive connections hold one each.
+    __slots__ = (
+        "_client_blocked",
+        "_client_ip",
+        "_clock",
+        "_close_after",
+        "_ctx",
+        "_deny",
+        "_facts",
+        "_identity",
+        "_last_host",
+        "_limits",
+        "_matcher",
+        "_out",
+        "_paused",
+        "_peer",
+        "_peer_eof",
+        "_pool",
+        "_reader",
+        "_rev_check",
+        "_rev_status",
+        "_session",
+        "_stream",
+        "deadline",
+        "ex",
+    )
+
+    def __init__(
+        self,
+        context: Shared,
+        session: TlsSession,
+        stream: ClientStream,
+        *,
+        peer: tuple[str, int],
+        matcher: HostMatcher,
+        pool: OriginSource,
+        clock: Callable[[], float],
+    ) -> None:
+        self._ctx = context
+        limits = self._limits = context.limits
+        self._session = session
+        self._stream = stream
+        self._clock = clock
+        self._peer = peer
+        self._client_ip = peer[0].encode()
+        self._matcher = matcher
+        self._pool = pool
+        self._last_host = b""  # the last Host that matched: one bytes compare per request
+        self._identity: ClientIdentity | None = None
+        self._facts: ConnectionFacts | None = None  # the access records' per-connection part
+        self._paused = 0  # Pause bits
+        self._client_blocked = False  # the client's write buffer is full
+        self._close_after = context.draining
+        self._peer_eof = False  # the client sent EOF (half-close)
+        self._out: list[bytes] = []  # bytes for the client, sent once per input
+        self.ex = Exchange()
+        edge = session.edge
+        auth = edge.mutual_authentication
+        forward = auth.mode == "request" and auth.on_failure == "forward"
+        self._deny = session.verify_result is not VerifyResult.SUCCESS and not forward
+        # OCSP (docs/dataplane.md): a pending or denying check, None once settled (the keep-alive
+        # fast path); the status goes to every access record of the connection.
+        self._rev_check: RevocationGate | None = None
+        self._rev_status = "not_checked"
+        reason = session.verify_reason
+        if reason is Reason.REVOKED:  # on a CRL, or a cached OCSP answer (request mode)
+            self._rev_status = "revoked"
+        elif reason is Reason.OCSP_UNAVAILABLE:  # a stale CRL under hard (request mode)
+            self._rev_status = "unavailable"
+        elif (
+            auth.ocsp.enabled
+            and context.revocation is not None
+            and session.verify_result is VerifyResult.SUCCESS
+        ):
+            # Asked now, not at the first request: the answer may be in before the request is.
+            fingerprint = self._client_identity().fingerprint_sha256
+            self._rev_status, self._rev_check = context.revocation.start(session, fingerprint)
+        self._reader = RequestReader(self, limits.max_header_bytes, limits.max_body_bytes)
+        self.deadline = clock() + limits.header_timeout  # the listener's sweep reads this
+
+    def __repr__(self) -> str:
+        ex = self.ex
+        return (
+            f"<HttpConnection {self._peer[0]}:{self._peer[1]} client={ex.client.value} "
+            f"origin={ex.origin.value} paused={self.paused!r}>"
+        )
+
+    @property
+    def paused(self) -> Pause:
+        return Pause(self._paused)
+
+    # -- input from the client -----------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        """Bytes from the client."""
+        ex = self.ex
+        client = ex.client
+        if client is CS.TUNNEL:
+            ex.link.write(data)  # type: ignore[union-attr]
+            self.deadline = self._clock() + self._limits.origin_read_timeout
+            return
+        if client is CS.CLOSING or client is CS.CLOSED:
+            return  # lingering close: the rest of an unwanted body
+        if client is CS.IDLE:
+            ex.move(CS.HEAD)
+            ex.t0 = perf_counter()
+            self.deadline = self._clock() + self._limits.header_timeout
+        reader = self._reader
+        reader.feed(data)
+        ex = self.ex  # the exchange may have ended (and another begun) inside feed
+        if ex.to_origin and ex.link is not None:
+            self._flush_origin(ex)
+        if reader.backlog and not self._paused & _PIPELINED and ex.client is not CS.CLOSING:
+            self._pause(_PIPELINED)
+
+    def receive_eof(self) -> bool | None:
+        """The client half-closed. True: keep the connection to answer what was asked."""
+        self._peer_eof = True
+        ex = self.ex
+        client = ex.client
+        if client is CS.TUNNEL and ex.link is not None:
+            ex.link.write_eof()
+            return True
+        if (client is CS.FORWARD or client is CS.LOCAL) and ex.request_done:
+            self._close_after = True  # the client half-closed after its request: still answer
+            return True
+        self._close_origin(ex, abort=True)
+        return None
+
+    def connection_lost(self) -> None:
+        ex = self.ex
+        client = ex.client
+        done = ex.response_done
+        if client is not CS.CLOSED:
+            ex.move(CS.CLOSED)
+        self._close_origin(ex, abort=True)
+        self._reader.detach()
+        if self._rev_check is not None:
+            self._rev_check.unsubscribe(self._revocation_settled)
+        live = client is CS.HEAD or client is CS.FORWARD or client is CS.LOCAL
+        if live and ex.head is not None:
+            self._record(ex, ex.status if done else 499)  # 499: client went away
+
+    def client_blocked(self, blocked: bool) -> None:
+        """The client's write buffer went over (True) or back under (False) its high mark."""
+        self._client_blocked = blocked
+        link = self.ex.link
+        if link is not None:
+            if blocked:
+                link.pause_reading()
+            else:
+                link.resume_reading()
+
+    # -- the listener's deadline sweep and drain (context.Tracked) -----------------------------
+
+    def on_deadline(self, now: float) -> None:
+        self.deadline = INF
+        ex = self.ex
+        client = ex.client
+        log.debug("deadline passed: %r", self)
+        if client is CS.HEAD:
+            self._local(408, close=True)
+        elif client is CS.FORWARD and ex.origin is OS.SENDING:
+            self._close_origin(ex, abort=True)
+            self._local(504, close=True)
+        else:  # idle keep-alive, a stalled tunnel or response, an unfinished lingering close
+            self._close_now()
+
+    def drain(self) -> None:
+        self._close_after = True
+        self.close_if_idle()
+
+    def close_if_idle(self) -> bool:
+        if self.ex.client is CS.IDLE and not self._reader.backlog:
+            self._close_now()
+            return True
+        return False
+
+    def abort(self) -> None:
+        self._stream.abort()
+
+    # -- RequestReader events (llhttp, one request at a time) ----------------------------------
+
+    def on_request(self, head: RequestHead) -> None:
+        ex = self.ex
+        if ex.client is CS.IDLE:
+            ex.move(CS.HEAD)
+            ex.t0 = perf_counter()
+        self.deadline = INF
+        ex.head = head
+        if not head.keep_alive:
+            self._close_after = True
+        target = head.target
+        authority = None
+        if head.method == b"CONNECT":
+            return self._local(405, close=True)
+        if target[:1] != b"/" and target != b"*":  # absolute-form (RFC 9112 section 3.2.2)
+            try:
+                url = httptools.parse_url(target)
+            except httptools.HttpParserInvalidURLError:
+                url = None
+            if url is None or not url.host:
+                return self._local(400, close=True)
+            authority = url.host + (b":%d" % url.port if url.port else b"")
+            target = (url.path or b"/") + (b"?" + url.query if url.query else b"")
+        try:
+            data, host, length, chunked = rewrite_request(
+                head, target, self._client_ip, self._client_identity().header_block
+            )
+        except HttpError as exc:
+            return self._local(exc.status, close=True)
+        ex.body = chunked or length > 0
+        ex.chunked = chunked
+        if not (self._host_ok(host) and (authority is None or self._matcher.matches(authority))):
+            return self._local(421)
+        if self._deny:
+            return self._local(403)
+        if length > self._limits.max_body_bytes:
+            return self._local(413, close=True)
+        if head.upgrade and ex.body:
+            # llhttp skips the body of an upgrade request: refuse rather than smuggle it.
+            return self._local(400, close=True)
+        ex.move(CS.FORWARD)
+        ex.sent = data
+        ex.to_origin = [data]
+        if self._rev_check is not None:  # OCSP pending or denying: only until it settles
+            return self._await_revocation(ex)
+        self._connect_origin(ex)
+
+    def on_request_body(self, data: bytes) -> None:
+        ex = self.ex
+        ex.bytes_in += len(data)
+        if ex.client is CS.FORWARD:
+            if ex.chunked:
+                ex.to_origin += (b"%x\r\n" % len(data), data, b"\r\n")
+            else:
+                ex.to_origin.append(data)
+            if ex.link is not None:
+                self.deadline = self._clock() + self._limits.origin_read_timeout
+
+    def on_request_end(self) -> None:
+        ex = self.ex
+        ex.request_done = True
+        client = ex.client
+        if client is CS.FORWARD:
+            if ex.chunked:
+                ex.to_origin.append(b"0\r\n\r\n")
+        elif client is CS.LOCAL:
+            self._finish(ex)
+
+    def on_request_error(self, error: HttpError) -> None:
+        ex = self.ex
+        if ex.client is CS.IDLE:  # a pipelined request that was held back
+            ex.t0 = perf_counter()
+        started = ex.response_started
+        self._close_origin(ex, abort=True)
+        if started:
+            self._close_now()
+        else:
+            self._local(error.status, close=True)
+
+    # -- origin events (origin.OriginConnection and OriginPool) --------------------------------
+
+    def origin_connected(self, link: OriginLink) -> None:
+        ex = self.ex
+        if ex.origin is not OS.CONNECTING:
+            self._pool.release(link)  # the client left: keep the fresh connection for others
+            return
+        self._unpause(_AWAITING_ORIGIN)
+        self._attach(ex, link)
+        self._flush_origin(ex)
+
+    def origin_connect_failed(self, timed_out: bool) -> None:
+        if self.ex.origin is OS.CONNECTING:
+            self._unpause(_AWAITING_ORIGIN)
+            self._local(504 if timed_out else 502)
+
+    def origin_interim(
+        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        head = self.ex.head
+        if head is not None and head.version == "1.1":  # no 1xx for HTTP/1.0
+            data, _, _ = rewrite_response(
+                status, reason, headers, head_only=True, http10=False, close=False
+            )
+            self._out.append(data)
+
+    def origin_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
+        """The final response head; True when its body ends only when the origin closes."""
+        ex = self.ex
+        req = ex.head
+        assert req is not None
+        data, framing, until_eof = rewrite_response(
+            status,
+            reason,
+            headers,
+            head_only=req.method == b"HEAD",
+            http10=req.version == "1.0",
+            close=self._close_after or self._ctx.draining or not ex.request_done,
+        )
+        if framing == UNTIL_CLOSE:
+            self._close_after = True
+        ex.move(OS.CLOSING if until_eof else OS.RECEIVING)
+        ex.framing = framing
+        ex.status = status
+        self._out.append(data)
+        ex.bytes_out += len(data)
+        return until_eof
+
+    def origin_body(self, data: bytes) -> None:
+        ex = self.ex
+        ex.bytes_out += len(data)
+        if ex.framing == CHUNKED:
+            self._out += (b"%x\r\n" % len(data), data, b"\r\n")
+        else:
+            self._out.append(data)
+
+    def origin_end(self, keep_alive: bool) -> None:
+        ex = self.ex
+        if ex.framing == CHUNKED:
+            self._out.append(b"0\r\n\r\n")
+        ex.move(OS.DONE)
+        link = ex.link
+        if link is not None:
+            ex.link = None
+            if self._paused & _ORIGIN_FULL:
+                self._unpause(_ORIGIN_FULL)
+            if keep_alive and ex.request_done:
+                self._pool.release(link)
+            else:
+                link.close()
+        if not ex.request_done:
+            self._close_after = True  # answered before the body ended: stop reading it
+        self._finish(ex)
+
+    def origin_upgraded(self, data: bytes) -> None:
+        ex = self.ex
+        ex.move(CS.TUNNEL)
+        ex.move(OS.TUNNEL)
+        self._flush_client()
+        if data:
+            self._stream.write(data)
+        rest = self._reader.take_tunnel_bytes()
+        if rest:
+            ex.link.write(rest)  # type: ignore[union-attr]
+        self._record(ex, 101)
+        self._unpause(_PIPELINED)
+        self.deadline = self._clock() + self._limits.origin_read_timeout
+
+    def origin_tunnel_data(self, data: bytes) -> None:
+        self._stream.write(data)
+        self.deadline = self._clock() + self._limits.origin_read_timeout
+
+    def origin_flush(self) -> None:
+        """The end of one origin read: send what it produced."""
+        if self._out:
+            self._flush_client()
+        origin = self.ex.origin
+        if origin is OS.RECEIVING or origin is OS.SENDING or origin is OS.CLOSING:
+            self.deadline = self._clock() + self._limits.origin_read_timeout
+
+    def origin_failed(self, detail: str) -> None:
+        ex = self.ex
+        link = ex.link
+        ex.link = None
+        self._unpause(_ORIGIN_FULL)
+        origin = ex.origin
+        log.debug("origin failed (%s): %r", detail, self)
+        if ex.client is CS.TUNNEL:
+            self._close_now()
+        elif origin is not OS.SENDING and origin is not OS.RECEIVING and origin is not OS.CLOSING:
+            return
+        elif origin is not OS.SENDING:
+            self._close_now()  # a truncated response: the client sees its framing cut short
+        elif link is not None and link.reused and not link.got_response and self._can_retry(ex):
+            # A pooled keep-alive the origin had just closed (RFC 9112 section 9.3.1): retry once.
+            ex.retried = True
+            ex.to_origin = [ex.sent]
+            self._connect_origin(ex)
+            self._flush_origin(ex)
+        else:
+            self._local(502)
+
+    def origin_pause_writing(self) -> None:
+        self._pause(_ORIGIN_FULL)
+
+    def origin_resume_writing(self) -> None:
+        self._unpause(_ORIGIN_FULL)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _await_revocation(self, ex: Exchange) -> None:
+        """Hold the request (head and body, reads paused) until the OCSP answer is in
+        (docs/dataplane.md)."""
+        check = self._rev_check
+        assert check is not None
+        if check.done:
+            return self._apply_revocation(check)
+        ex.move(OS.GATED)
+        self._pause(_AWAITING_REVOCATION)
+        check.subscribe(self._revocation_settled)
+
+    def _revocation_settled(self, _future: object) -> None:
+        """The answer came in (a later loop iteration). Unless the request is still waiting,
+        the connection has been answered or closed meanwhile, and nothing is left to do."""
+        check = self._rev_check
+        if check is not None and self.ex.origin is OS.GATED:
+            self._apply_revocation(check)
+
+    def _apply_revocation(self, check: RevocationGate) -> None:
+        self._rev_status = check.status
+        reason = check.deny_reason
+        if reason is not None:
+            return self._local(403, close=True, reason=reason)  # the lingering close resumes
+        self._rev_check = None  # settled: later requests take the fast path
+        ex = self.ex
+        waited = ex.origin is OS.GATED
+        self._connect_origin(ex)
+        if waited:
+            self._unpause(_AWAITING_REVOCATION)
+            if ex.link is not None:  # pooled: no origin_connected() to come
+                self._flush_origin(ex)
+
+    def _connect_origin(self, ex: Exchange) -> None:
+        link = self._pool.take()
+        if link is None:
+            ex.move(OS.CONNECTING)
+            self._pause(_AWAITING_ORIGIN)
+            self._pool.connect(self)
+        else:
+            self._attach(ex, link)
+
+    def _attach(self, ex: Exchange, link: OriginLink) -> None:
+        ex.move(OS.SENDING)
+        ex.link = link
+        req = ex.head
+        assert req is not None
+        link.start(self, req.method == b"HEAD", req.websocket)
+        if self._client_blocked:
+            link.pause_reading()
+        ex.t_origin = perf_counter()
+        self.deadline = self._clock() + self._limits.origin_read_timeout
+
+    def _can_retry(self, ex: Exchange) -> bool:
+        return not ex.retried and not ex.body and ex.request_done
+
+    def _host_ok(self, host: bytes | None) -> bool:
+        if host == self._last_host:
+            return True
+        if host is not None and self._matcher.matches(host):
+            self._last_host = host
+            return True
+        return False
+
+    def _local(self, status: int, close: bool = False, reason: str | None = None) -> None:
+        """Answer the current request ourselves; the origin never sees it."""
+        ex = self.ex
+        self._close_origin(ex, abort=True)
+        req = ex.head
+        if req is None:
+            req = ex.head = _NO_REQUEST
+        if (ex.body and not ex.request_done) or req.websocket:
+            close = True  # an unread body or tunnel bytes follow: the connection cannot go on
+        close = close or self._close_after or self._ctx.draining
+        head_only = req.method == b"HEAD"
+        if status == 403:
+            reason = reason or self._session.verify_reason or "other"
+            data = client_certificate_problem(reason, close=close, head_only=head_only)
+        else:
+            data = problem_response(status, close=close, head_only=head_only)
+        self._out.append(data)
+        ex.bytes_out += len(data)
+        ex.status = status
+        self._close_after = close
+        if ex.client is not CS.LOCAL:
+            ex.move(CS.LOCAL)
+        if ex.request_done or close:
+            self._finish(ex)
+
+    def _finish(self, ex: Exchange) -> None:
+        """The exchange is over: account for it, then keep the connection alive or close it."""
+        self._flush_client()
+        self._record(ex, ex.status)
+        if self._close_after:
+            self._linger_close(ex)
+            return
+        ex.move(CS.DONE)
+        ex = self.ex = Exchange()
+        self.deadline = self._clock() + self._limits.idle_timeout
+        reader = self._reader
+        reader.release()  # may run the next pipelined request right now
+        ex = self.ex
+        if ex.to_origin and ex.link is not None:
+            self._flush_origin(ex)
+        if ex.client is CS.IDLE and reader.in_head:
+            ex.move(CS.HEAD)
+            ex.t0 = perf_counter()
+            self.deadline = self._clock() + self._limits.header_timeout
+        if self._paused & _PIPELINED and not reader.backlog:
+            self._unpause(_PIPELINED)
+
+    def _client_identity(self) -> ClientIdentity:
+        identity = self._identity
+        if identity is None:  # once per connection: the TLS session does not change
+            identity = self._identity = self._ctx.identities.get(self._session)
+        return identity
+
+    def _connection_facts(self) -> ConnectionFacts:
+        facts = self._facts
+        if facts is None:  # once per connection: the TLS session does not change
+            session = self._session
+            identity = self._client_identity()
+            facts = self._facts = ConnectionFacts(
+                client_address=self._peer[0],
+                client_port=self._peer[1],
+                edge_certificate=session.edge.name,
+                sni=session.sni,
+                tls_version=session.tls_version,
+                client_subject=identity.subject,
+                client_serial=identity.serial,
+                client_fingerprint_sha256=identity.fingerprint_sha256,
+                verify_result=session.verify_result.value,
+                verify_reason=session.verify_reason,
+                ca_set=session.ca_set,
+                ca_set_version=session.ca_set_version,
+            )
+        return facts
+
+    def _record(self, ex: Exchange, status: int) -> None:
+        observer = self._ctx.observer
+        req = ex.head
+        if observer is None or req is None:
+            return
+        # Durations on perf_counter: uvloop's loop.time() ticks in whole milliseconds.
+        now = perf_counter()
+        t_origin = ex.t_origin
+        record = AccessRecord(
+            time.time() - (now - ex.t0),
+            self._facts or self._connection_facts(),
+            req.method.decode("latin-1"),
+            req.target.decode("latin-1"),
+            status,
+            ex.bytes_in,
+            ex.bytes_out,
+            now - ex.t0,
+            now - t_origin if t_origin else None,
+            self._rev_status,
+        )
+        try:
+            observer.request_done(record)
+        except Exception:  # a broken log or metrics sink must not break proxying
+            log.exception("request observer failed")
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _flush_client(self) -> None:
+        out = self._out
+        if out and self.ex.client is not CS.CLOSED:
+            self._stream.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
+
+    def _flush_origin(self, ex: Exchange) -> None:
+        buf = ex.to_origin
+        link = ex.link
+        if buf and link is not None:
+            link.write(buf[0] if len(buf) == 1 else b"".join(buf))
+            buf.clear()
+
+    def _close_origin(self, ex: Exchange, abort: bool) -> None:
+        link = ex.link
+        if link is not None:
+            ex.link = None
+            link.abort() if abort else link.close()
+        ex.to_origin = []
+        origin = ex.origin
+        if origin is not OS.IDLE and origin is not OS.DONE and origin is not OS.CLOSED:
+            ex.move(OS.CLOSED)
+
+    def _linger_close(self, ex: Exchange) -> None:
+        """Close after a final response without an RST that could destroy it (RFC 9112 §9.6)."""
+        ex.move(CS.CLOSING)
+        stream = self._stream
+        if self._paused:
+            self._paused = 0
+            stream.resume_reading()
+        self.deadline = self._clock() + LINGER
+        # The TLS adapter's transport cannot half-close: it closes (close_notify) instead.
+        if not self._peer_eof and stream.can_write_eof():
+            stream.write_eof()
+        else:
+            stream.close()
+
+    def _close_now(self) -> None:
+        ex = self.ex
+        self._close_origin(ex, abort=True)
+        self._flush_client()
+        client = ex.client
+        if client is not CS.CLOSED:
+            if client is not CS.CLOSING:
+                ex.move(CS.CLOSING)
+            self._stream.close()
+
+    def _pause(self, why: int) -> None:
+        if not self._paused:
+            self._stream.pause_reading()
+        self._paused |= why
+
+    def _unpause(self, why: int) -> None:
+        if self._paused & why:
+            self._paused &= ~why
+            if not self._paused and self.ex.client is not CS.CLOSED:
+                self._stream.resume_reading()

@@ -1,0 +1,68 @@
+"""The asyncio protocol that drives the HTTP exchange machine on the decrypted stream.
+
+`ProxyProtocol` is what the TLS adapter (dataplane/tls_transport.py) creates once a handshake
+completes, handing it the connection's `TlsSession`. It builds one `HttpConnection`
+(exchange.py), plugs the transport, the listener's origin pool and the loop clock into it, and
+from then on passes every socket event in: bytes, EOF, loss, and the transport's write-buffer
+backpressure. Deadlines are the listener's sweep (context.py), which calls the machine directly.
+The origin side's sockets are origin.OriginConnection, which report to the machine too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from edgeproxy.dataplane.http.context import ProxyContext
+from edgeproxy.dataplane.http.exchange import HttpConnection
+from edgeproxy.tls.session import TlsSession
+
+
+class ProxyProtocol(asyncio.Protocol):
+    """Serves HTTP/1.1 on one client connection; `ProxyProtocol(context, session)`."""
+
+    __slots__ = ("_conn", "_ctx", "_session")
+
+    def __init__(self, context: ProxyContext, session: TlsSession) -> None:
+        self._ctx = context
+        self._session = session
+        self._conn: HttpConnection | None = None
+
+    def __repr__(self) -> str:
+        return f"<ProxyProtocol {self._conn!r}>"
+
+    @property
+    def connection(self) -> HttpConnection | None:
+        return self._conn
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        ctx = self._ctx
+        edge = self._session.edge
+        peer = transport.get_extra_info("peername") or ("", 0)
+        conn = self._conn = HttpConnection(
+            ctx,
+            self._session,
+            transport,  # type: ignore[arg-type]
+            peer=(str(peer[0]), int(peer[1])),
+            matcher=ctx.host_matcher(edge.hostnames),
+            pool=ctx.pool_for(edge.origin),  # type: ignore[arg-type]
+            clock=asyncio.get_running_loop().time,
+        )
+        ctx.register(conn)
+
+    def data_received(self, data: bytes) -> None:
+        self._conn.receive(data)  # type: ignore[union-attr]
+
+    def eof_received(self) -> bool | None:
+        return self._conn.receive_eof()  # type: ignore[union-attr]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        conn = self._conn
+        if conn is not None:
+            self._ctx.unregister(conn)
+            conn.connection_lost()
+
+    def pause_writing(self) -> None:
+        self._conn.client_blocked(True)  # type: ignore[union-attr]
+
+    def resume_writing(self) -> None:
+        self._conn.client_blocked(False)  # type: ignore[union-attr]
