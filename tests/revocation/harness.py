@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
-from edgeproxy.dataplane.http import AccessRecord, ProxyContext, ProxyProtocol
+from edgeproxy.dataplane.http import AccessRecord, OriginState, ProxyContext, ProxyProtocol
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.revocation.check import Revocation
@@ -72,8 +72,11 @@ class Edge:
     proxy: ProxyContext
 
     def waiting_for_revocation(self) -> int:
-        """Connections whose request waits for an OCSP answer (their state, as repr shows it)."""
-        return sum(" revocation " in repr(c) for c in list(self.proxy._connections))
+        """Connections whose request waits for an OCSP answer (the exchange's origin side)."""
+        return sum(
+            c.ex.origin is OriginState.GATED  # type: ignore[attr-defined]
+            for c in list(self.proxy._connections)
+        )
 
     def sample(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, labels)
