@@ -121,11 +121,14 @@ _ORIGIN_MOVES: dict[OriginState, tuple[OriginState, ...]] = {
 }
 # Each state gets a bit, and the bits of the states it may move to: the check is an int AND
 # (Enum hashing is a Python-level call, too slow for a check made several times per request).
-for _table in (_CLIENT_MOVES, _ORIGIN_MOVES):
-    for _i, _state in enumerate(_table):
-        _state.bit = 1 << _i
-    for _state, _targets in _table.items():
-        _state.moves = sum(t.bit for t in _targets)
+for _i, _client in enumerate(_CLIENT_MOVES):
+    _client.bit = 1 << _i
+for _client, _client_targets in _CLIENT_MOVES.items():
+    _client.moves = sum(t.bit for t in _client_targets)
+for _i, _origin in enumerate(_ORIGIN_MOVES):
+    _origin.bit = 1 << _i
+for _origin, _origin_targets in _ORIGIN_MOVES.items():
+    _origin.moves = sum(t.bit for t in _origin_targets)
 _STARTED = (OS.RECEIVING, OS.CLOSING, OS.DONE, OS.TUNNEL)  # a response byte may have left
 
 
@@ -205,7 +208,7 @@ class Exchange:
         if state.__class__ is ClientState:
             current: ClientState | OriginState = self.client
             if state.bit & current.moves:
-                self.client = state  # type: ignore[assignment]
+                self.client = state
                 return
         else:
             current = self.origin

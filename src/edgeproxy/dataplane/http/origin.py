@@ -103,7 +103,7 @@ class OriginConnection(asyncio.Protocol):
 
     def write_eof(self) -> None:
         """The client half-closed a tunnel: pass the half-close on."""
-        self.transport.write_eof()  # type: ignore[union-attr]
+        self.transport.write_eof()
 
     def pause_reading(self) -> None:
         if not self._reading_paused and not self.closed:
