@@ -54,19 +54,24 @@ def fleet_service(store: Store, clock: Clock) -> FleetService:
 
 
 @pytest.fixture
+def authenticator() -> TokenAuthenticator:
+    return TokenAuthenticator(
+        tuple(
+            TokenConfig(name, Role(role), hashlib.sha256(token.encode()).hexdigest())
+            for role, (name, token) in TOKENS.items()
+        )
+    )
+
+
+@pytest.fixture
 async def api(
     aiohttp_client: Callable[..., Any],
     store: Store,
     clock: Clock,
     fleet_service: FleetService,
     checker: OpenApiChecker,
+    authenticator: TokenAuthenticator,
 ) -> Api:
-    authenticator = TokenAuthenticator(
-        tuple(
-            TokenConfig(name, Role(role), hashlib.sha256(token.encode()).hexdigest())
-            for role, (name, token) in TOKENS.items()
-        )
-    )
     app = create_admin_app(TruststoreService(store, clock=clock), fleet_service, authenticator)
     client: TestClient = await aiohttp_client(app)
     return Api(client, checker, {role: token for role, (_, token) in TOKENS.items()})

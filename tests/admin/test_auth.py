@@ -4,10 +4,18 @@ table-driven over every route."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from aiohttp import web
 
+from edgeproxy.admin.app import create_admin_app
+from edgeproxy.admin.auth import TokenAuthenticator
 from edgeproxy.domain.model import Role
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import TruststoreService
+from edgeproxy.store import Store
 from support.admin import Api
 
 from .steps import TOKENS, every_route, new_set
@@ -98,3 +106,21 @@ async def test_security_headers_on_every_kind_of_response(
 async def test_openapi_document_is_public_and_the_api_is_not(api: Api) -> None:
     assert (await api.get("/openapi.json", as_=None, base=False)).status == 200
     assert (await api.get("/nodes", as_=None)).status == 401
+
+
+async def test_a_route_that_declares_no_role_is_refused_even_to_an_admin(
+    aiohttp_client: Callable[..., Any],
+    store: Store,
+    fleet_service: FleetService,
+    authenticator: TokenAuthenticator,
+) -> None:
+    async def unmarked(request: web.Request) -> web.Response:
+        return web.Response(text="reached")
+
+    app = create_admin_app(TruststoreService(store), fleet_service, authenticator)
+    app.router.add_get("/unmarked", unmarked)
+    client = await aiohttp_client(app)
+    admin_token = TOKENS["admin"][1]
+    response = await client.get("/unmarked", headers={"Authorization": f"Bearer {admin_token}"})
+    assert response.status == 403
+    assert (await response.json())["type"].endswith("route-not-authorised")

@@ -10,9 +10,8 @@ from edgeproxy.admin.auth import TokenAuthenticator, require_role
 from edgeproxy.admin.keys import AUTH, FLEET, PRINCIPAL, SERVICE
 from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.problems import problem_middleware
-from edgeproxy.admin.routes import routes
+from edgeproxy.admin.routes import REQUIRED_ROLE, routes
 from edgeproxy.domain.errors import Forbidden
-from edgeproxy.domain.model import Role
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.truststore import TruststoreService
 
@@ -36,10 +35,10 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     route_handler = request.match_info.route.handler
-    needed: Role | None = getattr(route_handler, "required_role", None)
+    needed = REQUIRED_ROLE.get(route_handler)
     if needed is None:
         # Only the explicitly public documents skip auth; an unmarked route fails closed.
-        if getattr(route_handler, "public", False) or request.match_info.http_exception:
+        if route_handler in _PUBLIC or request.match_info.http_exception:
             return await handler(request)
         raise Forbidden("route-not-authorised", "this route declares no role")
     principal = request.app[AUTH].authenticate(request.headers.get("Authorization"))
@@ -52,7 +51,8 @@ async def serve_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-serve_openapi.public = True  # type: ignore[attr-defined]
+# The documents anyone may read: no token, no role.
+_PUBLIC = frozenset({serve_openapi})
 
 
 def create_admin_app(

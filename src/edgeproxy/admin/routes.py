@@ -22,11 +22,16 @@ BASE = serialize.BASE
 MAX_EXPIRY_THRESHOLD_DAYS = 36_500
 
 
+# The least role each handler needs, read by the auth middleware: a handler missing here (and not
+# one of the public documents) is refused, so a route that forgets `needs` fails closed.
+REQUIRED_ROLE: dict[Handler, Role] = {}
+
+
 def needs(role: Role) -> Callable[[Handler], Handler]:
     """Mark the least role a handler needs; the auth middleware enforces it."""
 
     def mark(handler: Handler) -> Handler:
-        handler.required_role = role  # type: ignore[attr-defined]
+        REQUIRED_ROLE[handler] = role
         return handler
 
     return mark
