@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeGuard, get_args
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPublicKeyTypes,
+    CertificatePublicKeyTypes,
+)
 
 from edgeproxy.domain.errors import FieldError, ValidationError
 from edgeproxy.domain.model import Certificate, Crl
@@ -167,9 +172,21 @@ def _check_times(parsed: ParsedCrl, now: datetime) -> list[FieldError]:
     return errors
 
 
+# The key types the library verifies signatures with, read from its own alias so a newer
+# cryptography's additions count without a change here.
+_SIGNING_KEY_TYPES: tuple[type, ...] = get_args(CertificateIssuerPublicKeyTypes)
+
+
+def _signing_key(key: CertificatePublicKeyTypes) -> TypeGuard[CertificateIssuerPublicKeyTypes]:
+    return isinstance(key, _SIGNING_KEY_TYPES)
+
+
 def _signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    key = ca.public_key()
+    if not _signing_key(key):
+        return False  # a key-agreement key (X25519, ML-KEM, ...) signs nothing
     try:
-        return crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+        return crl.is_signature_valid(key)
     except (UnsupportedAlgorithm, TypeError, ValueError):
         return False
 
