@@ -64,7 +64,8 @@ class RequestSink(Protocol):
     def on_request_error(self, error: HttpError) -> None: ...
 
 
-_HEAD, _BODY, _END, _ERROR = range(4)
+# An event held while the sink is blocked: the head, a body chunk, the end (None) or the error.
+_Held = RequestHead | bytes | HttpError | None
 
 
 class RequestReader:
@@ -101,7 +102,7 @@ class RequestReader:
         self._max_body = max_body_bytes
         # Bytes that may wait unparsed behind an in-flight request: a few reads' worth.
         self._max_backlog = max_backlog or max(1 << 20, 4 * max_header_bytes)
-        self._queue: deque[tuple[int, object]] | None = None  # made on first use: it is rare
+        self._queue: deque[_Held] | None = None  # made on first use: it is rare
         self._raw = bytearray()
         self._blocked = False  # the current request is complete; the next waits for release()
         self._running = False  # inside feed/release: a nested release() must not re-enter llhttp
@@ -170,8 +171,7 @@ class RequestReader:
         """Deliver held-back events, then parse held-back bytes, until blocked again."""
         while not self._blocked:
             if self._queue:
-                kind, arg = self._queue.popleft()
-                self._dispatch(kind, arg)
+                self._dispatch(self._queue.popleft())
             elif self._raw and not self._stopped and not self._dead:
                 data = bytes(self._raw)
                 self._raw.clear()
@@ -208,24 +208,24 @@ class RequestReader:
         if not self._dead:
             self._dead = True
             if self._blocked:
-                self._hold((_ERROR, error))
+                self._hold(error)
             else:
-                self._dispatch(_ERROR, error)
+                self._dispatch(error)
 
-    def _dispatch(self, kind: int, arg: object) -> None:
+    def _dispatch(self, event: _Held) -> None:
         sink = self._sink
-        if kind == _BODY:
-            sink.on_request_body(arg)  # type: ignore[arg-type]
-        elif kind == _HEAD:
-            sink.on_request(arg)  # type: ignore[arg-type]
-        elif kind == _END:
+        if isinstance(event, bytes):
+            sink.on_request_body(event)
+        elif isinstance(event, RequestHead):
+            sink.on_request(event)
+        elif event is None:
             self._blocked = True  # before the sink runs: it may release() synchronously
             sink.on_request_end()
         else:
             self._blocked = True
-            sink.on_request_error(arg)  # type: ignore[arg-type]
+            sink.on_request_error(event)
 
-    def _hold(self, event: tuple[int, object]) -> None:
+    def _hold(self, event: _Held) -> None:
         if self._queue is None:
             self._queue = deque()
         self._queue.append(event)
@@ -279,7 +279,7 @@ class RequestReader:
             websocket,
         )
         if self._blocked:
-            self._hold((_HEAD, head))
+            self._hold(head)
         else:
             self._sink.on_request(head)
 
@@ -289,7 +289,7 @@ class RequestReader:
         if self._body_bytes > self._max_body:
             self._raise(413, "request body too large")
         if self._blocked:
-            self._hold((_BODY, data))
+            self._hold(data)
         else:
             self._sink.on_request_body(data)
 
@@ -297,7 +297,7 @@ class RequestReader:
         self._pending = 0
         self._in_head = False
         if self._blocked:
-            self._hold((_END, None))
+            self._hold(None)
         else:
             self._blocked = True  # before the sink runs: it may release() synchronously
             self._sink.on_request_end()
