@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 import socket
 import ssl
@@ -185,3 +186,70 @@ async def test_the_server_name_is_acknowledged(
     )  # fmt: skip
     assert code == 0, out
     assert 'TLS server extension "server name" (id=0), len=0' in out
+
+
+async def alpn_handshake(server: Server, ctx: ssl.SSLContext) -> str | None:
+    """Handshake, one echo, and the protocol the client saw selected."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", server.port, ssl=ctx, server_hostname=API
+    )
+    try:
+        writer.write(b"ping")
+        async with asyncio.timeout(5):
+            assert await reader.readexactly(4) == b"ping"
+        ssl_object = writer.get_extra_info("ssl_object")
+        assert isinstance(ssl_object, ssl.SSLObject)
+        return ssl_object.selected_alpn_protocol()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "offer", [["http/1.1"], ["h2", "http/1.1"], ["http/1.1", "h2"], ["spdy/3", "http/1.1"]]
+)
+async def test_alpn_selects_http_1_1(pki: Pki, start: Callable[..., Any], offer: list[str]) -> None:
+    server = await start()
+    ctx = pki.client_context(pki.good)
+    ctx.set_alpn_protocols(offer)
+    assert await alpn_handshake(server, ctx) == "http/1.1"
+    [(session, _)] = server.observer.done
+    assert session.alpn == "http/1.1"
+
+
+async def test_no_alpn_offer_is_http_1_1(pki: Pki, start: Callable[..., Any]) -> None:
+    server = await start()
+    assert await alpn_handshake(server, pki.client_context(pki.good)) is None
+    [(session, _)] = server.observer.done
+    assert session.alpn is None
+
+
+@pytest.mark.parametrize("offer", [["h2"], ["h2", "h3"], ["x" * 200]])
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+async def test_an_offer_without_http_1_1_is_refused(
+    pki: Pki, start: Callable[..., Any], offer: list[str], version: ssl.TLSVersion
+) -> None:
+    server = await start()
+    ctx = pki.client_context(pki.good, tls=version)
+    ctx.set_alpn_protocols(offer)
+    with pytest.raises(ssl.SSLError, match="no application protocol"):
+        await alpn_handshake(server, ctx)
+    await server.observer.wait_failed()
+    [(reason, sni, edge, _, _)] = server.observer.failed
+    assert (reason, sni, edge) == (Reason.NO_APPLICATION_PROTOCOL, API, "api")
+    assert server.apps == []
+
+
+async def test_the_protocol_list_belongs_to_the_prepared_edge(
+    pki: Pki, start: Callable[..., Any], state_for: Callable[..., TrustState]
+) -> None:
+    """Where HTTP/2 will add h2: the engine offers what the prepared edge lists, in its order."""
+    state = state_for()
+    [prepared] = state.edges.values()
+    server = await start(
+        TrustState([dataclasses.replace(prepared, protocols=(b"h2", b"http/1.1"))])
+    )
+    ctx = pki.client_context(pki.good)
+    ctx.set_alpn_protocols(["http/1.1", "h2"])
+    assert await alpn_handshake(server, ctx) == "h2"

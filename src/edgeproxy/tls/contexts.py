@@ -20,7 +20,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from cryptography import x509
 from OpenSSL import SSL, crypto
@@ -44,7 +44,8 @@ _OPTIONS: Final = (
 
 
 class VerifyRecord:
-    """Per-connection verification outcome, attached with `Connection.set_app_data`.
+    """Per-connection verification outcome, attached with `Connection.set_app_data`; it also
+    carries `alpn`, the protocol the engine chose from the client's offer, to the ALPN callback.
 
     The verify callback records the *first* failure's X509_V_ERR code and depth; later failures in
     the same chain are consequences of it. `issuer` is the certificate verified at depth 1, kept
@@ -52,7 +53,7 @@ class VerifyRecord:
     `ocsp.check_intermediates`, the one verified last, at `issuer_depth`.
     """
 
-    __slots__ = ("checked", "crl_stale", "depth", "error", "issuer", "issuer_depth")
+    __slots__ = ("alpn", "checked", "crl_stale", "depth", "error", "issuer", "issuer_depth")
 
     def __init__(self) -> None:
         self.checked = False  # the callback ran: a chain was verified in this handshake
@@ -61,6 +62,7 @@ class VerifyRecord:
         self.issuer: crypto.X509 | None = None
         self.issuer_depth = -1
         self.crl_stale = False  # accepted although the issuer's CRL is stale (failure_mode soft)
+        self.alpn: bytes | None = None
 
 
 class ChainBook:
@@ -218,6 +220,18 @@ def _server_name_used(conn: SSL.Connection) -> None:
     """
 
 
+def _select_protocol(conn: SSL.Connection, offered: list[bytes]) -> Any:
+    """The ALPN select callback: the engine chose already, from the parsed ClientHello and the
+    edge's protocols (and refused a client offering none of them), so this only confirms it.
+
+    Returns the protocol, or `SSL.NO_OVERLAPPING_PROTOCOLS` (whose class pyOpenSSL keeps private,
+    hence `Any`): carry on without ALPN.
+    """
+    rec = conn.get_app_data()
+    chosen = rec.alpn if isinstance(rec, VerifyRecord) else None
+    return chosen if chosen is not None and chosen in offered else SSL.NO_OVERLAPPING_PROTOCOLS
+
+
 def build_context(
     edge: EdgeCertificateConfig,
     anchors: TrustAnchors | None,
@@ -249,6 +263,7 @@ def build_context(
     # how long a certificate verified once keeps resuming after it expires (OpenSSL: 7200 s).
     ctx.set_timeout(SESSION_TIMEOUT)
     ctx.set_tlsext_servername_callback(_server_name_used)
+    ctx.set_alpn_select_callback(_select_protocol)
 
     store = ctx.get_cert_store()  # this context's own, still empty: filled once, here
     if store is None:

@@ -58,6 +58,7 @@ def _alert(description: int) -> bytes:
 
 _ALERT_PROTOCOL_VERSION: Final = _alert(70)
 _ALERT_UNRECOGNIZED_NAME: Final = _alert(112)  # RFC 6066 §3
+_ALERT_NO_APPLICATION_PROTOCOL: Final = _alert(120)  # RFC 7301 §3.2
 
 
 class State(Enum):
@@ -212,6 +213,16 @@ class TlsEngine:
                     detail = f"no edge certificate for server name {outcome.sni!r}"
                 return self._fail(Reason.SNI_MISMATCH, detail, _ALERT_UNRECOGNIZED_NAME)
             self.edge = prepared
+            if outcome.alpn:
+                # The server's preference wins (RFC 7301 §3.2 leaves the choice to it).
+                offered = outcome.alpn
+                chosen = next((p for p in prepared.protocols if p in offered), None)
+                if chosen is None:
+                    # Never echo the offered names: up to 64 KiB the client chose.
+                    detail = f"none of {len(offered)} ALPN protocols offered is spoken here"
+                    reason = Reason.NO_APPLICATION_PROTOCOL
+                    return self._fail(reason, detail, _ALERT_NO_APPLICATION_PROTOCOL)
+                self._verify.alpn = chosen
             conn = SSL.Connection(prepared.context, None)
             conn.set_accept_state()
             conn.set_app_data(self._verify)
@@ -327,6 +338,7 @@ class TlsEngine:
             ca_set=None if anchors is None else anchors.ca_set,
             ca_set_version=None if anchors is None else anchors.version,
             verified_chain_der=verified,
+            alpn=conn.get_alpn_proto_negotiated().decode("ascii", "replace") or None,
         )
 
     # -- output --------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ class Reason(StrEnum):
     # bytes of records): apart from not_tls, because it is a TLS client, and a bound to revisit
     # if real clients reach it.
     CLIENT_HELLO_TOO_LARGE = "client_hello_too_large"
+    # The client offered ALPN protocols, none of which the edge speaks (e.g. h2 only).
+    NO_APPLICATION_PROTOCOL = "no_application_protocol"
     TIMEOUT = "timeout"
     OTHER = "other"
 
@@ -62,6 +64,7 @@ class TlsSession:
     # a resumed session whose chain is no longer known (contexts.ChainBook). Unlike
     # `peer_chain_der`, nothing in it is merely the client's word.
     verified_chain_der: tuple[bytes, ...] = ()
+    alpn: str | None = None  # the protocol ALPN selected; None when the client offered none
 
     @property
     def verify_header_value(self) -> str:
