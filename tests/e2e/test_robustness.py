@@ -24,7 +24,7 @@ CLEAR_TEXT = b"GET / HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive\r\n\r\
 async def test_garbage_is_closed_while_a_concurrent_good_connection_keeps_working(
     node: Running, pki: E2ePki, origin: RecordingOrigin
 ) -> None:
-    not_tls = (await node.status.metrics()).handshakes("not_tls")
+    before = await node.status.metrics()
     good = connection(pki, node.port, "api.test", pki.alice)
     try:
         assert (await asyncio.to_thread(exchange, good, "/before")).status == 200
@@ -33,14 +33,17 @@ async def test_garbage_is_closed_while_a_concurrent_good_connection_keeps_workin
             asyncio.to_thread(send_raw, node.port, os.urandom(4096)),
             asyncio.to_thread(send_raw, node.port, CLEAR_TEXT),
         )
-        # Random bytes get at most one TLS alert record; clear-text HTTP gets nothing at all.
+        # Random bytes get at most one TLS alert record; clear-text HTTP a plain 400.
         assert noise == b"" or (noise[:1] == b"\x15" and len(noise) == 7), noise
-        assert clear == b""
+        assert clear.startswith(b"HTTP/1.1 400 Bad Request\r\n"), clear
+        assert b"This port speaks TLS" in clear
         assert (await asyncio.to_thread(exchange, good, "/after")).status == 200
         assert good.sock is socket_before
     finally:
         good.close()
-    assert (await node.status.metrics()).handshakes("not_tls") >= not_tls + 1
+    after = await node.status.metrics()
+    assert after.handshakes("not_tls") >= before.handshakes("not_tls") + 1
+    assert after.handshakes("plain_http") == before.handshakes("plain_http") + 1
     assert "/" not in origin.paths()
 
     async def all_closed() -> bool:

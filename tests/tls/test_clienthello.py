@@ -16,6 +16,7 @@ from edgeproxy.tls.clienthello import (
     NotTls,
     Outcome,
     Parsed,
+    PlainHttp,
     Unsupported,
 )
 from edgeproxy.tls.session import Reason
@@ -125,7 +126,9 @@ def test_mutated_hellos_never_raise() -> None:
             data[rng.randrange(5, len(data))] = rng.randrange(256)
         cut = rng.randint(0, len(data))
         out = parse(bytes(data[:cut]))
-        assert out is NEED_MORE or isinstance(out, Parsed | Malformed | NotTls | Unsupported)
+        assert out is NEED_MORE or isinstance(
+            out, Parsed | Malformed | NotTls | PlainHttp | Unsupported
+        )
 
 
 def test_random_garbage_is_not_tls() -> None:
@@ -134,14 +137,15 @@ def test_random_garbage_is_not_tls() -> None:
         data = rng.randbytes(rng.randint(1, 64))
         out = parse(data)
         if data[0] != 0x16:
-            assert isinstance(out, NotTls)
+            assert isinstance(out, NotTls | PlainHttp) or out is NEED_MORE
 
 
 @pytest.mark.parametrize(
     ("data", "detail"),
     [
-        (b"GET / HTTP/1.1\r\n", "plaintext HTTP on the TLS port"),
-        (b"PRI * HTTP/2.0\r\n", "plaintext HTTP on the TLS port"),
+        (b"GETX / HTTP/1.1\r\n", "first byte 0x47 is not a TLS handshake record"),
+        (b"get / HTTP/1.1\r\n", "first byte 0x67 is not a TLS handshake record"),
+        (b"HELO example.com\r\n", "first byte 0x48 is not a TLS handshake record"),
         (b"\x80\x2e\x01\x03\x00", "SSLv2-style record header"),
         (b"\x15\x03\x03\x00\x02\x02\x28", "first byte 0x15 is not a TLS handshake record"),
         (b"\x16\x02\x00\x00\x01\x01", "record version major 2 is not TLS"),
@@ -151,6 +155,23 @@ def test_random_garbage_is_not_tls() -> None:
 def test_not_tls(data: bytes, detail: str) -> None:
     assert parse(data) == NotTls(detail)
     assert parse(data).reason is Reason.NOT_TLS
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"GET / HTTP/1.1\r\n", b"POST /x HTTP/1.0\r\n", b"OPTIONS * HTTP/1.1\r\n",
+     b"CONNECT a:443 HTTP/1.1\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"DELETE /a"],
+)  # fmt: skip
+def test_plain_http(data: bytes) -> None:
+    assert parse(data) == PlainHttp()
+    assert PlainHttp().reason is Reason.PLAIN_HTTP
+
+
+def test_plain_http_a_byte_at_a_time() -> None:
+    parser = ClientHelloParser()
+    outcomes = [parser.feed(bytes([b])) for b in b"OPTIONS * HTTP/1.1\r\n"]
+    assert outcomes[:7] == [NEED_MORE] * 7  # "OPTIONS" could still be a method
+    assert outcomes[7] == PlainHttp()
 
 
 @pytest.mark.parametrize(

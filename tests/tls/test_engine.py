@@ -10,6 +10,7 @@ import pytest
 from cryptography import x509
 
 from edgeproxy.tls.engine import (
+    PLAIN_HTTP_ANSWER,
     HandshakeComplete,
     HandshakeFailed,
     IllegalTransition,
@@ -302,7 +303,7 @@ def test_eof_before_and_during_handshake(pki: Pki, state_for: StateFor) -> None:
 @pytest.mark.parametrize(
     ("data", "reason", "alert"),
     [
-        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Reason.NOT_TLS, b""),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Reason.PLAIN_HTTP, PLAIN_HTTP_ANSWER),
         (b"\x80\x2e\x01\x00\x02", Reason.NOT_TLS, b""),  # SSLv2 ClientHello
         (
             b"\x16\x03\x01\x00\x05\x02\x00\x00\x01\x00",

@@ -253,3 +253,33 @@ async def test_the_protocol_list_belongs_to_the_prepared_edge(
     ctx = pki.client_context(pki.good)
     ctx.set_alpn_protocols(["http/1.1", "h2"])
     assert await alpn_handshake(server, ctx) == "h2"
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [b"GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n", b"POST /x HTTP/1.0\r\n\r\n", b"HEAD / "],
+)
+async def test_plain_http_gets_a_plain_400(
+    pki: Pki, start: Callable[..., Any], request_head: bytes
+) -> None:
+    server = await start()
+    answer = await send_raw(server, request_head)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"\r\nConnection: close\r\n" in head + b"\r\n"
+    assert f"\r\nContent-Length: {len(body)}".encode() in head
+    assert body == b"This port speaks TLS: use https://\n"
+    await server.observer.wait_failed()
+    [(reason, sni, edge, _, _)] = server.observer.failed
+    assert (reason, sni, edge) == (Reason.PLAIN_HTTP, None, None)
+    assert server.apps == []
+
+
+@pytest.mark.parametrize("junk", [b"SSH-2.0-OpenSSH_9.6\r\n", b"GETS\r\n", b"\x00" * 16])
+async def test_other_bytes_are_not_tls_and_get_nothing(
+    pki: Pki, start: Callable[..., Any], junk: bytes
+) -> None:
+    server = await start()
+    assert await send_raw(server, junk) == b""
+    await server.observer.wait_failed()
+    assert [f[0] for f in server.observer.failed] == [Reason.NOT_TLS]

@@ -46,7 +46,7 @@ def test_verify_ok_is_not_a_failure() -> None:
         ("unsupported protocol", Reason.UNSUPPORTED_PROTOCOL),
         ("no shared cipher", Reason.UNSUPPORTED_PROTOCOL),
         ("version too low", Reason.UNSUPPORTED_PROTOCOL),
-        ("http request", Reason.NOT_TLS),
+        ("http request", Reason.PLAIN_HTTP),
         ("certificate verify failed", Reason.BAD_CERTIFICATE),
         ("bad signature", Reason.BAD_CERTIFICATE),
         ("sslv3 alert bad certificate", Reason.OTHER),  # the client distrusts *our* certificate

@@ -37,9 +37,13 @@ _EXT_ALPN: Final = 16
 _EXT_SUPPORTED_VERSIONS: Final = 43
 _MAX_FRAGMENT: Final = 2**14  # RFC 8446 §5.1: TLSPlaintext.length MUST NOT exceed 2^14
 _HOSTNAME_CHARS: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-._")
-# First bytes of plaintext HTTP requests ("GET ", "POST", "PRI * HTTP/2.0", ...): a common mistake
-# worth naming in the log instead of calling it garbage.
-_HTTP_FIRST: Final = frozenset(b"CDGHOPT")
+# How plaintext HTTP requests start (RFC 9110 §9 methods, and HTTP/2's "PRI * HTTP/2.0"
+# preface): a common mistake, answered with a plain 400 and counted apart from garbage.
+_HTTP_METHODS: Final = tuple(
+    m + b" " for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS",
+                       b"TRACE", b"PATCH", b"PRI")
+)  # fmt: skip
+_HTTP_FIRST: Final = frozenset(m[0] for m in _HTTP_METHODS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,14 @@ ILLEGAL_PARAMETER: Final = 47
 
 
 @dataclass(frozen=True, slots=True)
+class PlainHttp:
+    """The first bytes are an HTTP request line: plaintext HTTP sent to the TLS port."""
+
+    detail: str = "plaintext HTTP on the TLS port"
+    reason: Reason = Reason.PLAIN_HTTP
+
+
+@dataclass(frozen=True, slots=True)
 class Malformed:
     """TLS framing, but a ClientHello we refuse: truncated fields, bad lengths, over the bound.
 
@@ -106,7 +118,7 @@ class Unsupported:
         return "client offers only " + ",".join(f"0x{v:04x}" for v in self.versions)
 
 
-Outcome = NeedMore | Parsed | NotTls | Malformed | Unsupported
+Outcome = NeedMore | Parsed | NotTls | PlainHttp | Malformed | Unsupported
 
 
 class _Bad(Exception):
@@ -152,7 +164,7 @@ class ClientHelloParser:
                 if first & 0x80:
                     return NotTls("SSLv2-style record header")
                 if first in _HTTP_FIRST:
-                    return NotTls("plaintext HTTP on the TLS port")
+                    return _plain_http(raw)
                 return NotTls(f"first byte 0x{first:02x} is not a TLS handshake record")
         while len(raw) - self._framed >= 5:
             pos = self._framed
@@ -191,6 +203,16 @@ class ClientHelloParser:
             return Malformed(str(exc), Reason.SNI_MISMATCH, UNRECOGNIZED_NAME)
         except _Bad as exc:
             return Malformed(str(exc))
+
+
+def _plain_http(raw: bytearray) -> Outcome:
+    """A request line's method and its space, or not; wait while the bytes so far could be one."""
+    head = bytes(raw[:8])  # the longest method with its space: "CONNECT ", "OPTIONS "
+    if any(head.startswith(m) for m in _HTTP_METHODS):
+        return PlainHttp()
+    if any(m.startswith(head) for m in _HTTP_METHODS):
+        return NEED_MORE
+    return NotTls(f"first byte 0x{raw[0]:02x} is not a TLS handshake record")
 
 
 def _vec(b: bytes, p: int, size: int, end: int, what: str) -> tuple[int, int]:

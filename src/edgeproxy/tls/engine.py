@@ -29,7 +29,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 from OpenSSL.crypto import FILETYPE_ASN1, dump_certificate
 
-from edgeproxy.tls.clienthello import ClientHelloParser, Malformed, NeedMore, Parsed, Unsupported
+from edgeproxy.tls.clienthello import (
+    ClientHelloParser,
+    Malformed,
+    NeedMore,
+    Parsed,
+    PlainHttp,
+    Unsupported,
+)
 from edgeproxy.tls.contexts import ChainBook, VerifyRecord
 from edgeproxy.tls.reasons import classify, error_text, from_verify_error
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
@@ -59,6 +66,13 @@ def _alert(description: int) -> bytes:
 _ALERT_PROTOCOL_VERSION: Final = _alert(70)
 _ALERT_UNRECOGNIZED_NAME: Final = _alert(112)  # RFC 6066 §3
 _ALERT_NO_APPLICATION_PROTOCOL: Final = _alert(120)  # RFC 7301 §3.2
+# What a plaintext HTTP client gets instead of an alert it cannot read (nginx answers the same
+# mistake with a 400): short, fixed, and the connection closes after it.
+_PLAIN_HTTP_BODY: Final = b"This port speaks TLS: use https://\n"
+PLAIN_HTTP_ANSWER: Final = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_PLAIN_HTTP_BODY), _PLAIN_HTTP_BODY)
+)
 
 
 class State(Enum):
@@ -232,7 +246,9 @@ class TlsEngine:
             conn.bio_write(parser.buffered)
             return self._handshake()
         alert = b""  # NotTls: the peer does not speak TLS, an alert would be noise to it
-        if isinstance(outcome, Unsupported):
+        if isinstance(outcome, PlainHttp):
+            alert = PLAIN_HTTP_ANSWER
+        elif isinstance(outcome, Unsupported):
             alert = _ALERT_PROTOCOL_VERSION
         elif isinstance(outcome, Malformed):
             alert = _alert(outcome.alert)

@@ -28,6 +28,9 @@ class Reason(StrEnum):
     SNI_MISMATCH = "sni_mismatch"
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     NOT_TLS = "not_tls"
+    # Plaintext HTTP (a request line) on the TLS port: a misconfigured client or a probe, answered
+    # with a plain 400; the rest of not_tls is garbage, SSLv2, other protocols.
+    PLAIN_HTTP = "plain_http"
     # A ClientHello over clienthello.MAX_CLIENT_HELLO (or never completing within MAX_BUFFERED
     # bytes of records): apart from not_tls, because it is a TLS client, and a bound to revisit
     # if real clients reach it.
