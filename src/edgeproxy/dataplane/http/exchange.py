@@ -205,7 +205,7 @@ class Exchange:
 
     def move(self, state: ClientState | OriginState) -> None:
         """The one checked transition, for either side."""
-        if state.__class__ is ClientState:
+        if isinstance(state, ClientState):
             current: ClientState | OriginState = self.client
             if state.bit & current.moves:
                 self.client = state
@@ -213,7 +213,7 @@ class Exchange:
         else:
             current = self.origin
             if state.bit & current.moves:
-                self.origin = state  # type: ignore[assignment]
+                self.origin = state
                 return
         log.error("%r refused %s -> %s", self, current.value, state.value)
         raise IllegalTransition(current, state)
@@ -379,7 +379,9 @@ class HttpConnection:
         ex = self.ex
         client = ex.client
         if client is CS.TUNNEL:
-            ex.link.write(data)  # type: ignore[union-attr]
+            link = ex.link
+            assert link is not None  # a tunnel closes (CLOSING) when its origin goes
+            link.write(data)
             self.deadline = self._clock() + self._limits.origin_read_timeout
             return
         if client is CS.CLOSING or client is CS.CLOSED:
@@ -625,7 +627,9 @@ class HttpConnection:
             self._stream.write(data)
         rest = self._reader.take_tunnel_bytes()
         if rest:
-            ex.link.write(rest)  # type: ignore[union-attr]
+            link = ex.link
+            assert link is not None  # the upgrade came from it
+            link.write(rest)
         self._record(ex, 101)
         self._unpause(_PIPELINED)
         self.deadline = self._clock() + self._limits.origin_read_timeout

@@ -15,6 +15,7 @@ from typing import Protocol, cast
 
 import httptools
 
+from edgeproxy.dataplane.http.exchange import OriginLink
 from edgeproxy.runtime.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -271,7 +272,9 @@ class OriginPool:
                 return conn
         return None
 
-    def release(self, conn: OriginConnection) -> None:
+    def release(self, conn: OriginLink) -> None:
+        # The machine gives back only what take/connect handed it: one of this pool's connections.
+        assert isinstance(conn, OriginConnection)
         conn.owner = None
         if conn.closed or self._closed or len(self._idle) >= self.max_idle:
             conn.close()

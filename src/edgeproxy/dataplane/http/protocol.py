@@ -11,6 +11,7 @@ The origin side's sockets are origin.OriginConnection, which report to the machi
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from edgeproxy.dataplane.http.context import ProxyContext
 from edgeproxy.dataplane.http.exchange import HttpConnection
@@ -21,18 +22,15 @@ class ProxyProtocol(asyncio.Protocol):
     """Serves HTTP/1.1 on one client connection; `ProxyProtocol(context, session)`."""
 
     __slots__ = ("_conn", "_ctx", "_session")
+    # Set by connection_made, which asyncio runs before any other callback of the protocol.
+    _conn: HttpConnection
 
     def __init__(self, context: ProxyContext, session: TlsSession) -> None:
         self._ctx = context
         self._session = session
-        self._conn: HttpConnection | None = None
 
     def __repr__(self) -> str:
-        return f"<ProxyProtocol {self._conn!r}>"
-
-    @property
-    def connection(self) -> HttpConnection | None:
-        return self._conn
+        return f"<ProxyProtocol {getattr(self, '_conn', None)!r}>"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         ctx = self._ctx
@@ -41,28 +39,29 @@ class ProxyProtocol(asyncio.Protocol):
         conn = self._conn = HttpConnection(
             ctx,
             self._session,
-            transport,  # type: ignore[arg-type]
+            # A stream transport; uvloop's does not subclass asyncio.Transport, so no isinstance.
+            cast(asyncio.Transport, transport),
             peer=(str(peer[0]), int(peer[1])),
             matcher=ctx.host_matcher(edge.hostnames),
-            pool=ctx.pool_for(edge.origin),  # type: ignore[arg-type]
+            pool=ctx.pool_for(edge.origin),
             clock=asyncio.get_running_loop().time,
         )
         ctx.register(conn)
 
     def data_received(self, data: bytes) -> None:
-        self._conn.receive(data)  # type: ignore[union-attr]
+        self._conn.receive(data)
 
     def eof_received(self) -> bool | None:
-        return self._conn.receive_eof()  # type: ignore[union-attr]
+        return self._conn.receive_eof()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        conn = self._conn
-        if conn is not None:
+        conn: HttpConnection | None = getattr(self, "_conn", None)
+        if conn is not None:  # None: connection_made raised before it built the machine
             self._ctx.unregister(conn)
             conn.connection_lost()
 
     def pause_writing(self) -> None:
-        self._conn.client_blocked(True)  # type: ignore[union-attr]
+        self._conn.client_blocked(True)
 
     def resume_writing(self) -> None:
-        self._conn.client_blocked(False)  # type: ignore[union-attr]
+        self._conn.client_blocked(False)
