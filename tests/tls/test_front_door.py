@@ -283,3 +283,22 @@ async def test_other_bytes_are_not_tls_and_get_nothing(
     assert await send_raw(server, junk) == b""
     await server.observer.wait_failed()
     assert [f[0] for f in server.observer.failed] == [Reason.NOT_TLS]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.parametrize(("offer", "selected"), [("h2,http/1.1", True), ("h2", False)])
+async def test_s_client_alpn(
+    pki: Pki, start: Callable[..., Any], state_for: Callable[..., TrustState], offer: str,
+    selected: bool,
+) -> None:  # fmt: skip
+    server = await start(state_for(mode="request"))
+    code, out = await run(
+        "openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-servername", API,
+        "-alpn", offer,
+    )  # fmt: skip
+    if selected:
+        assert code == 0, out
+        assert "ALPN protocol: http/1.1" in out
+    else:
+        assert code != 0
+        assert "no application protocol" in out
