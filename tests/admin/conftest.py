@@ -17,7 +17,7 @@ from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.config.model import TokenConfig
 from edgeproxy.domain.model import Role
 from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import TruststoreService
+from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, open_store
 from support.admin import Api, OpenApiChecker
 from support.pki import Pki
@@ -49,8 +49,13 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def fleet_service(store: Store, clock: Clock) -> FleetService:
-    return FleetService(store, clock=clock)
+def truststore(store: Store, clock: Clock) -> Truststore:
+    return Truststore.build(store, clock=clock)
+
+
+@pytest.fixture
+def fleet_service(truststore: Truststore) -> FleetService:
+    return truststore.fleet
 
 
 @pytest.fixture
@@ -66,17 +71,15 @@ def authenticator() -> TokenAuthenticator:
 @pytest.fixture
 async def api(
     aiohttp_client: Callable[..., Any],
-    store: Store,
-    clock: Clock,
-    fleet_service: FleetService,
+    truststore: Truststore,
     checker: OpenApiChecker,
     authenticator: TokenAuthenticator,
 ) -> Api:
-    app = create_admin_app(TruststoreService(store, clock=clock), fleet_service, authenticator)
+    app = create_admin_app(truststore, authenticator)
     client: TestClient = await aiohttp_client(app)
     return Api(client, checker, {role: token for role, (_, token) in TOKENS.items()})
 
 
 @pytest.fixture
-def fleet(fleet_service: FleetService, clock: Clock) -> Fleet:
-    return Fleet(fleet_service, clock)
+def fleet(truststore: Truststore, clock: Clock) -> Fleet:
+    return Fleet(truststore, clock)

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgeproxy.admin import routes
 from edgeproxy.domain.model import Binding, Network, Node, Role
-from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.truststore import Truststore
 from support.admin import BASE, Api
 
 # role → (token name recorded as the actor, bearer token)
@@ -36,7 +36,7 @@ class Clock:
 class Fleet:
     """Edge nodes as they would report themselves, and the reconciler."""
 
-    service: FleetService
+    truststore: Truststore
     clock: Clock
 
     async def report(
@@ -63,13 +63,17 @@ class Fleet:
             apply_errors=errors or {},
             applied_at=now if applied_revision else None,
         )
-        await self.service.report_node(node)
+        await self.truststore.fleet.report_node(node)
         return node
+
+    async def reconcile(self) -> None:
+        await self.truststore.reconciler.reconcile()
 
     async def apply_all(self, name: str = "edge-1", **kw: Any) -> Node:
         """Report the node caught up with the store's current revision, then reconcile."""
-        node = await self.report(name, applied_revision=await self.service.store.revision(), **kw)
-        await self.service.reconcile()
+        revision = await self.truststore.fleet.store.revision()
+        node = await self.report(name, applied_revision=revision, **kw)
+        await self.reconcile()
         return node
 
 

@@ -66,10 +66,10 @@ async def test_a_node_behind_the_activation_revision_does_not_count(
 ) -> None:
     set_id, first, _ = versions
     await fleet.report("edge-1", binds=("partners",))
-    before = await fleet.service.store.revision()
+    before = await fleet.truststore.fleet.store.revision()
     activation = await activate(api, set_id, first)
     await fleet.report("edge-1", binds=("partners",), applied_revision=before)
-    await fleet.service.reconcile()
+    await fleet.reconcile()
     listed = await api.get(f"/ca-sets/{set_id}/activations")
     assert listed.body["activations"][0]["activationId"] == activation["activationId"]
     assert listed.body["activations"][0]["activationStatus"] == "IN_PROGRESS"

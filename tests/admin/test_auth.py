@@ -13,9 +13,7 @@ from aiohttp import web
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
 from edgeproxy.domain.model import Role
-from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import TruststoreService
-from edgeproxy.store import Store
+from edgeproxy.service.truststore import Truststore
 from support.admin import Api
 
 from .steps import TOKENS, every_route, new_set
@@ -110,14 +108,13 @@ async def test_openapi_document_is_public_and_the_api_is_not(api: Api) -> None:
 
 async def test_a_route_that_declares_no_role_is_refused_even_to_an_admin(
     aiohttp_client: Callable[..., Any],
-    store: Store,
-    fleet_service: FleetService,
+    truststore: Truststore,
     authenticator: TokenAuthenticator,
 ) -> None:
     async def unmarked(request: web.Request) -> web.Response:
         return web.Response(text="reached")
 
-    app = create_admin_app(TruststoreService(store), fleet_service, authenticator)
+    app = create_admin_app(truststore, authenticator)
     app.router.add_get("/unmarked", unmarked)
     client = await aiohttp_client(app)
     admin_token = TOKENS["admin"][1]

@@ -62,7 +62,7 @@ async def test_name_is_freed_once_deletion_completes_not_before(api: Api, fleet:
     assert (await api.delete(f"/ca-sets/{set_id}")).status == 202
     still_deleting = await api.post("/ca-sets", {"caSetName": "reused"})
     assert (still_deleting.status, still_deleting.type) == (409, "ca-set-name-taken")
-    await fleet.service.reconcile()
+    await fleet.reconcile()
     again = await api.post("/ca-sets", {"caSetName": "reused"})
     assert again.status == 201
     assert again.body["caSetId"] != set_id
@@ -78,7 +78,7 @@ async def test_at_most_200_sets_and_deleted_ones_do_not_count(api: Api, fleet: F
     over = await api.post("/ca-sets", {"caSetName": "one-too-many"})
     assert (over.status, over.type) == (422, "ca-set-limit-reached")
     assert (await api.delete("/ca-sets/1")).status == 202
-    await fleet.service.reconcile()
+    await fleet.reconcile()
     assert (await api.post("/ca-sets", {"caSetName": "one-too-many"})).status == 201
 
 
@@ -123,7 +123,7 @@ async def test_deletion_completes_through_the_reconciler(api: Api, fleet: Fleet)
     assert started.status == 202
     assert started.body["status"] == "IN_PROGRESS"
     assert (await api.get(f"/ca-sets/{set_id}/status/delete")).body["status"] == "IN_PROGRESS"
-    await fleet.service.reconcile()
+    await fleet.reconcile()
     done = await api.get(f"/ca-sets/{set_id}/status/delete", as_="viewer")
     assert done.body["status"] == "COMPLETE"
     assert done.body["endTime"] is not None
@@ -139,7 +139,7 @@ async def test_deletion_fails_when_a_node_binds_the_set_meanwhile(api: Api, flee
     set_id = await new_set(api, "bound")
     assert (await api.delete(f"/ca-sets/{set_id}")).status == 202
     await fleet.report("edge-1", binds=("bound",))
-    await fleet.service.reconcile()
+    await fleet.reconcile()
     status = await api.get(f"/ca-sets/{set_id}/status/delete")
     assert status.body["status"] == "FAILED"
     assert "edge-1/bound-cert" in status.body["failureReason"]

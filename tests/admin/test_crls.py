@@ -19,7 +19,7 @@ from edgeproxy.store import Store
 from support.admin import Api, Reply
 from support.pki import DAY, Issued, Pki, build_crl, crl_without_next_update
 
-from .steps import Clock, new_set, new_version
+from .steps import Clock, Fleet, new_set, new_version
 
 CRLS = "/ca-sets/{}/crls"
 
@@ -313,7 +313,7 @@ async def test_delete_of_an_unknown_crl_is_404_and_a_viewer_cannot_delete(
 
 
 async def test_a_set_being_deleted_or_deleted_refuses_crl_changes(
-    api: Api, ca: Issued, fleet_service: FleetService
+    api: Api, ca: Issued, fleet_service: FleetService, fleet: Fleet
 ) -> None:
     set_id = await new_set(api, "partners")
     await new_version(api, set_id, ca.pem)
@@ -321,7 +321,7 @@ async def test_a_set_being_deleted_or_deleted_refuses_crl_changes(
     assert (await api.delete(f"/ca-sets/{set_id}")).status == 202
     reply = await upload(api, set_id, pem(make_crl(ca, number=2)))
     assert (reply.status, reply.type) == (409, "ca-set-delete-in-progress")
-    await fleet_service.reconcile()  # no node binds it: the deletion completes
+    await fleet.reconcile()  # no node binds it: the deletion completes
     reply = await api.delete(f"{CRLS.format(set_id)}/{crl_id}", as_="editor")
     assert (reply.status, reply.type) == (409, "ca-set-deleted")
     assert [c["crlId"] for c in await listed(api, set_id)] == [crl_id]  # history stays readable

@@ -32,8 +32,7 @@ from edgeproxy.config.model import TokenConfig
 from edgeproxy.domain.model import Binding, Network, Node, Role
 from edgeproxy.node.main import main
 from edgeproxy.runtime.tasks import TaskGroup, every
-from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import TruststoreService
+from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, open_store
 from support.pki import CA_KEY_USAGE, build_certificate, common_name, private_key_pem
 
@@ -67,14 +66,14 @@ class AdminServer:
     async def _start(self) -> None:
         self.store: Store = open_store(f"sqlite:///{self.db}")
         await self.store.open()
-        self.fleet = FleetService(self.store, clock=self.clock)
+        self.truststore = Truststore.build(self.store, clock=self.clock)
+        self.fleet = self.truststore.fleet
         tokens = (
             TokenConfig("ops", Role.ADMIN, hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()),
             TokenConfig("ci", Role.VIEWER, hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()),
         )
         app = create_admin_app(
-            TruststoreService(self.store, clock=self.clock),
-            self.fleet,
+            self.truststore,
             TokenAuthenticator(tokens),
         )
         self._runner = web.AppRunner(app, access_log=None)
@@ -82,7 +81,9 @@ class AdminServer:
         await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context).start()
         self.port = self._runner.addresses[0][1]
         self._tasks = TaskGroup()
-        self._tasks.spawn(every(0.05, self.fleet.reconcile, "reconcile"), "reconciler")
+        self._tasks.spawn(
+            every(0.05, self.truststore.reconciler.reconcile, "reconcile"), "reconciler"
+        )
 
     async def _stop(self) -> None:
         await self._tasks.close()

@@ -26,7 +26,8 @@ from edgeproxy.node.demo import (
     ensure_demo_ca_set,
     ensure_dev_pki,
 )
-from edgeproxy.service.truststore import Actor, TruststoreService
+from edgeproxy.service.shared import Actor
+from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import open_store
 
 
@@ -158,67 +159,67 @@ def test_certificates_are_not_group_or_world_writable(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[TruststoreService]:
+async def service(tmp_path: Path) -> AsyncIterator[Truststore]:
     store = open_store(f"sqlite:///{tmp_path / 'edgeproxy.db'}")
     await store.open()
-    yield TruststoreService(store)
+    yield Truststore.build(store)
     await store.close()
 
 
-async def counts(service: TruststoreService) -> tuple[int, int, int, int]:
-    sets = await service.list_ca_sets()
+async def counts(service: Truststore) -> tuple[int, int, int, int]:
+    sets = await service.ca_sets.list_ca_sets()
     set_id = sets[0].id
     return (
         len(sets),
-        len(await service.list_versions(set_id)),
-        len(await service.list_activations(set_id)),
-        len(await service.list_activities(set_id)),
+        len(await service.versions.list_versions(set_id)),
+        len(await service.activations.list_activations(set_id)),
+        len(await service.ca_sets.list_activities(set_id)),
     )
 
 
-async def test_demo_ca_set_is_made_once(service: TruststoreService, pki: DevPki) -> None:
+async def test_demo_ca_set_is_made_once(service: Truststore, pki: DevPki) -> None:
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
     first = await counts(service)
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
     assert await counts(service) == first == (1, 1, 1, 3)
-    (ca_set,) = await service.list_ca_sets()
+    (ca_set,) = await service.ca_sets.list_ca_sets()
     assert (ca_set.name, ca_set.staging_version, ca_set.production_version) == (
         "demo-clients",
         1,
         None,
     )
-    (activation,) = await service.list_activations(ca_set.id)
+    (activation,) = await service.activations.list_activations(ca_set.id)
     assert activation.created_by == "demo"
 
 
 async def test_a_new_client_ca_gets_a_new_version_activated(
-    service: TruststoreService, pki: DevPki, tmp_path: Path
+    service: Truststore, pki: DevPki, tmp_path: Path
 ) -> None:
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
     other = make_pki(tmp_path / "other")
     await ensure_demo_ca_set(service, "demo-clients", other.client_ca_pem(), Network.STAGING)
     assert (await counts(service))[:3] == (1, 2, 2)
-    (ca_set,) = await service.list_ca_sets()
+    (ca_set,) = await service.ca_sets.list_ca_sets()
     assert ca_set.staging_version == 2
 
 
-async def test_another_network_reuses_the_version(service: TruststoreService, pki: DevPki) -> None:
+async def test_another_network_reuses_the_version(service: Truststore, pki: DevPki) -> None:
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.PRODUCTION)
     assert (await counts(service))[:3] == (1, 1, 2)
-    (ca_set,) = await service.list_ca_sets()
+    (ca_set,) = await service.ca_sets.list_ca_sets()
     assert (ca_set.staging_version, ca_set.production_version) == (1, 1)
 
 
 async def test_a_deactivated_demo_version_is_activated_again(
-    service: TruststoreService, pki: DevPki
+    service: Truststore, pki: DevPki
 ) -> None:
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
-    (ca_set,) = await service.list_ca_sets()
-    await service.deactivate(Actor("ops"), ca_set.id, 1, Network.STAGING, force=False)
+    (ca_set,) = await service.ca_sets.list_ca_sets()
+    await service.activations.deactivate(Actor("ops"), ca_set.id, 1, Network.STAGING, force=False)
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
     assert (await counts(service))[:3] == (1, 1, 3)
-    assert (await service.get_ca_set(ca_set.id)).staging_version == 1
+    assert (await service.ca_sets.get_ca_set(ca_set.id)).staging_version == 1
 
 
 # -- demo origin ---------------------------------------------------------------------------------

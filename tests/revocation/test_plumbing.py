@@ -21,7 +21,9 @@ from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import ActivationStatus, Network
 from edgeproxy.revocation.crl import CrlWatch
 from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import Actor, TruststoreService, VersionDraft
+from edgeproxy.service.shared import Actor
+from edgeproxy.service.truststore import Truststore
+from edgeproxy.service.versions import VersionDraft
 from edgeproxy.store import Store, open_store
 from edgeproxy.tls.contexts import build_state, session_id_context
 from edgeproxy.tls.trust import TrustAnchors, context_key
@@ -83,15 +85,15 @@ def _pem(crl_der: bytes) -> str:
 
 async def _seed(store: Store, pki: Pki, crls: tuple[bytes, ...] = ()) -> int:
     """The CA set `partners`: version 1 holds the client CA, active on STAGING, plus CRLs."""
-    service = TruststoreService(store)
+    service = Truststore.build(store)
     actor = Actor("test")
-    ca_set = await service.create_ca_set(actor, "partners", None)
+    ca_set = await service.ca_sets.create_ca_set(actor, "partners", None)
     pem = pki.ca.cert.public_bytes(Encoding.PEM).decode()
     draft = VersionDraft(False, False, None, (CertificateInput(pem),))
-    await service.create_version(actor, ca_set.id, draft)
-    await service.activate(actor, ca_set.id, 1, Network.STAGING)
+    await service.versions.create_version(actor, ca_set.id, draft)
+    await service.activations.activate(actor, ca_set.id, 1, Network.STAGING)
     for der in crls:
-        await service.add_crl(actor, ca_set.id, _pem(der), None)
+        await service.crls.add_crl(actor, ca_set.id, _pem(der), None)
     return ca_set.id
 
 
@@ -132,8 +134,8 @@ async def test_status_and_metric_report_an_expired_crl(
     stale = pki.ca.crl((5,), next_update=now() - HOUR)
     set_id = await _seed(store, pki)
     # Uploaded while it was still current (the API refuses an expired CRL); it has lapsed since.
-    uploader = TruststoreService(store, clock=lambda: now() - 1.5 * HOUR)
-    await uploader.add_crl(Actor("test"), set_id, _pem(stale), None)
+    uploader = Truststore.build(store, clock=lambda: now() - 1.5 * HOUR)
+    await uploader.crls.add_crl(Actor("test"), set_id, _pem(stale), None)
     role = _role(pki, tmp_path, store)
     await role.sync.sync()
 
@@ -205,11 +207,11 @@ async def test_a_failed_trust_build_keeps_the_state_in_force_and_says_why(
 
         # Version 2 trusts another CA, but its contexts cannot be built: the key file is junk.
         pem.write_bytes(b"not a key")
-        service, actor = TruststoreService(store), Actor("test")
+        service, actor = Truststore.build(store), Actor("test")
         other = pki.unrelated.cert.public_bytes(Encoding.PEM).decode()
         draft = VersionDraft(False, False, None, (CertificateInput(other),))
-        await service.create_version(actor, set_id, draft)
-        await service.activate(actor, set_id, 2, Network.STAGING)
+        await service.versions.create_version(actor, set_id, draft)
+        await service.activations.activate(actor, set_id, 2, Network.STAGING)
         for _ in range(200):  # the trust sync follows the store on its own
             if role.sync.apply_errors:
                 break
@@ -229,7 +231,7 @@ async def test_a_failed_trust_build_keeps_the_state_in_force_and_says_why(
         assert await get_once(role, pki.client_context(good)) == (200, b"ok")  # v1 in force
 
         # The node's report fails the activation and puts the network back on version 1.
-        await fleet.reconcile()
+        await service.reconciler.reconcile()
         async with store.transaction(write=False) as tx:
             latest = (await tx.list_activations(set_id))[0]
             ca_set = await tx.get_ca_set(set_id)

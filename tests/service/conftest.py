@@ -14,7 +14,9 @@ import trustme
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import Binding, Network, Node
 from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import Actor, TruststoreService, VersionDraft
+from edgeproxy.service.shared import Actor
+from edgeproxy.service.truststore import Truststore
+from edgeproxy.service.versions import VersionDraft
 from edgeproxy.store import Store, open_store
 
 NODE_TTL = timedelta(seconds=15)
@@ -48,13 +50,13 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def service(store: Store, clock: FakeClock) -> TruststoreService:
-    return TruststoreService(store, clock=clock, node_ttl=NODE_TTL)
+def service(store: Store, clock: FakeClock) -> Truststore:
+    return Truststore.build(store, clock=clock, node_ttl=NODE_TTL)
 
 
 @pytest.fixture
-def fleet(store: Store, clock: FakeClock) -> FleetService:
-    return FleetService(store, clock=clock, node_ttl=NODE_TTL)
+def fleet(service: Truststore) -> FleetService:
+    return service.fleet
 
 
 @pytest.fixture(scope="session")

@@ -12,39 +12,39 @@ import trustme
 from edgeproxy.domain.errors import Conflict
 from edgeproxy.domain.model import Activation, ActivationStatus, Network
 from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import TruststoreService
+from edgeproxy.service.truststore import Truststore
 
 from .conftest import ADMIN, NODE_TTL, FakeClock, draft, edge_node
 
 STAGING, PRODUCTION = Network.STAGING, Network.PRODUCTION
 
 
-async def new_set(
-    service: TruststoreService, cas: tuple[trustme.CA, ...], versions: int = 1
-) -> int:
+async def new_set(service: Truststore, cas: tuple[trustme.CA, ...], versions: int = 1) -> int:
     """A set named `partners` with `versions` versions, one CA each."""
-    set_id = (await service.create_ca_set(ADMIN, "partners", None)).id
+    set_id = (await service.ca_sets.create_ca_set(ADMIN, "partners", None)).id
     for n in range(versions):
-        await service.create_version(ADMIN, set_id, draft(cas[n]))
+        await service.versions.create_version(ADMIN, set_id, draft(cas[n]))
     return set_id
 
 
 async def progress(
-    service: TruststoreService, fleet: FleetService, activation: Activation
+    service: Truststore, fleet: FleetService, activation: Activation
 ) -> tuple[ActivationStatus, int]:
-    await fleet.reconcile()
-    now = await service.get_activation(activation.ca_set_id, activation.version, activation.id)
+    await service.reconciler.reconcile()
+    now = await service.activations.get_activation(
+        activation.ca_set_id, activation.version, activation.id
+    )
     return now.status, now.percent_complete
 
 
 async def test_staging_activation_completes_as_each_live_node_applies_it(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
-    start = await service.store.revision()
+    start = await fleet.store.revision()
     for name in ("edge-1", "edge-2"):
         await fleet.report_node(edge_node(clock, name, applied_revision=start))
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     assert (activation.status, activation.percent_complete) == (ActivationStatus.IN_PROGRESS, 0)
     assert activation.revision > start
     assert await progress(service, fleet, activation) == (ActivationStatus.IN_PROGRESS, 0)
@@ -54,62 +54,62 @@ async def test_staging_activation_completes_as_each_live_node_applies_it(
 
     await fleet.report_node(edge_node(clock, "edge-2", applied_revision=activation.revision + 2))
     assert await progress(service, fleet, activation) == (ActivationStatus.COMPLETE, 100)
-    done = await service.get_activation(set_id, 1, activation.id)
+    done = await service.activations.get_activation(set_id, 1, activation.id)
     assert done.completed_at == clock.now
     assert done.failure_reason is None
 
 
 async def test_a_node_behind_the_activation_revision_has_not_applied_it(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     for name in ("edge-1", "edge-2"):
         await fleet.report_node(edge_node(clock, name))
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(edge_node(clock, "edge-1", applied_revision=activation.revision - 1))
     await fleet.report_node(edge_node(clock, "edge-2", applied_revision=activation.revision - 1))
     assert await progress(service, fleet, activation) == (ActivationStatus.IN_PROGRESS, 0)
 
 
 async def test_with_no_live_edge_node_an_activation_completes_at_once(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     # An admin-only node applies no trust state: nobody to wait for.
     await fleet.report_node(edge_node(clock, "admin-1", roles=("admin",)))
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     assert (activation.status, activation.percent_complete) == (ActivationStatus.COMPLETE, 100)
     assert activation.completed_at == clock.now
 
 
 async def test_with_a_live_edge_node_an_activation_waits_for_it(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     await fleet.report_node(edge_node(clock, "edge-1", roles=("admin", "edge")))
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     assert (activation.status, activation.percent_complete) == (ActivationStatus.IN_PROGRESS, 0)
     assert activation.completed_at is None
 
 
 async def test_production_nodes_do_not_count_for_a_staging_activation(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     await fleet.report_node(edge_node(clock, "edge-s"))
     await fleet.report_node(edge_node(clock, "edge-p", PRODUCTION))
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(edge_node(clock, "edge-s", applied_revision=activation.revision))
     assert await progress(service, fleet, activation) == (ActivationStatus.COMPLETE, 100)
 
 
 async def test_a_production_activation_waits_for_production_nodes_only(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     await fleet.report_node(edge_node(clock, "edge-s"))
     await fleet.report_node(edge_node(clock, "edge-p", PRODUCTION))
-    activation = await service.activate(ADMIN, set_id, 1, PRODUCTION)
+    activation = await service.activations.activate(ADMIN, set_id, 1, PRODUCTION)
     await fleet.report_node(edge_node(clock, "edge-s", applied_revision=activation.revision))
     assert await progress(service, fleet, activation) == (ActivationStatus.IN_PROGRESS, 0)
     await fleet.report_node(
@@ -119,7 +119,7 @@ async def test_a_production_activation_waits_for_production_nodes_only(
 
 
 async def test_a_dead_node_does_not_count(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     await fleet.report_node(edge_node(clock, "edge-1"))
@@ -130,18 +130,18 @@ async def test_a_dead_node_does_not_count(
             clock, "edge-2", last_seen=gone, applied_revision=99, apply_errors={"partners": "x"}
         )
     )
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(edge_node(clock, "edge-1", applied_revision=activation.revision))
     assert await progress(service, fleet, activation) == (ActivationStatus.COMPLETE, 100)
 
 
 async def test_a_node_seen_within_its_ttl_counts_until_it_ages_out(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     await fleet.report_node(edge_node(clock, "edge-1"))
     await fleet.report_node(edge_node(clock, "edge-2", last_seen=clock.now - NODE_TTL))
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(edge_node(clock, "edge-1", applied_revision=activation.revision))
     assert await progress(service, fleet, activation) == (ActivationStatus.IN_PROGRESS, 50)
 
@@ -151,16 +151,16 @@ async def test_a_node_seen_within_its_ttl_counts_until_it_ages_out(
 
 
 async def test_a_node_that_cannot_apply_fails_the_activation_and_the_network_reverts(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas, versions=2)
-    first = await service.activate(ADMIN, set_id, 1, STAGING)
+    first = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     assert first.status is ActivationStatus.COMPLETE
     for name in ("edge-1", "edge-2"):
         await fleet.report_node(edge_node(clock, name, applied_revision=first.revision))
-    activation = await service.activate(ADMIN, set_id, 2, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 2, STAGING)
     assert activation.previous_version == 1
-    assert (await service.get_ca_set(set_id)).staging_version == 2
+    assert (await service.ca_sets.get_ca_set(set_id)).staging_version == 2
     await fleet.report_node(edge_node(clock, "edge-1", applied_revision=activation.revision))
     assert await progress(service, fleet, activation) == (ActivationStatus.IN_PROGRESS, 50)
 
@@ -172,31 +172,31 @@ async def test_a_node_that_cannot_apply_fails_the_activation_and_the_network_rev
             apply_errors={"partners": "context build failed"},
         )
     )
-    before = await service.store.revision()
+    before = await fleet.store.revision()
     assert await progress(service, fleet, activation) == (ActivationStatus.FAILED, 50)
-    failed = await service.get_activation(set_id, 2, activation.id)
+    failed = await service.activations.get_activation(set_id, 2, activation.id)
     assert failed.failure_reason == "edge-2: context build failed"
     assert failed.completed_at == clock.now
     # Back to the previous version, under a new revision, so every node converges back to it.
-    assert (await service.get_ca_set(set_id)).staging_version == 1
-    assert await service.store.revision() == before + 1
+    assert (await service.ca_sets.get_ca_set(set_id)).staging_version == 1
+    assert await fleet.store.revision() == before + 1
     view = await fleet.trust_view(STAGING)
     assert view.revision == before + 1
     restored = view.active["partners"]
     assert restored is not None
     assert restored.version == 1
     # Nothing is in flight any more: the set accepts the next activation.
-    retry = await service.activate(ADMIN, set_id, 2, STAGING)
+    retry = await service.activations.activate(ADMIN, set_id, 2, STAGING)
     assert retry.status is ActivationStatus.IN_PROGRESS
 
 
 async def test_errors_for_other_sets_or_older_revisions_do_not_fail_an_activation(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     for name in ("edge-1", "edge-2"):
         await fleet.report_node(edge_node(clock, name))
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(
         edge_node(
             clock, "edge-1", applied_revision=activation.revision, apply_errors={"other": "bad"}
@@ -211,18 +211,18 @@ async def test_errors_for_other_sets_or_older_revisions_do_not_fail_an_activatio
             apply_errors={"partners": "bad"},
         )
     )
-    before = await service.store.revision()
+    before = await fleet.store.revision()
     assert await progress(service, fleet, activation) == (ActivationStatus.IN_PROGRESS, 50)
-    assert (await service.get_ca_set(set_id)).staging_version == 1
-    assert await service.store.revision() == before
+    assert (await service.ca_sets.get_ca_set(set_id)).staging_version == 1
+    assert await fleet.store.revision() == before
 
 
 async def test_a_failed_first_activation_leaves_the_network_without_a_version(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     await fleet.report_node(edge_node(clock, "edge-1"))
-    activation = await service.activate(ADMIN, set_id, 1, STAGING)
+    activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     assert activation.previous_version is None
     await fleet.report_node(
         edge_node(
@@ -230,19 +230,19 @@ async def test_a_failed_first_activation_leaves_the_network_without_a_version(
         )
     )
     assert await progress(service, fleet, activation) == (ActivationStatus.FAILED, 0)
-    assert (await service.get_ca_set(set_id)).staging_version is None
+    assert (await service.ca_sets.get_ca_set(set_id)).staging_version is None
     assert (await fleet.trust_view(STAGING)).active["partners"] is None
 
 
 async def test_a_failed_deactivation_restores_the_version(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
-    await service.activate(ADMIN, set_id, 1, STAGING)
+    await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(edge_node(clock, "edge-1"))
-    deactivation = await service.deactivate(ADMIN, set_id, 1, STAGING, force=False)
+    deactivation = await service.activations.deactivate(ADMIN, set_id, 1, STAGING, force=False)
     assert deactivation.status is ActivationStatus.IN_PROGRESS
-    assert (await service.get_ca_set(set_id)).staging_version is None
+    assert (await service.ca_sets.get_ca_set(set_id)).staging_version is None
     await fleet.report_node(
         edge_node(
             clock,
@@ -251,50 +251,50 @@ async def test_a_failed_deactivation_restores_the_version(
             apply_errors={"partners": "refused"},
         )
     )
-    before = await service.store.revision()
+    before = await fleet.store.revision()
     assert await progress(service, fleet, deactivation) == (ActivationStatus.FAILED, 0)
-    assert (await service.get_ca_set(set_id)).staging_version == 1
-    assert await service.store.revision() == before + 1
+    assert (await service.ca_sets.get_ca_set(set_id)).staging_version == 1
+    assert await fleet.store.revision() == before + 1
 
 
 async def test_a_successful_deactivation_leaves_the_set_without_a_version(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
-    await service.activate(ADMIN, set_id, 1, STAGING)
+    await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(edge_node(clock, "edge-1"))
-    deactivation = await service.deactivate(ADMIN, set_id, 1, STAGING, force=False)
+    deactivation = await service.activations.deactivate(ADMIN, set_id, 1, STAGING, force=False)
     await fleet.report_node(edge_node(clock, "edge-1", applied_revision=deactivation.revision))
     assert await progress(service, fleet, deactivation) == (ActivationStatus.COMPLETE, 100)
-    assert (await service.get_ca_set(set_id)).staging_version is None
+    assert (await service.ca_sets.get_ca_set(set_id)).staging_version is None
     assert (await fleet.trust_view(STAGING)).active["partners"] is None
 
 
 async def test_deactivation_is_refused_while_a_live_node_of_the_network_binds_the_set(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
-    await service.activate(ADMIN, set_id, 1, STAGING)
+    await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(edge_node(clock, "edge-1", binds=("partners",)))
     with pytest.raises(Conflict) as refused:
-        await service.deactivate(ADMIN, set_id, 1, STAGING, force=False)
+        await service.activations.deactivate(ADMIN, set_id, 1, STAGING, force=False)
     assert refused.value.type == "ca-set-in-use"
     assert refused.value.extra["associations"] == [
         {"node": "edge-1", "edgeCertificate": "partners-cert"}
     ]
-    assert (await service.get_ca_set(set_id)).staging_version == 1
+    assert (await service.ca_sets.get_ca_set(set_id)).staging_version == 1
 
 
 async def test_deactivation_proceeds_when_forced_or_when_only_other_networks_bind(
-    service: TruststoreService, fleet: FleetService, clock: FakeClock, cas
+    service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
-    await service.activate(ADMIN, set_id, 1, STAGING)
-    await service.activate(ADMIN, set_id, 1, PRODUCTION)
+    await service.activations.activate(ADMIN, set_id, 1, STAGING)
+    await service.activations.activate(ADMIN, set_id, 1, PRODUCTION)
     await fleet.report_node(edge_node(clock, "edge-p", PRODUCTION, binds=("partners",)))
-    staging = await service.deactivate(ADMIN, set_id, 1, STAGING, force=False)
+    staging = await service.activations.deactivate(ADMIN, set_id, 1, STAGING, force=False)
     assert staging.status is ActivationStatus.COMPLETE
-    forced = await service.deactivate(ADMIN, set_id, 1, PRODUCTION, force=True)
+    forced = await service.activations.deactivate(ADMIN, set_id, 1, PRODUCTION, force=True)
     assert forced.status is ActivationStatus.IN_PROGRESS
-    ca_set = await service.get_ca_set(set_id)
+    ca_set = await service.ca_sets.get_ca_set(set_id)
     assert (ca_set.staging_version, ca_set.production_version) == (None, None)

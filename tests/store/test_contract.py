@@ -20,7 +20,8 @@ from edgeproxy.domain.model import (
     Node,
 )
 from edgeproxy.domain.rules import MAX_CA_SETS
-from edgeproxy.service.truststore import Actor, TruststoreService
+from edgeproxy.service.shared import Actor
+from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, Tx, VersionRecord
 
 from .conftest import UNIQUE_VIOLATION, OpenStore
@@ -697,20 +698,21 @@ async def test_wait_for_change_times_out_with_the_same_revision_when_nothing_com
 
 
 async def test_concurrent_writers_on_two_instances_lose_nothing(open_stores: OpenStore) -> None:
-    services = [TruststoreService(await open_stores()) for _ in range(2)]
+    stores = [await open_stores() for _ in range(2)]
+    services = [Truststore.build(store) for store in stores]
     actor = Actor(ALICE)
-    before = await services[0].store.revision()
+    before = await stores[0].revision()
     created = await asyncio.gather(
         *(
-            service.create_ca_set(actor, f"set-{which}-{n:02d}", None)
+            service.ca_sets.create_ca_set(actor, f"set-{which}-{n:02d}", None)
             for n in range(20)
             for which, service in enumerate(services)
         )
     )
     assert len({s.id for s in created}) == 40
-    sets = await services[1].list_ca_sets()
+    sets = await services[1].ca_sets.list_ca_sets()
     assert sorted(s.name for s in sets) == sorted(s.name for s in created)
-    assert await services[1].store.revision() == before + 40
+    assert await stores[1].revision() == before + 40
 
 
 async def test_the_set_limit_holds_under_concurrent_creates(open_stores: OpenStore) -> None:
@@ -718,9 +720,9 @@ async def test_the_set_limit_holds_under_concurrent_creates(open_stores: OpenSto
     async with first.transaction(write=True) as tx:
         for n in range(MAX_CA_SETS - 5):
             await tx.insert_ca_set(f"existing-{n:03d}", None, ALICE, T0)
-    services = [TruststoreService(first), TruststoreService(second)]
+    services = [Truststore.build(first), Truststore.build(second)]
     outcomes = await asyncio.gather(
-        *(services[n % 2].create_ca_set(Actor(ALICE), f"new-{n}", None) for n in range(10)),
+        *(services[n % 2].ca_sets.create_ca_set(Actor(ALICE), f"new-{n}", None) for n in range(10)),
         return_exceptions=True,
     )
     refused = [o for o in outcomes if isinstance(o, BaseException)]
@@ -735,8 +737,8 @@ async def test_the_set_limit_admits_the_last_free_slot(store: Store) -> None:
     async with store.transaction(write=True) as tx:
         for n in range(MAX_CA_SETS - 1):
             await tx.insert_ca_set(f"existing-{n:03d}", None, ALICE, T0)
-    service = TruststoreService(store)
-    await service.create_ca_set(Actor(ALICE), "last", None)
+    service = Truststore.build(store)
+    await service.ca_sets.create_ca_set(Actor(ALICE), "last", None)
     with pytest.raises(ValidationError) as refused:
-        await service.create_ca_set(Actor(ALICE), "one-too-many", None)
+        await service.ca_sets.create_ca_set(Actor(ALICE), "one-too-many", None)
     assert refused.value.type == "ca-set-limit-reached"

@@ -7,13 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from edgeproxy.admin.auth import TokenAuthenticator, require_role
-from edgeproxy.admin.keys import AUTH, FLEET, PRINCIPAL, SERVICE
+from edgeproxy.admin.keys import AUTH, PRINCIPAL, SERVICE
 from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.problems import problem_middleware
 from edgeproxy.admin.routes import REQUIRED_ROLE, routes
 from edgeproxy.domain.errors import Forbidden
-from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import TruststoreService
+from edgeproxy.service.truststore import Truststore
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -56,8 +55,7 @@ _PUBLIC = frozenset({serve_openapi})
 
 
 def create_admin_app(
-    service: TruststoreService,
-    fleet: FleetService,
+    service: Truststore,
     authenticator: TokenAuthenticator,
     *,
     max_body_bytes: int = 1024 * 1024,
@@ -67,7 +65,6 @@ def create_admin_app(
         middlewares=[security_headers, problem_middleware, auth_middleware],
     )
     app[SERVICE] = service
-    app[FLEET] = fleet
     app[AUTH] = authenticator
     app.router.add_routes(routes)
     app.router.add_get("/openapi.json", serve_openapi)

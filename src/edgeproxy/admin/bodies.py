@@ -11,7 +11,7 @@ from aiohttp import web
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.errors import BadRequest, FieldError
 from edgeproxy.domain.model import Network
-from edgeproxy.service.truststore import VersionDraft
+from edgeproxy.service.versions import VersionDraft
 
 _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", list: "an array"}
 

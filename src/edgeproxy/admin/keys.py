@@ -5,10 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from edgeproxy.admin.auth import Principal, TokenAuthenticator
-from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import TruststoreService
+from edgeproxy.service.truststore import Truststore
 
-SERVICE = web.AppKey("service", TruststoreService)
-FLEET = web.AppKey("fleet", FleetService)
+SERVICE = web.AppKey("service", Truststore)
 AUTH = web.AppKey("auth", TokenAuthenticator)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -9,11 +9,10 @@ from datetime import timedelta
 from aiohttp import web
 
 from edgeproxy.admin import bodies, serialize
-from edgeproxy.admin.keys import FLEET, PRINCIPAL, SERVICE
-from edgeproxy.domain import rules
+from edgeproxy.admin.keys import PRINCIPAL, SERVICE
 from edgeproxy.domain.errors import BadRequest
 from edgeproxy.domain.model import Role
-from edgeproxy.service.truststore import Actor
+from edgeproxy.service.shared import Actor
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = web.RouteTableDef()
@@ -57,7 +56,7 @@ async def create_ca_set(request: web.Request) -> web.Response:
         required={"caSetName": str},
         optional={"description": str},
     )
-    ca_set = await request.app[SERVICE].create_ca_set(
+    ca_set = await request.app[SERVICE].ca_sets.create_ca_set(
         _actor(request), body["caSetName"], body.get("description")
     )
     return _json(serialize.ca_set(ca_set), 201)
@@ -69,11 +68,11 @@ async def list_ca_sets(request: web.Request) -> web.Response:
     params = bodies.query(request, ["caSetNamePrefix", "activatedOn"])
     activated_on = params.get("activatedOn")
     service = request.app[SERVICE]
-    sets = await service.list_ca_sets(
+    sets = await service.ca_sets.list_ca_sets(
         name_prefix=params.get("caSetNamePrefix"),
         activated_on=bodies.network(activated_on, "") if activated_on else None,
     )
-    warnings = await service.ca_set_warnings(sets)
+    warnings = await service.crls.ca_set_warnings(sets)
     return _json({"caSets": [serialize.ca_set(s, warnings[s.id]) for s in sets]})
 
 
@@ -82,8 +81,8 @@ async def list_ca_sets(request: web.Request) -> web.Response:
 async def get_ca_set(request: web.Request) -> web.Response:
     bodies.query(request, [])
     service = request.app[SERVICE]
-    ca_set = await service.get_ca_set(bodies.int_param(request, "caSetId"))
-    warnings = await service.ca_set_warnings([ca_set])
+    ca_set = await service.ca_sets.get_ca_set(bodies.int_param(request, "caSetId"))
+    warnings = await service.crls.ca_set_warnings([ca_set])
     return _json(serialize.ca_set(ca_set, warnings[ca_set.id]))
 
 
@@ -91,7 +90,7 @@ async def get_ca_set(request: web.Request) -> web.Response:
 @needs(Role.ADMIN)
 async def delete_ca_set(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    status = await request.app[SERVICE].delete_ca_set(
+    status = await request.app[SERVICE].ca_sets.delete_ca_set(
         _actor(request), bodies.int_param(request, "caSetId")
     )
     return _json(serialize.delete_status(status), 202)
@@ -101,7 +100,7 @@ async def delete_ca_set(request: web.Request) -> web.Response:
 @needs(Role.VIEWER)
 async def delete_status(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    status = await request.app[SERVICE].delete_status(bodies.int_param(request, "caSetId"))
+    status = await request.app[SERVICE].ca_sets.delete_status(bodies.int_param(request, "caSetId"))
     return _json(serialize.delete_status(status))
 
 
@@ -112,8 +111,10 @@ async def _version_response(
     request: web.Request, set_id: int, number: int, status: int
 ) -> web.Response:
     service = request.app[SERVICE]
-    ca_set = await service.get_ca_set(set_id)
-    return _json(serialize.version(await service.get_version(set_id, number), ca_set), status)
+    ca_set = await service.ca_sets.get_ca_set(set_id)
+    return _json(
+        serialize.version(await service.versions.get_version(set_id, number), ca_set), status
+    )
 
 
 @routes.post(f"{BASE}/ca-sets/{{caSetId}}/versions")
@@ -122,7 +123,7 @@ async def create_version(request: web.Request) -> web.Response:
     bodies.query(request, [])
     set_id = bodies.int_param(request, "caSetId")
     draft = bodies.version_draft(await bodies.json_object(request))
-    created = await request.app[SERVICE].create_version(_actor(request), set_id, draft)
+    created = await request.app[SERVICE].versions.create_version(_actor(request), set_id, draft)
     return await _version_response(request, set_id, created.version, 201)
 
 
@@ -132,8 +133,8 @@ async def list_versions(request: web.Request) -> web.Response:
     bodies.query(request, [])
     set_id = bodies.int_param(request, "caSetId")
     service = request.app[SERVICE]
-    ca_set = await service.get_ca_set(set_id)
-    versions = await service.list_versions(set_id)
+    ca_set = await service.ca_sets.get_ca_set(set_id)
+    versions = await service.versions.list_versions(set_id)
     return _json({"versions": [serialize.version(v, ca_set) for v in versions]})
 
 
@@ -152,7 +153,7 @@ async def update_version(request: web.Request) -> web.Response:
     set_id = bodies.int_param(request, "caSetId")
     number = bodies.int_param(request, "version")
     draft = bodies.version_draft(await bodies.json_object(request))
-    await request.app[SERVICE].update_version(_actor(request), set_id, number, draft)
+    await request.app[SERVICE].versions.update_version(_actor(request), set_id, number, draft)
     return await _version_response(request, set_id, number, 200)
 
 
@@ -160,7 +161,7 @@ async def update_version(request: web.Request) -> web.Response:
 @needs(Role.EDITOR)
 async def delete_version(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    await request.app[SERVICE].delete_version(
+    await request.app[SERVICE].versions.delete_version(
         _actor(request),
         bodies.int_param(request, "caSetId"),
         bodies.int_param(request, "version"),
@@ -173,7 +174,7 @@ async def delete_version(request: web.Request) -> web.Response:
 async def clone_version(request: web.Request) -> web.Response:
     bodies.query(request, [])
     set_id = bodies.int_param(request, "caSetId")
-    clone = await request.app[SERVICE].clone_version(
+    clone = await request.app[SERVICE].versions.clone_version(
         _actor(request), set_id, bodies.int_param(request, "version")
     )
     return await _version_response(request, set_id, clone.version, 201)
@@ -192,7 +193,7 @@ async def list_certificates(request: web.Request) -> web.Response:
             "invalid-query-parameter",
             f"expiryThresholdInDays must be an integer from 0 to {MAX_EXPIRY_THRESHOLD_DAYS}",
         )
-    certificates = await request.app[SERVICE].list_certificates(
+    certificates = await request.app[SERVICE].versions.list_certificates(
         bodies.int_param(request, "caSetId"),
         bodies.int_param(request, "version"),
         statuses=statuses,
@@ -206,7 +207,7 @@ async def list_certificates(request: web.Request) -> web.Response:
 async def validate(request: web.Request) -> web.Response:
     bodies.query(request, [])
     draft = bodies.version_draft(await bodies.json_object(request))
-    return _json(serialize.validation(request.app[SERVICE].validate(draft)))
+    return _json(serialize.validation(request.app[SERVICE].versions.validate(draft)))
 
 
 # -- activations -------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ async def validate(request: web.Request) -> web.Response:
 async def activate(request: web.Request) -> web.Response:
     bodies.query(request, [])
     body = bodies.fields(await bodies.json_object(request), required={"network": str})
-    activation = await request.app[SERVICE].activate(
+    activation = await request.app[SERVICE].activations.activate(
         _actor(request),
         bodies.int_param(request, "caSetId"),
         bodies.int_param(request, "version"),
@@ -233,7 +234,7 @@ async def deactivate(request: web.Request) -> web.Response:
     body = bodies.fields(
         await bodies.json_object(request), required={"network": str}, optional={"force": bool}
     )
-    activation = await request.app[SERVICE].deactivate(
+    activation = await request.app[SERVICE].activations.deactivate(
         _actor(request),
         bodies.int_param(request, "caSetId"),
         bodies.int_param(request, "version"),
@@ -247,7 +248,9 @@ async def deactivate(request: web.Request) -> web.Response:
 @needs(Role.VIEWER)
 async def list_activations(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    activations = await request.app[SERVICE].list_activations(bodies.int_param(request, "caSetId"))
+    activations = await request.app[SERVICE].activations.list_activations(
+        bodies.int_param(request, "caSetId")
+    )
     return _json({"activations": [serialize.activation(a) for a in activations]})
 
 
@@ -255,7 +258,7 @@ async def list_activations(request: web.Request) -> web.Response:
 @needs(Role.VIEWER)
 async def get_activation(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    activation = await request.app[SERVICE].get_activation(
+    activation = await request.app[SERVICE].activations.get_activation(
         bodies.int_param(request, "caSetId"),
         bodies.int_param(request, "version"),
         bodies.int_param(request, "activationId"),
@@ -270,7 +273,9 @@ async def get_activation(request: web.Request) -> web.Response:
 @needs(Role.VIEWER)
 async def list_activities(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    activities = await request.app[SERVICE].list_activities(bodies.int_param(request, "caSetId"))
+    activities = await request.app[SERVICE].ca_sets.list_activities(
+        bodies.int_param(request, "caSetId")
+    )
     return _json({"activities": [serialize.activity(a) for a in activities]})
 
 
@@ -278,7 +283,7 @@ async def list_activities(request: web.Request) -> web.Response:
 @needs(Role.VIEWER)
 async def list_associations(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    found = await request.app[SERVICE].associations(bodies.int_param(request, "caSetId"))
+    found = await request.app[SERVICE].nodes.associations(bodies.int_param(request, "caSetId"))
     return _json({"associations": [serialize.association(a) for a in found]})
 
 
@@ -286,12 +291,8 @@ async def list_associations(request: web.Request) -> web.Response:
 @needs(Role.VIEWER)
 async def list_nodes(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    fleet = request.app[FLEET]
-    now = fleet.clock()
-    nodes = await request.app[SERVICE].list_nodes()
-    return _json(
-        {"nodes": [serialize.node(n, live=rules.is_live(n, now, fleet.node_ttl)) for n in nodes]}
-    )
+    states = await request.app[SERVICE].nodes.list_nodes()
+    return _json({"nodes": [serialize.node(s.node, live=s.live) for s in states]})
 
 
 # -- CRLs --------------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ async def add_crl(request: web.Request) -> web.Response:
         required={"crlPem": str},
         optional={"description": str},
     )
-    state = await request.app[SERVICE].add_crl(
+    state = await request.app[SERVICE].crls.add_crl(
         _actor(request), set_id, body["crlPem"], body.get("description")
     )
     return _json(serialize.crl(state), 201)
@@ -317,7 +318,7 @@ async def add_crl(request: web.Request) -> web.Response:
 @needs(Role.VIEWER)
 async def list_crls(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    states = await request.app[SERVICE].list_crls(bodies.int_param(request, "caSetId"))
+    states = await request.app[SERVICE].crls.list_crls(bodies.int_param(request, "caSetId"))
     return _json({"crls": [serialize.crl(s) for s in states]})
 
 
@@ -325,7 +326,7 @@ async def list_crls(request: web.Request) -> web.Response:
 @needs(Role.EDITOR)
 async def delete_crl(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    await request.app[SERVICE].delete_crl(
+    await request.app[SERVICE].crls.delete_crl(
         _actor(request),
         bodies.int_param(request, "caSetId"),
         bodies.int_param(request, "crlId"),

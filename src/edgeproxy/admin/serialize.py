@@ -18,7 +18,8 @@ from edgeproxy.domain.model import (
     Node,
     Version,
 )
-from edgeproxy.service.truststore import Association, DeleteStatus
+from edgeproxy.service.ca_sets import DeleteStatus
+from edgeproxy.service.shared import Association
 
 BASE = "/mtls-edge-truststore/v2"
 

@@ -12,8 +12,7 @@ from edgeproxy.config.model import AdminConfig
 from edgeproxy.config.values import is_loopback
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.runtime.weblistener import WebListener
-from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import TruststoreService
+from edgeproxy.service.truststore import Truststore
 
 log = logging.getLogger(__name__)
 RECONCILE_INTERVAL = 0.2
@@ -35,14 +34,12 @@ def _server_tls(config: AdminConfig) -> ssl.SSLContext | None:
 @dataclass
 class AdminRole:
     config: AdminConfig
-    service: TruststoreService
-    fleet: FleetService
+    service: Truststore
 
     def __post_init__(self) -> None:
         self._authenticator = TokenAuthenticator(self.config.tokens)
         app = create_admin_app(
             self.service,
-            self.fleet,
             self._authenticator,
             max_body_bytes=self.config.max_body_bytes,
         )
@@ -52,7 +49,8 @@ class AdminRole:
     async def start(self) -> None:
         await self._listener.start()
         self._tasks.spawn(
-            every(RECONCILE_INTERVAL, self.fleet.reconcile, "activation reconcile"), "reconciler"
+            every(RECONCILE_INTERVAL, self.service.reconciler.reconcile, "activation reconcile"),
+            "reconciler",
         )
 
     @property

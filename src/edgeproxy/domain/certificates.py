@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from edgeproxy.domain.errors import FieldError
-from edgeproxy.domain.model import Certificate
+from edgeproxy.domain.model import Certificate, Version
 from edgeproxy.domain.pem import BlockError, certificate_blocks
 
 MAX_CERTIFICATES_PER_VERSION = 300
@@ -189,6 +189,21 @@ def validate_certificates(
         ),
         errors=_in_upload_order(found.errors),
         warnings=_in_upload_order(found.warnings),
+    )
+
+
+def revalidate_version(version: Version, *, now: datetime, check: Check) -> ValidationReport:
+    """Check a stored version's certificates again, under its own options, as of `now`.
+
+    Time moves on after an upload: a certificate may have expired since. Activation refuses on
+    what this finds; a clone carries it as warnings.
+    """
+    return validate_certificates(
+        [CertificateInput(c.certificate_pem, c.description) for c in version.certificates],
+        allow_insecure_sha1=version.allow_insecure_sha1,
+        require_root_certificate=version.require_root_certificate,
+        now=now,
+        check=check,
     )
 
 

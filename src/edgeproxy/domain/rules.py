@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from edgeproxy.domain.errors import Conflict, FieldError, ValidationError
@@ -45,6 +47,15 @@ def check_editable(version: Version) -> None:
         )
 
 
+def check_version_room(versions: int) -> None:
+    """A set with `versions` versions takes one more only while under the limit."""
+    if versions >= MAX_VERSIONS_PER_SET:
+        raise ValidationError(
+            "version-limit-reached",
+            f"a CA set holds at most {MAX_VERSIONS_PER_SET} versions",
+        )
+
+
 def check_no_activation_in_flight(in_flight: list[Activation]) -> None:
     if in_flight:
         current = in_flight[0]
@@ -56,5 +67,22 @@ def check_no_activation_in_flight(in_flight: list[Activation]) -> None:
         )
 
 
-def is_live(node: Node, now: datetime, ttl: timedelta) -> bool:
-    return node.last_seen >= now - ttl
+# How long a node stays live after its last heartbeat; nodes heartbeat well inside it.
+NODE_TTL = timedelta(seconds=15)
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Which nodes count as live: the one home of that rule.
+
+    A node is live while its last heartbeat is at most `ttl` old. Only live edge nodes are waited
+    for by an activation, block a deletion, or appear as associations of a CA set.
+    """
+
+    ttl: timedelta = NODE_TTL
+
+    def is_live(self, node: Node, now: datetime) -> bool:
+        return node.last_seen >= now - self.ttl
+
+    def live_edge_nodes(self, nodes: Iterable[Node], now: datetime) -> list[Node]:
+        return [n for n in nodes if "edge" in n.roles and self.is_live(n, now)]

@@ -30,7 +30,9 @@ from edgeproxy.config.values import is_loopback
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import Network
 from edgeproxy.runtime.weblistener import WebListener
-from edgeproxy.service.truststore import Actor, TruststoreService, VersionDraft
+from edgeproxy.service.shared import Actor
+from edgeproxy.service.truststore import Truststore
+from edgeproxy.service.versions import VersionDraft
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,7 @@ def _fingerprint(pem: str) -> str:
 
 
 async def ensure_demo_ca_set(
-    service: TruststoreService, name: str, client_ca_pem: str, network: Network
+    service: Truststore, name: str, client_ca_pem: str, network: Network
 ) -> None:
     """Make sure the set `name` exists and its active version on `network` trusts the client CA.
 
@@ -177,15 +179,17 @@ async def ensure_demo_ca_set(
     that holds the CA (among others, perhaps) is preferred over a new one.
     """
     fingerprint = _fingerprint(client_ca_pem)
-    sets = await service.list_ca_sets(name_prefix=name)
+    sets = await service.ca_sets.list_ca_sets(name_prefix=name)
     ca_set = next((s for s in sets if s.name == name), None)
     if ca_set is None:
-        ca_set = await service.create_ca_set(
+        ca_set = await service.ca_sets.create_ca_set(
             DEMO_ACTOR, name, "Client CA of the embedded demo (make run)"
         )
         log.info("demo: created CA set", extra={"ca_set": name})
     holding = [
-        v.version for v in await service.list_versions(ca_set.id) if fingerprint in v.fingerprints
+        v.version
+        for v in await service.versions.list_versions(ca_set.id)
+        if fingerprint in v.fingerprints
     ]
     if ca_set.active_version(network) in holding:
         return
@@ -198,8 +202,8 @@ async def ensure_demo_ca_set(
             description="demo client CA",
             certificates=(CertificateInput(client_ca_pem, "demo client CA"),),
         )
-        number = (await service.create_version(DEMO_ACTOR, ca_set.id, draft)).version
-    await service.activate(DEMO_ACTOR, ca_set.id, number, network)
+        number = (await service.versions.create_version(DEMO_ACTOR, ca_set.id, draft)).version
+    await service.activations.activate(DEMO_ACTOR, ca_set.id, number, network)
     log.info(
         "demo: activated CA set version",
         extra={"ca_set": name, "version": number, "network": network.value},

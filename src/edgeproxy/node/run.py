@@ -25,8 +25,7 @@ from edgeproxy.node.workers import WorkerPool
 from edgeproxy.runtime import logs
 from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup
-from edgeproxy.service.fleet import FleetService
-from edgeproxy.service.truststore import TruststoreService
+from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -67,8 +66,8 @@ async def _serve(
 ) -> int:
     store = open_store(config.store.url, poll_interval=config.store.poll_interval)
     opened = await _open_store(store, config)
-    service = TruststoreService(store)
-    fleet = FleetService(store)
+    service = Truststore.build(store)
+    fleet = service.fleet
     metrics = Metrics()
     roles: list[Role] = []
     started: list[Role] = []
@@ -78,7 +77,7 @@ async def _serve(
     try:
         admin: AdminRole | None = None
         if config.admin is not None and "admin" in config.node.roles:
-            admin = AdminRole(config.admin, service, fleet)
+            admin = AdminRole(config.admin, service)
             roles.append(admin)
         status_source: StatusSource
         if config.edge is not None and "edge" in config.node.roles:
@@ -163,7 +162,7 @@ async def _reopen_store(store: Store) -> None:
         return
 
 
-async def _prepare_demo(config: Config, service: TruststoreService) -> str:
+async def _prepare_demo(config: Config, service: Truststore) -> str:
     """The embedded demo: a dev PKI and a demo CA set active on this network. Returns the curl
     commands to print once the node listens."""
     assert config.edge is not None

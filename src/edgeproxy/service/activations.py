@@ -5,12 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from edgeproxy.domain import rules
-from edgeproxy.domain.certificates import (
-    CertificateInput,
-    Check,
-    ca_list_size,
-    validate_certificates,
-)
+from edgeproxy.domain.certificates import Check, ca_list_size, revalidate_version
 from edgeproxy.domain.errors import Conflict, FieldError, NotFound, ValidationError
 from edgeproxy.domain.model import (
     Activation,
@@ -22,23 +17,30 @@ from edgeproxy.domain.model import (
     Node,
     Version,
 )
-from edgeproxy.service.base import (
+from edgeproxy.domain.rules import Liveness
+from edgeproxy.service.shared import (
     Actor,
-    UseCases,
+    Clock,
+    associations_of,
     ca_set_or_404,
     editable_ca_set,
+    in_use_extra,
     version_or_404,
 )
+from edgeproxy.store import Store
 
 
-class ActivationUseCases(UseCases):
-    # -- activations ---------------------------------------------------------------------------
+class Activations:
+    def __init__(self, store: Store, clock: Clock, liveness: Liveness) -> None:
+        self._store = store
+        self._clock = clock
+        self._liveness = liveness
 
     async def activate(
         self, actor: Actor, set_id: int, number: int, network: Network
     ) -> Activation:
-        now = self.clock()
-        async with self.store.transaction(write=True) as tx:
+        now = self._clock()
+        async with self._store.transaction(write=True) as tx:
             ca_set = await editable_ca_set(tx, set_id)
             version = await version_or_404(tx, set_id, number)
             rules.check_no_activation_in_flight(await tx.in_progress_activations(set_id))
@@ -87,25 +89,25 @@ class ActivationUseCases(UseCases):
     async def deactivate(
         self, actor: Actor, set_id: int, number: int, network: Network, *, force: bool
     ) -> Activation:
-        now = self.clock()
-        async with self.store.transaction(write=True) as tx:
+        now = self._clock()
+        async with self._store.transaction(write=True) as tx:
             ca_set = await editable_ca_set(tx, set_id)
             await version_or_404(tx, set_id, number)
             rules.check_no_activation_in_flight(await tx.in_progress_activations(set_id))
             if ca_set.active_version(network) != number:
                 raise Conflict("version-not-active", f"version {number} is not active on {network}")
             nodes = await tx.list_nodes()
-            users = [u for u in self._associations(ca_set, nodes, now) if u.network is network]
+            users = [
+                u
+                for u in associations_of(ca_set, nodes, now, self._liveness)
+                if u.network is network
+            ]
             if users and not force:
                 raise Conflict(
                     "ca-set-in-use",
                     f"{len(users)} edge certificate(s) on {network} bind this CA set; they would "
                     "refuse every client. Pass force=true for an emergency stop.",
-                    extra={
-                        "associations": [
-                            {"node": u.node, "edgeCertificate": u.edge_certificate} for u in users
-                        ]
-                    },
+                    extra=in_use_extra(users),
                 )
             revision = await tx.bump_revision()
             await tx.set_active_version(set_id, network, None)
@@ -133,13 +135,7 @@ class ActivationUseCases(UseCases):
 
     def _revalidate(self, version: Version, now: datetime) -> None:
         """Certificates are checked again at activation: one may have expired since upload."""
-        report = validate_certificates(
-            [CertificateInput(c.certificate_pem, c.description) for c in version.certificates],
-            allow_insecure_sha1=version.allow_insecure_sha1,
-            require_root_certificate=version.require_root_certificate,
-            now=now,
-            check=Check.ACTIVATE,
-        )
+        report = revalidate_version(version, now=now, check=Check.ACTIVATE)
         if not report.ok:
             raise ValidationError(
                 "invalid-certificates",
@@ -156,8 +152,8 @@ class ActivationUseCases(UseCases):
             return
         senders = [
             b.edge_certificate
-            for n in nodes
-            if n.network is network and rules.is_live(n, now, self.node_ttl)
+            for n in self._liveness.live_edge_nodes(nodes, now)
+            if n.network is network
             for b in n.bindings
             if b.ca_set == ca_set.name and b.send_ca_list_to_client
         ]
@@ -173,16 +169,16 @@ class ActivationUseCases(UseCases):
         self, nodes: list[Node], network: Network, now: datetime
     ) -> ActivationStatus:
         # With no live edge node on the network there is nobody to wait for (docs/management.md).
-        waiting = [n for n in self.live_edge_nodes(nodes, now) if n.network is network]
+        waiting = [n for n in self._liveness.live_edge_nodes(nodes, now) if n.network is network]
         return ActivationStatus.IN_PROGRESS if waiting else ActivationStatus.COMPLETE
 
     async def list_activations(self, set_id: int) -> list[Activation]:
-        async with self.store.transaction(write=False) as tx:
+        async with self._store.transaction(write=False) as tx:
             await ca_set_or_404(tx, set_id)
             return await tx.list_activations(set_id)
 
     async def get_activation(self, set_id: int, number: int, activation_id: int) -> Activation:
-        async with self.store.transaction(write=False) as tx:
+        async with self._store.transaction(write=False) as tx:
             activation = await tx.get_activation(activation_id)
         if activation is None or (activation.ca_set_id, activation.version) != (set_id, number):
             raise NotFound("activation-not-found", f"no activation {activation_id} here")

@@ -19,17 +19,22 @@ from edgeproxy.domain.crls import (
 )
 from edgeproxy.domain.errors import Conflict, FieldError, NotFound
 from edgeproxy.domain.model import ActivityType, CaSet, CaSetStatus, Crl
-from edgeproxy.service.base import Actor, UseCases, ca_set_or_404, editable_ca_set
+from edgeproxy.service.shared import Actor, Clock, ca_set_or_404, editable_ca_set
+from edgeproxy.store import Store
 
 
-class CrlUseCases(UseCases):
+class Crls:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
     async def add_crl(
         self, actor: Actor, set_id: int, crl_pem: str, description: str | None
     ) -> CrlState:
         rules.check_description(description)
-        now = self.clock()
+        now = self._clock()
         parsed = parse_crl(crl_pem, now=now)  # the costly parse happens outside the transaction
-        async with self.store.transaction(write=True) as tx:
+        async with self._store.transaction(write=True) as tx:
             await editable_ca_set(tx, set_id)
             cas = [c for v in await tx.list_versions(set_id) for c in v.certificates]
             record = crl_record(parsed, cas, description)
@@ -47,14 +52,14 @@ class CrlUseCases(UseCases):
 
     async def list_crls(self, set_id: int) -> list[CrlState]:
         """Every CRL of the set (deleted sets too: history), each marked effective or not."""
-        async with self.store.transaction(write=False) as tx:
+        async with self._store.transaction(write=False) as tx:
             await ca_set_or_404(tx, set_id)
             crls = await tx.list_crls(set_id)
-        return crl_states(crls, self.clock())
+        return crl_states(crls, self._clock())
 
     async def delete_crl(self, actor: Actor, set_id: int, crl_id: int) -> None:
-        now = self.clock()
-        async with self.store.transaction(write=True) as tx:
+        now = self._clock()
+        async with self._store.transaction(write=True) as tx:
             await editable_ca_set(tx, set_id)
             if await tx.get_crl(set_id, crl_id) is None:
                 raise NotFound("crl-not-found", f"CA set {set_id} has no CRL {crl_id}")
@@ -67,8 +72,8 @@ class CrlUseCases(UseCases):
 
         A deleted set's CRLs reach no edge node: nothing to warn about.
         """
-        now = self.clock()
-        async with self.store.transaction(write=False) as tx:
+        now = self._clock()
+        async with self._store.transaction(write=False) as tx:
             return {
                 s.id: ()
                 if s.status is CaSetStatus.DELETED

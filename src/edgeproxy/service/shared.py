@@ -1,15 +1,16 @@
-"""What every truststore use case shares: the clock, the actor, fleet liveness, lookups."""
+"""What the use-case classes share: the clock, who asked, and the lookups every use case starts
+with. Plain values and functions: each use case is handed what it needs in its constructor."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from edgeproxy.domain import rules
 from edgeproxy.domain.errors import Conflict, NotFound
 from edgeproxy.domain.model import CaSet, CaSetStatus, Network, Node, Version
-from edgeproxy.store import Store, Tx
+from edgeproxy.domain.rules import Liveness
+from edgeproxy.store import Tx
 
 Clock = Callable[[], datetime]
 
@@ -35,30 +36,22 @@ class Association:
     hostnames: tuple[str, ...]
 
 
-class UseCases:
-    """State shared by the use-case classes: the store, the clock and the node liveness window."""
+def associations_of(
+    ca_set: CaSet, nodes: Iterable[Node], now: datetime, liveness: Liveness
+) -> list[Association]:
+    return [
+        Association(n.name, n.network, b.edge_certificate, b.hostnames)
+        for n in liveness.live_edge_nodes(nodes, now)
+        for b in n.bindings
+        if b.ca_set == ca_set.name
+    ]
 
-    def __init__(
-        self, store: Store, *, clock: Clock = utc_now, node_ttl: timedelta = timedelta(seconds=15)
-    ) -> None:
-        self.store = store
-        self.clock = clock
-        self.node_ttl = node_ttl
 
-    def _associations(self, ca_set: CaSet, nodes: list[Node], now: datetime) -> list[Association]:
-        return [
-            Association(n.name, n.network, b.edge_certificate, b.hostnames)
-            for n in self.live_edge_nodes(nodes, now)
-            for b in n.bindings
-            if b.ca_set == ca_set.name
-        ]
-
-    def live_edge_nodes(self, nodes: list[Node], now: datetime) -> list[Node]:
-        return [n for n in nodes if "edge" in n.roles and rules.is_live(n, now, self.node_ttl)]
-
-    async def list_nodes(self) -> list[Node]:
-        async with self.store.transaction(write=False) as tx:
-            return await tx.list_nodes()
+def in_use_extra(users: Iterable[Association]) -> dict[str, object]:
+    """The body of a ca-set-in-use problem: one problem type, one shape (deactivate and delete)."""
+    return {
+        "associations": [{"node": u.node, "edgeCertificate": u.edge_certificate} for u in users]
+    }
 
 
 async def ca_set_or_404(tx: Tx, set_id: int) -> CaSet:
