@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edgeproxy.config.model import HostPort, NodeConfig, StatusConfig
 from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.dataplane.status import NodeStatus, TrustStatus
 from edgeproxy.domain.model import Network
 from edgeproxy.node.status import StaticStatus, StatusRole
 from edgeproxy.store import Store, open_store
@@ -34,8 +36,21 @@ class Source:
     def ready(self) -> tuple[bool, dict[str, Any]]:
         return self.is_ready, self.details
 
-    def status(self) -> dict[str, Any]:
-        return {"node": "edge-1", "network": "STAGING", "appliedVersions": {"partners": 3}}
+    def status(self) -> NodeStatus:
+        return NodeStatus(
+            node="edge-1",
+            network=Network.STAGING,
+            roles=("edge",),
+            store_reachable=True,
+            trust=TrustStatus(
+                revision=7,
+                source="store",
+                applied_at=datetime(2026, 1, 1, tzinfo=UTC),
+                versions={"partners": 3},
+                errors={},
+                crls={},
+            ),
+        )
 
 
 async def serve(source: Any) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
@@ -132,7 +147,23 @@ async def test_status_is_the_sources_json(client: tuple[str, aiohttp.ClientSessi
     async with http.get(f"{base}/status") as response:
         assert response.status == 200
         assert response.headers["Cache-Control"] == "no-store"
-        assert (await response.json())["appliedVersions"] == {"partners": 3}
+        assert await response.json() == {
+            "node": "edge-1",
+            "network": "STAGING",
+            "roles": ["edge"],
+            "storeReachable": True,
+            "trust": {
+                "revision": 7,
+                "source": "store",
+                "appliedAt": "2026-01-01T00:00:00+00:00",
+                "versions": {"partners": 3},
+                "errors": {},
+                "crls": {},
+            },
+            "edgeCertificates": [],
+            "connections": 0,
+            "workers": [],
+        }
 
 
 async def test_stopped_role_no_longer_listens() -> None:
@@ -174,9 +205,9 @@ async def test_static_status_ready_while_the_store_answers(store: Store) -> None
         await status.stop()
     assert body["node"] == "admin-1"
     assert body["network"] == "PRODUCTION"
-    assert body["store"]["reachable"] is True
-    assert body["store"]["error"] is None
-    assert isinstance(body["store"]["revision"], int)
+    assert body["storeReachable"] is True
+    # The same shape as an edge node's, with nothing of the edge role in it.
+    assert (body["trust"], body["edgeCertificates"], body["workers"]) == (None, [], [])
 
 
 async def test_static_status_not_ready_once_the_store_is_gone(store: Store) -> None:
@@ -190,15 +221,15 @@ async def test_static_status_not_ready_once_the_store_is_gone(store: Store) -> N
                 assert response.status == 503
                 body = await response.json()
             async with http.get(f"{base}/status") as response:
-                store_state = (await response.json())["store"]
+                store_reachable = (await response.json())["storeReachable"]
             async with http.get(f"{base}/metrics") as response:
                 assert "edgeproxy_store_reachable 0.0" in await response.text()
     finally:
         await status.stop()
     assert body["ready"] is False
     assert "store unreachable" in body["reasons"][0]
-    assert store_state["reachable"] is False
-    assert "not open" in store_state["error"]
+    assert store_reachable is False
+    assert "not open" in body["reasons"][0]
 
 
 async def test_static_status_recovers_when_the_store_comes_back(store: Store) -> None:

@@ -139,7 +139,7 @@ async def test_status_and_metric_report_an_expired_crl(
     role = _role(pki, tmp_path, store)
     await role.sync.sync()
 
-    crls = role.status()["trust"]["crls"]["partners"]
+    crls = role.status().as_json()["trust"]["crls"]["partners"]
     assert len(crls) == 1
     assert crls[0]["expired"] is True
     assert crls[0]["revokedCertificates"] == 1
@@ -227,7 +227,7 @@ async def test_a_failed_trust_build_keeps_the_state_in_force_and_says_why(
         sample = role.metrics.registry.get_sample_value
         failed = sample("edgeproxy_trust_reloads_total", {"result": "failure"})
         assert failed == 1
-        assert role.status()["trust"]["versions"] == {"partners": 1}
+        assert role.status().as_json()["trust"]["versions"] == {"partners": 1}
         assert await get_once(role, pki.client_context(good)) == (200, b"ok")  # v1 in force
 
         # The node's report fails the activation and puts the network back on version 1.

@@ -18,6 +18,7 @@ from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.dataplane.revocation.client import OcspClient
+from edgeproxy.dataplane.status import NodeStatus, TrustStatus
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.dataplane.trust_sync import TrustSync
 from edgeproxy.revocation.crl import CrlWatch
@@ -161,34 +162,26 @@ class EdgeRole:
             body["reasons"] = ["serving the last applied trust state from the local snapshot"]
         return applied is not None, body
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> NodeStatus:
         applied = self.sync.applied
-        return {
-            "node": self.node.name,
-            "network": self.node.network.value,
-            "roles": list(self.node.roles),
-            "storeReachable": self.sync.store_reachable,
-            "trust": None
+        return NodeStatus(
+            node=self.node.name,
+            network=self.node.network,
+            roles=self.node.roles,
+            store_reachable=self.sync.store_reachable,
+            trust=None
             if applied is None
-            else {
-                "revision": applied.revision,
-                "source": applied.source,
-                "appliedAt": applied.applied_at.isoformat() if applied.applied_at else None,
-                "versions": {n: a.version if a else None for n, a in applied.active.items()},
-                "errors": dict(self.sync.apply_errors),
-                "crls": self._crl_status(),
-            },
-            "edgeCertificates": [
-                {
-                    "name": c.name,
-                    "hostnames": list(c.hostnames),
-                    "caSet": c.mutual_authentication.ca_set,
-                    "mode": c.mutual_authentication.mode,
-                }
-                for c in self.edge.certificates
-            ],
-            "connections": self._context.connection_count if self._context else 0,
-        }
+            else TrustStatus(
+                revision=applied.revision,
+                source=applied.source,
+                applied_at=applied.applied_at,
+                versions={n: a.version if a else None for n, a in applied.active.items()},
+                errors=dict(self.sync.apply_errors),
+                crls=self._crl_status(),
+            ),
+            edge_certificates=self.edge.certificates,
+            connections=self._context.connection_count if self._context else 0,
+        )
 
     def _crl_status(self) -> dict[str, list[dict[str, Any]]]:
         now = datetime.now(UTC)

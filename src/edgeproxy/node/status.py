@@ -10,13 +10,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from edgeproxy.config.model import NodeConfig, StatusConfig
 from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.dataplane.status import NodeStatus
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.runtime.weblistener import WebListener
 from edgeproxy.store import Store
@@ -34,8 +34,8 @@ class StatusSource(Protocol):
         """(ready?, details). Details carry `failClosed` (bindings refusing every client for want
         of an active version: listed, yet ready) and, when not ready, `reasons`."""
 
-    def status(self) -> dict[str, Any]:
-        """Node, network, applied versions, last reload and store state, as JSON values."""
+    def status(self) -> NodeStatus:
+        """Node, network, roles, store reachability and, with the edge role, the trust state."""
 
 
 _SOURCE: web.AppKey[StatusSource] = web.AppKey("status_source")
@@ -61,7 +61,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 async def _status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[_SOURCE].status(), headers=_NO_STORE)
+    return web.json_response(request.app[_SOURCE].status().as_json(), headers=_NO_STORE)
 
 
 def create_status_app(state: StatusSource) -> web.Application:
@@ -79,10 +79,6 @@ class StatusRole(WebListener):
 
     def __init__(self, config: StatusConfig, source: StatusSource) -> None:
         super().__init__(create_status_app(source), config.listen)
-
-
-def _iso(timestamp: float | None) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 class StaticStatus:
@@ -109,7 +105,6 @@ class StaticStatus:
         self.probe_timeout = probe_timeout
         self.clock = clock
         self._reachable = False
-        self._revision: int | None = None
         self._checked_at: float | None = None
         self._error: str | None = "store not checked yet"
         self._tasks = TaskGroup()
@@ -118,7 +113,7 @@ class StaticStatus:
         """Ask the store for its revision once; remember and publish the outcome."""
         try:
             async with asyncio.timeout(self.probe_timeout):
-                revision = await self.store.revision()
+                await self.store.revision()
         except Exception as exc:  # any failure means "unreachable"; the text says which
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if self._reachable:
@@ -127,7 +122,7 @@ class StaticStatus:
         else:
             if not self._reachable and self._checked_at is not None:
                 log.info("store reachable again")
-            self._reachable, self._error, self._revision = True, None, revision
+            self._reachable, self._error = True, None
         self._checked_at = self.clock()
         self.metrics.store_reachable(self._reachable)
         return self._reachable
@@ -149,17 +144,10 @@ class StaticStatus:
             return True, {"failClosed": []}
         return False, {"failClosed": [], "reasons": [f"store unreachable: {self._error}"]}
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "node": self.node.name,
-            "network": self.node.network.value,
-            "roles": list(self.node.roles),
-            "appliedVersions": {},
-            "lastReload": None,
-            "store": {
-                "reachable": self._reachable,
-                "revision": self._revision,
-                "lastCheck": _iso(self._checked_at),
-                "error": self._error,
-            },
-        }
+    def status(self) -> NodeStatus:
+        return NodeStatus(
+            node=self.node.name,
+            network=self.node.network,
+            roles=self.node.roles,
+            store_reachable=self._reachable,
+        )

@@ -82,8 +82,8 @@ class _Reporter:
             "pid": os.getpid(),
             "ready": ok,
             "storeReachable": details["storeReachable"],
-            "connections": status["connections"],
-            "revision": status["trust"]["revision"] if status["trust"] else None,
+            "connections": status.connections,
+            "revision": status.trust.revision if status.trust else None,
         }
         self.transport.write(json.dumps(report).encode() + b"\n")
 

@@ -45,6 +45,7 @@ from typing import Any, Final
 from edgeproxy.config.model import Config, EdgeConfig, HostPort
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.dataplane.metrics import Metrics, worker_exited
+from edgeproxy.dataplane.status import NodeStatus, WorkerStatus
 from edgeproxy.node.worker_spec import REPORT_LIMIT, WorkerSpec, worker_node
 from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup
@@ -284,33 +285,32 @@ class WorkerPool:
             return f"worker {worker.index} has no trust state yet"
         return None
 
-    def _summaries(self) -> list[dict[str, Any]]:
-        ok, details = self.local.ready()
+    def _summaries(self) -> list[WorkerStatus]:
+        ok, _ = self.local.ready()
         status = self.local.status()
-        trust = status["trust"]
         rows = [
-            {
-                "index": 0,
-                "node": worker_node(self.config.node, 0, self.count).name,
-                "pid": os.getpid(),
-                "ready": ok,
-                "storeReachable": details["storeReachable"],
-                "connections": status["connections"],
-                "revision": trust["revision"] if trust else None,
-            }
+            WorkerStatus(
+                index=0,
+                node=worker_node(self.config.node, 0, self.count).name,
+                pid=os.getpid(),
+                ready=ok,
+                store_reachable=status.store_reachable,
+                connections=status.connections,
+                revision=status.trust.revision if status.trust else None,
+            )
         ]
         for worker in self._workers:
             report = worker.report or {}
             rows.append(
-                {
-                    "index": worker.index,
-                    "node": worker_node(self.config.node, worker.index, self.count).name,
-                    "pid": worker.process.pid if worker.process else None,
-                    "ready": self._problem(worker) is None,
-                    "storeReachable": report.get("storeReachable"),
-                    "connections": report.get("connections", 0),
-                    "revision": report.get("revision"),
-                }
+                WorkerStatus(
+                    index=worker.index,
+                    node=worker_node(self.config.node, worker.index, self.count).name,
+                    pid=worker.process.pid if worker.process else None,
+                    ready=self._problem(worker) is None,
+                    store_reachable=report.get("storeReachable"),
+                    connections=report.get("connections", 0),
+                    revision=report.get("revision"),
+                )
             )
         return rows
 
@@ -321,23 +321,28 @@ class WorkerPool:
         workers = self._summaries()
         body = {
             **details,
-            "storeReachable": all(w["storeReachable"] is not False for w in workers),
-            "workers": workers,
+            "storeReachable": _store_reachable(workers),
+            "workers": [w.as_json() for w in workers],
         }
         if problems:
             body["reasons"] = [*details.get("reasons", []), *problems]
         return ok and not problems, body
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> NodeStatus:
         workers = self._summaries()
-        return {
-            **self.local.status(),
-            "node": self.config.node.name,
-            "roles": list(self.config.node.roles),
-            "storeReachable": all(w["storeReachable"] is not False for w in workers),
-            "connections": sum(w["connections"] for w in workers),
-            "workers": workers,
-        }
+        return replace(
+            self.local.status(),
+            node=self.config.node.name,
+            roles=self.config.node.roles,
+            store_reachable=_store_reachable(workers),
+            connections=sum(w.connections for w in workers),
+            workers=tuple(workers),
+        )
+
+
+def _store_reachable(workers: list[WorkerStatus]) -> bool:
+    # A worker that has not reported yet (None) does not count against the node.
+    return all(w.store_reachable is not False for w in workers)
 
 
 def _exit(returncode: int | None) -> str:
