@@ -13,27 +13,11 @@ from edgeproxy.dataplane.http.records import AccessRecord, ConnectionFacts
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.domain.model import Network
 from edgeproxy.runtime.logs import AccessSink, encode_json, json_line
-from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+from edgeproxy.tls.session import CERTIFICATE_VERDICTS, Reason, TlsSession, VerifyResult
 
 access_log = logging.getLogger("edgeproxy.access")
 # The `revocation` field of a failed handshake (request lines take it from the AccessRecord).
 _REVOCATION = {Reason.REVOKED: "revoked", Reason.OCSP_UNAVAILABLE: "unavailable"}
-
-
-# Verdicts on the client's certificate. Other failures (a client that refuses *our* certificate,
-# a protocol mismatch, an EOF mid-handshake) verified nothing and are handshake failures only.
-_CERTIFICATE_REASONS = frozenset(
-    {
-        Reason.NO_CERTIFICATE,
-        Reason.UNKNOWN_CA,
-        Reason.EXPIRED,
-        Reason.NOT_YET_VALID,
-        Reason.REVOKED,
-        Reason.OCSP_UNAVAILABLE,
-        Reason.BAD_CERTIFICATE,
-        Reason.NO_ACTIVE_VERSION,
-    }
-)
 
 
 class AccessLine:
@@ -84,7 +68,7 @@ class HandshakeLog:
     ) -> None:
         edge = edge_name or ""
         self.metrics.handshake_failed(edge, self.network, reason, duration)
-        if edge_name is not None and reason in _CERTIFICATE_REASONS:
+        if edge_name is not None and reason in CERTIFICATE_VERDICTS:
             self.metrics.client_cert_rejected(edge, reason)
         address, port = _peer(peer)
         self.access.write(

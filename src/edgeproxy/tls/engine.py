@@ -39,23 +39,11 @@ from edgeproxy.tls.clienthello import (
 )
 from edgeproxy.tls.contexts import ChainBook, VerifyRecord
 from edgeproxy.tls.reasons import classify, error_text, from_verify_error
-from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+from edgeproxy.tls.session import CERTIFICATE_VERDICTS, Reason, TlsSession, VerifyResult
 from edgeproxy.tls.trust import PreparedEdge, TrustState
 
 READ_CHUNK: Final = 16 * 1024 + 256  # one TLS record of plaintext (RFC 8446 §5.1) per recv
 BIO_CHUNK: Final = 64 * 1024
-# Verification reasons that mean "the certificate could not be trusted": with no active version
-# they are all the same fact, reported as no_active_version (docs/management.md "fail closed").
-_CERT_REASONS: Final = frozenset(
-    {
-        Reason.NO_CERTIFICATE,
-        Reason.UNKNOWN_CA,
-        Reason.EXPIRED,
-        Reason.NOT_YET_VALID,
-        Reason.REVOKED,
-        Reason.BAD_CERTIFICATE,
-    }
-)
 
 
 def _alert(description: int) -> bytes:
@@ -269,7 +257,9 @@ class TlsEngine:
         return self._read((HandshakeComplete(self.session),))
 
     def _fail(self, reason: Reason, detail: str, outgoing: bytes) -> Output:
-        if self.edge is not None and self.edge.anchors is None and reason in _CERT_REASONS:
+        if self.edge is not None and self.edge.anchors is None and reason in CERTIFICATE_VERDICTS:
+            # With no active version every verdict on the certificate is the same fact
+            # (docs/management.md "fail closed").
             reason = Reason.NO_ACTIVE_VERSION
         self.failure = HandshakeFailed(reason, detail)
         self._to(State.FAILED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from edgeproxy.config.model import EdgeCertificateConfig
 
@@ -39,6 +40,24 @@ class Reason(StrEnum):
     NO_APPLICATION_PROTOCOL = "no_application_protocol"
     TIMEOUT = "timeout"
     OTHER = "other"
+
+
+# The verdicts on the client's certificate: the one list (metrics count these as client-certificate
+# rejections; with no active version the engine reports them all as no_active_version). Other
+# failures (a client that refuses *our* certificate, a protocol mismatch, an EOF mid-handshake)
+# verified nothing and are handshake failures only.
+CERTIFICATE_VERDICTS: Final = frozenset(
+    {
+        Reason.NO_CERTIFICATE,
+        Reason.UNKNOWN_CA,
+        Reason.EXPIRED,
+        Reason.NOT_YET_VALID,
+        Reason.REVOKED,
+        Reason.OCSP_UNAVAILABLE,
+        Reason.BAD_CERTIFICATE,
+        Reason.NO_ACTIVE_VERSION,
+    }
+)
 
 
 class VerifyResult(StrEnum):
