@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "service": {"domain", "store"},
     "dataplane": {"config", "domain", "revocation", "runtime", "service", "store", "tls"},
     "admin": {"config", "domain", "runtime", "service", "store"},
-    "cli": {"config"},
+    "cli": {"config", "domain"},
     "node": {
         "admin", "cli", "config", "dataplane", "domain", "runtime", "service", "store", "tls",
     },

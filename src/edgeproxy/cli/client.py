@@ -9,12 +9,9 @@ there is no switch to turn verification off.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import http.client
 import json
-import re
 import ssl
 import time
 import urllib.error
@@ -26,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproxy.config.values import is_loopback
+from edgeproxy.domain.pem import BlockProblem, PemBlock, split_pem_blocks
 
 BASE_PATH = "/mtls-edge-truststore/v2"
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9000"
@@ -221,8 +219,6 @@ def wait_for(
 
 # -- certificate files -------------------------------------------------------------------------
 
-_BOUNDARY = re.compile(r"-----(BEGIN|END) ?([^\r\n-]{0,200})-----")
-
 
 @dataclass(frozen=True)
 class CertificateSource:
@@ -233,25 +229,28 @@ class CertificateSource:
     fingerprint: str | None  # SHA-256 of the DER, as the API reports it; None if undecodable
 
 
+def _read_pem_text(path: str, convert: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror or error}", exit_code=2) from None
+    except UnicodeDecodeError:
+        message = f"{path} is not PEM text (DER? convert it: openssl {convert} -inform der)"
+        raise CliError(message, exit_code=2) from None
+
+
 def read_certificate_files(paths: Sequence[str]) -> list[CertificateSource]:
     """Split each file into its PEM blocks, refusing (before anything is sent) any private key."""
     out: list[CertificateSource] = []
     for path in paths:
-        try:
-            text = Path(path).read_text(encoding="utf-8-sig")
-        except OSError as error:
-            raise CliError(f"cannot read {path}: {error.strerror or error}", exit_code=2) from None
-        except UnicodeDecodeError:
-            message = f"{path} is not PEM text (DER? convert it: openssl x509 -inform der)"
-            raise CliError(message, exit_code=2) from None
-        out.extend(_split(path, text))
+        out.extend(_split(path, _read_pem_text(path, "x509")))
     return out
 
 
-def _refuse_private_key(path: str, boundaries: Sequence[re.Match[str]], what: str) -> None:
+def _refuse_private_key(path: str, blocks: Sequence[PemBlock], what: str) -> None:
     # Only the label is ever shown: the body of a key block must not reach the terminal
     # (docs/management.md).
-    key = next((m.group(2) for m in boundaries if "PRIVATE KEY" in m.group(2)), None)
+    key = next((b.label for b in blocks if b.is_private_key), None)
     if key is not None:
         raise CliError(
             f"{path} holds a private key ({key[:40]} block); remove it from the file and upload "
@@ -261,33 +260,28 @@ def _refuse_private_key(path: str, boundaries: Sequence[re.Match[str]], what: st
 
 
 def _split(path: str, text: str) -> list[CertificateSource]:
-    boundaries = list(_BOUNDARY.finditer(text))
-    _refuse_private_key(path, boundaries, "CA certificates")
-    blocks: list[CertificateSource] = []
-    opened: re.Match[str] | None = None
-    for match in boundaries:
-        index = len(blocks)
-        if match.group(1) == "BEGIN":
-            if opened is not None:
-                raise CliError(f"{path}: PEM block {index} has no END line", exit_code=2)
-            opened = match
-        elif opened is None or opened.group(2).strip() != match.group(2).strip():
-            raise CliError(f"{path}: PEM block {index} has an unmatched END line", exit_code=2)
-        else:
-            body = text[opened.end() : match.start()]
-            blocks.append(
-                CertificateSource(
-                    f"{path}#{index}",
-                    text[opened.start() : match.end()] + "\n",
-                    _fingerprint(body) if opened.group(2).strip() == "CERTIFICATE" else None,
-                )
-            )
-            opened = None
-    if opened is not None:
-        raise CliError(f"{path}: PEM block {len(blocks)} has no END line", exit_code=2)
-    if not blocks:
+    """Each block as written, for the API to judge; only a broken block structure stops here.
+
+    A block whose body does not decode is still sent: the API names the problem at its pointer.
+    """
+    blocks = split_pem_blocks(text)
+    _refuse_private_key(path, blocks, "CA certificates")
+    sources: list[CertificateSource] = []
+    for b in blocks:
+        if b.problem is BlockProblem.UNTERMINATED:
+            raise CliError(f"{path}: PEM block {b.index} has no END line", exit_code=2)
+        if b.problem in (BlockProblem.STRAY_END, BlockProblem.LABEL_MISMATCH):
+            raise CliError(f"{path}: PEM block {b.index} has an unmatched END line", exit_code=2)
+        start, end = b.span
+        fingerprint = (
+            hashlib.sha256(b.der).hexdigest()
+            if b.label == "CERTIFICATE" and b.der is not None
+            else None
+        )
+        sources.append(CertificateSource(f"{path}#{b.index}", text[start:end] + "\n", fingerprint))
+    if not sources:
         raise CliError(f"{path}: no -----BEGIN CERTIFICATE----- block found", exit_code=2)
-    return blocks
+    return sources
 
 
 def read_crl_file(path: str) -> str:
@@ -295,26 +289,12 @@ def read_crl_file(path: str) -> str:
 
     The API checks everything else (one X509 CRL block, its signer, its dates).
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise CliError(f"cannot read {path}: {error.strerror or error}", exit_code=2) from None
-    except UnicodeDecodeError:
-        message = f"{path} is not PEM text (DER? convert it: openssl crl -inform der)"
-        raise CliError(message, exit_code=2) from None
-    boundaries = list(_BOUNDARY.finditer(text))
-    _refuse_private_key(path, boundaries, "the CRL")
-    if not boundaries:
+    text = _read_pem_text(path, "crl")
+    blocks = split_pem_blocks(text)
+    _refuse_private_key(path, blocks, "the CRL")
+    if not blocks:
         raise CliError(f"{path}: no -----BEGIN X509 CRL----- block found", exit_code=2)
     return text
-
-
-def _fingerprint(body: str) -> str | None:
-    try:
-        der = base64.b64decode("".join(body.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return hashlib.sha256(der).hexdigest()
 
 
 def version_body(

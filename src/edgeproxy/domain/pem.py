@@ -10,7 +10,7 @@ from __future__ import annotations
 import binascii
 import re
 from base64 import b64decode
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 # RFC 7468 §3 labels are printable ASCII without '-'. We accept any label text on one line so an
@@ -35,6 +35,9 @@ class PemBlock:
     label: str
     der: bytes | None
     problem: BlockProblem | None = None
+    # Where the block stands in the text, from its BEGIN line to its END line (for a block with
+    # no END line, to the end of its BEGIN line): lets a caller pass the block on as written.
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
     @property
     def is_private_key(self) -> bool:
@@ -52,29 +55,31 @@ def split_pem_blocks(text: str) -> list[PemBlock]:
     """Every block in `text`, in order, including broken ones (reported, never silently dropped)."""
     blocks: list[PemBlock] = []
     open_label: str | None = None
-    body_start = 0
+    block_start = body_start = 0
 
-    def add(label: str, der: bytes | None, problem: BlockProblem | None) -> None:
-        blocks.append(PemBlock(len(blocks), label, der, problem))
+    def add(
+        label: str, der: bytes | None, problem: BlockProblem | None, span: tuple[int, int]
+    ) -> None:
+        blocks.append(PemBlock(len(blocks), label, der, problem, span))
 
     for match in _BOUNDARY.finditer(text):
         kind, label = match.group(1), match.group(2).strip()
         if kind == "BEGIN":
             if open_label is not None:
-                add(open_label, None, BlockProblem.UNTERMINATED)
-            open_label, body_start = label, match.end()
+                add(open_label, None, BlockProblem.UNTERMINATED, (block_start, body_start))
+            open_label, block_start, body_start = label, match.start(), match.end()
         elif open_label is None:
-            add(label, None, BlockProblem.STRAY_END)
+            add(label, None, BlockProblem.STRAY_END, match.span())
         elif label != open_label:
             # Report under the BEGIN label so a key opened as "PRIVATE KEY" is still seen as one.
-            add(open_label, None, BlockProblem.LABEL_MISMATCH)
+            add(open_label, None, BlockProblem.LABEL_MISMATCH, (block_start, match.end()))
             open_label = None
         else:
             der, problem = _decode_body(text[body_start : match.start()])
-            add(open_label, der, problem)
+            add(open_label, der, problem, (block_start, match.end()))
             open_label = None
     if open_label is not None:
-        add(open_label, None, BlockProblem.UNTERMINATED)
+        add(open_label, None, BlockProblem.UNTERMINATED, (block_start, body_start))
     return blocks
 
 
