@@ -19,10 +19,12 @@ from edgeproxy.domain.model import (
     ActivationType,
     ActivityType,
     CaSetStatus,
+    CertificateStatus,
     Network,
 )
 
 Schema = dict[str, Any]
+_STATUSES = "|".join(CertificateStatus)
 
 # RFC 3339 timestamps in UTC, as serialize._time writes them.
 DATE = {"type": "string", "format": "date-time"}
@@ -291,8 +293,8 @@ PARAMETERS = {
     ),
     "certificateStatus": _query_param(
         "certificateStatus",
-        {"type": "string", "pattern": "^((EXPIRING|EXPIRED)?,)*(EXPIRING|EXPIRED)?$"},
-        "comma-separated EXPIRING and/or EXPIRED; absent: every certificate",
+        {"type": "string", "pattern": f"^(({_STATUSES})?,)*({_STATUSES})?$"},
+        f"comma-separated {' and/or '.join(CertificateStatus)}; absent: every certificate",
     ),
     "expiryThresholdInDays": _query_param(
         "expiryThresholdInDays",

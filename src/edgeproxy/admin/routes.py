@@ -11,7 +11,7 @@ from aiohttp import web
 from edgeproxy.admin import bodies, serialize
 from edgeproxy.admin.keys import PRINCIPAL, SERVICE
 from edgeproxy.domain.errors import BadRequest
-from edgeproxy.domain.model import Role
+from edgeproxy.domain.model import CertificateStatus, Role
 from edgeproxy.service.shared import Actor
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -184,9 +184,14 @@ async def clone_version(request: web.Request) -> web.Response:
 @needs(Role.VIEWER)
 async def list_certificates(request: web.Request) -> web.Response:
     params = bodies.query(request, ["certificateStatus", "expiryThresholdInDays"])
-    statuses = [s for s in params.get("certificateStatus", "").split(",") if s]
-    if any(s not in ("EXPIRING", "EXPIRED") for s in statuses):
-        raise BadRequest("invalid-query-parameter", "certificateStatus takes EXPIRING, EXPIRED")
+    try:
+        statuses = [
+            CertificateStatus(s) for s in params.get("certificateStatus", "").split(",") if s
+        ]
+    except ValueError:
+        raise BadRequest(
+            "invalid-query-parameter", f"certificateStatus takes {', '.join(CertificateStatus)}"
+        ) from None
     days = bodies.decimal(params.get("expiryThresholdInDays", "30"), MAX_EXPIRY_THRESHOLD_DAYS)
     if days is None:
         raise BadRequest(

@@ -20,6 +20,7 @@ from edgeproxy.cli import crls as cli_crls
 from edgeproxy.cli import format as fmt
 from edgeproxy.cli.client import AdminClient, ApiError, CliError
 from edgeproxy.cli.session import Session
+from edgeproxy.domain.model import CertificateStatus
 
 NodeCommand = tuple[str, Callable[[argparse.Namespace], int], str]  # name, handler, help
 
@@ -118,7 +119,10 @@ def cmd_versions_delete(s: Session) -> int:
 
 
 def cmd_certificates(s: Session) -> int:
-    wanted = {"EXPIRING": s.args.expiring, "EXPIRED": s.args.expired}
+    wanted = {
+        CertificateStatus.EXPIRING: s.args.expiring,
+        CertificateStatus.EXPIRED: s.args.expired,
+    }
     query = {"certificateStatus": ",".join(k for k, on in wanted.items() if on)}
     query["expiryThresholdInDays"] = "" if s.args.days is None else str(s.args.days)
     path = f"{s.version_path()}/certificates"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from edgeproxy.domain.errors import FieldError
@@ -44,6 +44,18 @@ class ActivationStatus(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETE = "COMPLETE"
     FAILED = "FAILED"
+
+
+class CertificateStatus(StrEnum):
+    """The filters of a version's certificate listing (docs/api.md)."""
+
+    EXPIRING = "EXPIRING"  # still valid, but not past the expiry threshold
+    EXPIRED = "EXPIRED"
+
+    def holds(self, certificate: Certificate, now: datetime, threshold: timedelta) -> bool:
+        if self is CertificateStatus.EXPIRED:
+            return certificate.end_date <= now
+        return now < certificate.end_date <= now + threshold
 
 
 class ActivityType(StrEnum):

@@ -27,7 +27,7 @@ from edgeproxy.service.shared import (
     in_use_extra,
     version_or_404,
 )
-from edgeproxy.store import Store
+from edgeproxy.store import Store, Tx
 
 
 class Activations:
@@ -61,30 +61,10 @@ class Activations:
                         f"version {number} was never active on STAGING; consider testing there",
                     ),
                 )
-            revision = await tx.bump_revision()
-            await tx.set_active_version(set_id, network, number)
             await tx.lock_version(set_id, number, now)
-            activation = await tx.insert_activation(
-                set_id=set_id,
-                version=number,
-                network=network,
-                type=ActivationType.ACTIVATE,
-                status=self._initial_status(nodes, network, now),
-                by=actor.name,
-                at=now,
-                revision=revision,
-                previous_version=ca_set.active_version(network),
-                warnings=warnings,
+            return await self._switch(
+                tx, actor, ca_set, number, network, ActivationType.ACTIVATE, nodes, now, warnings
             )
-            await tx.record_activity(
-                set_id,
-                ActivityType.ACTIVATE_CA_SET_VERSION,
-                actor.name,
-                now,
-                network=network,
-                version=number,
-            )
-            return activation
 
     async def deactivate(
         self, actor: Actor, set_id: int, number: int, network: Network, *, force: bool
@@ -109,29 +89,49 @@ class Activations:
                     "refuse every client. Pass force=true for an emergency stop.",
                     extra=in_use_extra(users),
                 )
-            revision = await tx.bump_revision()
-            await tx.set_active_version(set_id, network, None)
-            activation = await tx.insert_activation(
-                set_id=set_id,
-                version=number,
-                network=network,
-                type=ActivationType.DEACTIVATE,
-                status=self._initial_status(nodes, network, now),
-                by=actor.name,
-                at=now,
-                revision=revision,
-                previous_version=number,
-                warnings=(),
+            return await self._switch(
+                tx, actor, ca_set, number, network, ActivationType.DEACTIVATE, nodes, now, ()
             )
-            await tx.record_activity(
-                set_id,
-                ActivityType.DEACTIVATE_CA_SET_VERSION,
-                actor.name,
-                now,
-                network=network,
-                version=number,
-            )
-            return activation
+
+    async def _switch(
+        self,
+        tx: Tx,
+        actor: Actor,
+        ca_set: CaSet,
+        number: int,
+        network: Network,
+        type_: ActivationType,
+        nodes: list[Node],
+        now: datetime,
+        warnings: tuple[FieldError, ...],
+    ) -> Activation:
+        """Make the change visible to the fleet (a new revision) and record it."""
+        activate = type_ is ActivationType.ACTIVATE
+        revision = await tx.bump_revision()
+        await tx.set_active_version(ca_set.id, network, number if activate else None)
+        activation = await tx.insert_activation(
+            set_id=ca_set.id,
+            version=number,
+            network=network,
+            type=type_,
+            status=self._initial_status(nodes, network, now),
+            by=actor.name,
+            at=now,
+            revision=revision,
+            previous_version=ca_set.active_version(network),
+            warnings=warnings,
+        )
+        await tx.record_activity(
+            ca_set.id,
+            ActivityType.ACTIVATE_CA_SET_VERSION
+            if activate
+            else ActivityType.DEACTIVATE_CA_SET_VERSION,
+            actor.name,
+            now,
+            network=network,
+            version=number,
+        )
+        return activation
 
     def _revalidate(self, version: Version, now: datetime) -> None:
         """Certificates are checked again at activation: one may have expired since upload."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from edgeproxy.domain import rules
 from edgeproxy.domain.certificates import (
@@ -16,7 +16,7 @@ from edgeproxy.domain.certificates import (
     validate_certificates,
 )
 from edgeproxy.domain.errors import ValidationError
-from edgeproxy.domain.model import ActivityType, Certificate, Version
+from edgeproxy.domain.model import ActivityType, Certificate, CertificateStatus, Version
 from edgeproxy.service.shared import (
     Actor,
     Clock,
@@ -75,13 +75,9 @@ class Versions:
             await editable_ca_set(tx, set_id)
             rules.check_version_room(await tx.count_versions(set_id))
             await _refuse_duplicate(tx, set_id, record, excluding=None)
-            await tx.bump_revision()
-            number = await tx.next_version_number(set_id)
-            version = await tx.insert_version(set_id, number, record, actor.name, now)
-            await tx.record_activity(
-                set_id, ActivityType.CREATE_CA_SET_VERSION, actor.name, now, version=number
+            return await _insert_version(
+                tx, set_id, record, actor, now, ActivityType.CREATE_CA_SET_VERSION
             )
-            return version
 
     async def update_version(
         self, actor: Actor, set_id: int, number: int, draft: VersionDraft
@@ -122,13 +118,9 @@ class Versions:
                 certificates=source.certificates,
                 warnings=report.warnings + report.errors,
             )
-            await tx.bump_revision()
-            clone_number = await tx.next_version_number(set_id)
-            version = await tx.insert_version(set_id, clone_number, record, actor.name, now)
-            await tx.record_activity(
-                set_id, ActivityType.CLONE_CA_SET_VERSION, actor.name, now, version=clone_number
+            return await _insert_version(
+                tx, set_id, record, actor, now, ActivityType.CLONE_CA_SET_VERSION
             )
-            return version
 
     async def list_versions(self, set_id: int) -> list[Version]:
         async with self._store.transaction(write=False) as tx:
@@ -145,7 +137,7 @@ class Versions:
         set_id: int,
         number: int,
         *,
-        statuses: Sequence[str] = (),
+        statuses: Sequence[CertificateStatus] = (),
         expiry_threshold: timedelta = timedelta(days=30),
     ) -> list[Certificate]:
         """A version's certificates, optionally only the EXPIRING and/or EXPIRED ones."""
@@ -157,9 +149,19 @@ class Versions:
         return [
             c
             for c in version.certificates
-            if ("EXPIRED" in wanted and c.end_date <= now)
-            or ("EXPIRING" in wanted and now < c.end_date <= now + expiry_threshold)
+            if any(s.holds(c, now, expiry_threshold) for s in wanted)
         ]
+
+
+async def _insert_version(
+    tx: Tx, set_id: int, record: VersionRecord, actor: Actor, now: datetime, why: ActivityType
+) -> Version:
+    """Store `record` as the set's next version, recording who made it and how."""
+    await tx.bump_revision()
+    number = await tx.next_version_number(set_id)
+    version = await tx.insert_version(set_id, number, record, actor.name, now)
+    await tx.record_activity(set_id, why, actor.name, now, version=number)
+    return version
 
 
 async def _refuse_duplicate(
