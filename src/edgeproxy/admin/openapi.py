@@ -23,6 +23,7 @@ from edgeproxy.admin.openapi_schemas import (
     ref,
 )
 from edgeproxy.admin.serialize import BASE
+from edgeproxy.domain import rules
 from edgeproxy.domain.model import Role
 
 JSON = "application/json"
@@ -94,8 +95,8 @@ _SET_GONE = "The CA set is deleted or being deleted."
 _FROZEN = "The version was activated before (`ca-set-version-was-previously-active`)"
 _CERT_RULES = (
     "Breaks a rule: certificate validation (each error has a pointer /certificates/N), "
-    "duplicate of another version (`duplicate-ca-set-version`, with a link), version limit, "
-    "description over 255 characters."
+    "duplicate of another version (`duplicate-ca-set-version`, with a link), version limit "
+    f"({rules.MAX_VERSIONS_PER_SET} per set), description over {rules.MAX_DESCRIPTION} characters."
 )
 _SET = ("caSetId",)
 _VERSION = ("caSetId", "version")
@@ -115,7 +116,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body=ref("CaSetCreate"),
                 errors={
                     409: "A CA set that is not deleted has this name.",
-                    422: "Bad name or description, or the limit of 200 CA sets is reached.",
+                    422: "Bad name or description, or the limit of "
+                    f"{rules.MAX_CA_SETS} CA sets is reached.",
                 },
             ),
             "get": _operation(
@@ -231,7 +233,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 role=Role.VIEWER,
                 ok=(200, ref("ValidationResult")),
                 body=ref("VersionBody"),
-                errors={422: "The description is over 255 characters."},
+                errors={422: f"The description is over {rules.MAX_DESCRIPTION} characters."},
             ),
         },
         f"{version}/activate": {
@@ -319,7 +321,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                     409: f"{_SET_GONE} Or the CRL was uploaded already (`duplicate-crl`).",
                     422: "Not one well-formed X509 CRL block (a private key is refused and never "
                     "echoed), expired (`crl-expired`), not signed by a CA of the set's versions, "
-                    "a delta or indirect CRL, or a description over 255 characters.",
+                    f"a delta or indirect CRL, or a description over {rules.MAX_DESCRIPTION} "
+                    "characters.",
                 },
             ),
             "get": _operation(
