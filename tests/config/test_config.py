@@ -159,6 +159,9 @@ REJECTS = [
     ("edge.workers", 0, "edge.workers", "at least 1"),
     ("edge.limits.max_header_bytes", 0, "edge.limits.max_header_bytes", "at least 1"),
     ("edge.limits.idle_timeout", -1, "edge.limits.idle_timeout", "positive"),
+    ("edge.limits.max_connection_age", 0, "edge.limits.max_connection_age", "positive"),
+    ("edge.limits.max_connection_age", "1h", "edge.limits.max_connection_age", "must be a number"),
+    ("edge.limits.max_conection_age", 9, "edge.limits.max_conection_age", "did you mean"),
     ("admin.max_body_bytes", 0, "admin.max_body_bytes", "at least 1"),
     ("store.poll_interval", 0, "store.poll_interval", "positive"),
     # contradictions
@@ -272,6 +275,7 @@ ACCEPTS = [
     ("edge.limits.idle_timeout", 30, lambda c: c.edge.limits.idle_timeout, 30.0),  # int as float
     ("edge.limits.idle_timeout", 0.5, lambda c: c.edge.limits.idle_timeout, 0.5),
     ("edge.limits.max_header_bytes", 8192, lambda c: c.edge.limits.max_header_bytes, 8192),
+    ("edge.limits.max_connection_age", 600, lambda c: c.edge.limits.max_connection_age, 600.0),
     ("admin.max_body_bytes", 4096, lambda c: c.admin.max_body_bytes, 4096),
     ("store.poll_interval", 1, lambda c: c.store.poll_interval, 1.0),
     (f"{C0}.default", True, lambda c: [x.default for x in c.edge.certificates], [True, False]),

@@ -18,7 +18,7 @@ from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.dataplane.revocation.client import OcspClient
 
-from .harness import Edge, Origin, start_edge
+from .harness import Clock, Edge, Origin, StartEdgeClocked, start_edge
 from .pki import Pki
 from .responders import Backend, Responder
 
@@ -77,5 +77,31 @@ async def edge(pki: Pki, origin: Origin) -> AsyncIterator[StartEdge]:
     for server, ctx, found in running:
         server.close()
         await ctx.drain(grace=0.5)
+        await found.watch.close()
+        await found.revocation.close()
+    await session.close()
+
+
+@pytest.fixture
+async def edge_with_clock(pki: Pki, origin: Origin) -> AsyncIterator[StartEdgeClocked]:
+    """Like `edge`, with the OCSP cache on a clock the test moves."""
+    session = aiohttp.ClientSession(auto_decompress=False)
+    running: list[tuple[asyncio.Server, ProxyContext, Edge]] = []
+
+    async def start(ocsp: OcspConfig, **kw: object) -> tuple[Edge, Clock]:
+        clock = Clock()
+
+        def revocation_for(metrics: Metrics) -> Revocation:
+            return Revocation(metrics, client=OcspClient(session), clock=clock)
+
+        found = await start_edge(pki, origin, revocation_for, ocsp=ocsp, **kw)  # type: ignore[arg-type]
+        running.append(found)
+        return found[2], clock
+
+    yield start
+    for server, ctx, found in running:
+        server.close()
+        await ctx.drain(grace=0.5)
+        await found.watch.close()
         await found.revocation.close()
     await session.close()

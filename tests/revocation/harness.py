@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
+from edgeproxy.dataplane.connections import ConnectionWatch, WatchedTlsProtocol
 from edgeproxy.dataplane.http import AccessRecord, OriginState, ProxyContext, ProxyProtocol
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.revocation.check import Revocation
-from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.domain.model import Network
 from edgeproxy.tls.contexts import build_state
 from edgeproxy.tls.trust import TrustAnchors, TrustState
@@ -70,6 +71,7 @@ class Edge:
     holder: list[TrustState]
     edge: EdgeCertificateConfig
     proxy: ProxyContext
+    watch: ConnectionWatch
 
     def waiting_for_revocation(self) -> int:
         """Connections whose request waits for an OCSP answer (the exchange's origin side)."""
@@ -110,6 +112,7 @@ class Edge:
         )
         self.holder[0] = state
         revocation.retain(state, previous)
+        self.watch.trust_changed(state, previous)
 
 
 def edge_config(pki: Pki, origin: Origin, ocsp: OcspConfig, mode: str) -> EdgeCertificateConfig:
@@ -139,22 +142,41 @@ async def start_edge(
     records = Records(metrics)
     ctx = ProxyContext(LIMITS, observer=records, revocation=revocation)
     observer = HandshakeLog(metrics, Network.STAGING, AccessLine(None))
-    edge = Edge(pki, 0, metrics, revocation, records, [TrustState()], edge_cfg, ctx)
+    holder = [TrustState()]
+    # As the edge role wires it: open connections judged again on trust and OCSP changes.
+    watch = ConnectionWatch(metrics, lambda: holder[0], LIMITS)
+    revocation.revoked_listeners.append(watch.revoked)
+    edge = Edge(pki, 0, metrics, revocation, records, holder, edge_cfg, ctx, watch)
     edge.swap(crls)
+
+    def connection() -> WatchedTlsProtocol:
+        protocol = WatchedTlsProtocol(
+            lambda: holder[0], lambda session: ProxyProtocol(ctx, session), LIMITS, observer
+        )
+        protocol.watch = watch
+        return protocol
+
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: TlsServerProtocol(
-            lambda: edge.holder[0], lambda session: ProxyProtocol(ctx, session), LIMITS, observer
-        ),
-        "127.0.0.1",
-        0,
-    )
+    server = await loop.create_server(connection, "127.0.0.1", 0)
     edge.port = server.sockets[0].getsockname()[1]
     return server, ctx, edge
 
 
 class Refused(Exception):
     """The TLS handshake (or the connection right after it) was refused."""
+
+
+class Clock:
+    """A monotonic clock the test moves (OCSP cache lifetimes)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+StartEdgeClocked = Callable[..., Awaitable[tuple[Edge, Clock]]]
 
 
 class Client:

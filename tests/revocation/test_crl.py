@@ -3,6 +3,7 @@ the in-process edge."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -43,22 +44,35 @@ async def test_request_mode_names_the_revocation(pki: Pki, origin: Origin, edge:
     assert origin.hits == 0
 
 
-async def test_newer_crl_applies_to_new_connections_old_ones_keep_working(
+async def test_newer_crl_refuses_new_connections_and_closes_the_open_one_it_names(
     pki: Pki, origin: Origin, edge: StartEdge
 ) -> None:
-    bob = pki.issue("bob")
+    bob, cleo = pki.issue("bob"), pki.issue("cleo")
     e = await edge(crls=(pki.ca.crl(()),))
     old = await Client.open(e, pki.client_context(bob))
+    kept = await Client.open(e, pki.client_context(cleo))
     try:
         assert (await old.get())[0] == 200
+        assert (await kept.get())[0] == 200
 
         e.swap(crls=(pki.ca.crl((bob.serial,)),))  # a newer CRL lists bob: no restart
 
         with pytest.raises(Refused):
             await get_once(e, pki.client_context(bob))
-        assert (await old.get())[0] == 200  # the connection keeps the context it started with
+        closed = "edgeproxy_connections_closed_total"
+        for _ in range(200):  # the open connections are judged again in the background
+            if e.sample(closed, edge_certificate="api", reason="revoked"):
+                break
+            await asyncio.sleep(0.02)
+        hits = origin.hits
+        with pytest.raises(Refused):  # bob's open connection serves no further request
+            await old.get()
+        assert origin.hits == hits
+        assert (await kept.get())[0] == 200  # cleo is not on the list: her connection stays
+        assert e.sample(closed, edge_certificate="api", reason="revoked") == 1
     finally:
         await old.close()
+        await kept.close()
     assert e.handshake_failures("revoked") == 1
 
     e.swap(crls=(pki.ca.crl(()),))  # and back: bob is trusted again on a new connection

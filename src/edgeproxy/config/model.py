@@ -106,6 +106,9 @@ class EdgeLimits:
     max_header_bytes: int = 16 * 1024
     max_body_bytes: int = 100 * 1024 * 1024
     drain_timeout: float = 30.0
+    # Seconds a client connection may live; then it is closed after its in-flight response. A
+    # second line behind the re-check of open connections on trust changes (nginx keepalive_time).
+    max_connection_age: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any, Final
 import aiohttp
 
 from edgeproxy.config.model import EdgeConfig, NodeConfig
+from edgeproxy.dataplane.connections import ConnectionWatch, WatchedTlsProtocol
 from edgeproxy.dataplane.http.context import ProxyContext
 from edgeproxy.dataplane.http.protocol import ProxyProtocol
 from edgeproxy.dataplane.metrics import Metrics
@@ -30,22 +31,6 @@ from edgeproxy.store import Store
 log = logging.getLogger(__name__)
 BACKLOG = 2048
 CRL_CHECK_INTERVAL: Final = 15.0  # seconds between CRL freshness checks (metric and log line)
-
-
-class _CountedTlsProtocol(TlsServerProtocol):
-    """Counts open connections for `edgeproxy_connections_active`."""
-
-    # Slotted like its parent: a __dict__ per connection would cost more than the field.
-    __slots__ = ("metrics",)
-    metrics: Metrics
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.metrics.connection_opened()
-        super().connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.metrics.connection_closed()
-        super().connection_lost(exc)
 
 
 class EdgeRole:
@@ -67,6 +52,10 @@ class EdgeRole:
         self.revocation = Revocation(metrics)
         self.sync = TrustSync(node, edge, store, fleet, metrics, hooks=self.revocation)
         self.sync.listeners.append(self.revocation.retain)
+        # Open connections, judged again on every trust change and retired at their max age.
+        self.watch = ConnectionWatch(metrics, self.sync.state, edge.limits)
+        self.sync.listeners.append(self.watch.trust_changed)
+        self.revocation.revoked_listeners.append(self.watch.revoked)
         self.crls = CrlWatch()
         self._tasks = TaskGroup()
         self._http: aiohttp.ClientSession | None = None
@@ -93,13 +82,14 @@ class EdgeRole:
         observer = HandshakeLog(self.metrics, self.node.network, self.access)
         limits = self.edge.limits
         state = self.sync.state
-        metrics = self.metrics
+        watch = self.watch
+        watch.start()
 
         def connection() -> TlsServerProtocol:
-            protocol = _CountedTlsProtocol(
+            protocol = WatchedTlsProtocol(
                 state, lambda session: ProxyProtocol(context, session), limits, observer
             )
-            protocol.metrics = metrics
+            protocol.watch = watch
             return protocol
 
         loop = asyncio.get_running_loop()
@@ -134,6 +124,7 @@ class EdgeRole:
                 log.warning("drain timed out", extra={"aborted_connections": aborted})
             await self._context.close()
         await self._tasks.close()
+        await self.watch.close()
         await self.sync.stop()
         await self.revocation.close()
         if self._http is not None:

@@ -43,6 +43,11 @@ FAILURE: Final = "failure"
 # responder, bad signature, outside its validity window).
 OCSP_STATUSES: Final = ("good", "revoked", "unknown", "error")
 
+# Why an open connection was closed by the edge after a trust change (a certificate `Reason`: the
+# chain no longer verifies, or is revoked), because its edge certificate went away (SIGHUP), or
+# because it reached `edge.limits.max_connection_age`.
+CLOSE_REASONS: Final = frozenset({*(r.value for r in Reason), "edge_removed", "max_age"})
+
 # A local TLS 1.3 handshake costs ~0.5-2 ms of CPU; a slow client or a deadline ends near 1 s+.
 HANDSHAKE_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 # Origin read timeout defaults to 60 s (docs/dataplane.md).
@@ -153,6 +158,13 @@ class Metrics:
             "Open client connections.",
             registry=r,
             multiprocess_mode="livesum",
+        )
+        self._closed = Counter(
+            "edgeproxy_connections_closed",
+            "Open connections the edge closed after their in-flight response: a trust change no "
+            "longer trusts the client, or the connection reached its maximum age.",
+            ["edge_certificate", "reason"],
+            registry=r,
         )
         self._requests = Counter(
             "edgeproxy_http_requests",
@@ -267,6 +279,12 @@ class Metrics:
 
     def connection_closed(self) -> None:
         self._connections.dec()
+
+    def connection_retired(self, edge: str, reason: str) -> None:
+        """An open connection closed by the edge (not the client): see CLOSE_REASONS."""
+        if reason not in CLOSE_REASONS:
+            raise ValueError(f"close reason {reason!r} is not one of {sorted(CLOSE_REASONS)}")
+        self._closed.labels(edge, reason).inc()
 
     def ocsp_response(self, status: str) -> None:
         child = self._ocsp_children.get(status)

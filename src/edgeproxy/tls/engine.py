@@ -345,6 +345,7 @@ class TlsEngine:
             ca_set_version=None if anchors is None else anchors.version,
             verified_chain_der=verified,
             alpn=conn.get_alpn_proto_negotiated().decode("ascii", "replace") or None,
+            anchors=anchors,
         )
 
     # -- output --------------------------------------------------------------------------------

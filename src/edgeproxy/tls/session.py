@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
 from edgeproxy.config.model import EdgeCertificateConfig
+from edgeproxy.tls.trust import TrustAnchors
 
 
 class Reason(StrEnum):
@@ -87,6 +88,9 @@ class TlsSession:
     # `peer_chain_der`, nothing in it is merely the client's word.
     verified_chain_der: tuple[bytes, ...] = ()
     alpn: str | None = None  # the protocol ALPN selected; None when the client offered none
+    # Those anchors themselves: a later trust state with other anchors judges the chain again
+    # (recheck.py). None: no active version, or a session made outside a handshake (tests).
+    anchors: TrustAnchors | None = field(default=None, compare=False, repr=False)
 
     @property
     def verify_header_value(self) -> str:

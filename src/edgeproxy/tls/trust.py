@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from edgeproxy.config.model import EdgeCertificateConfig
-from edgeproxy.domain.certificates import parse_certificate_pem
 from edgeproxy.domain.model import Version
+from edgeproxy.domain.pem import BlockError, certificate_blocks
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
@@ -63,16 +62,20 @@ class TrustAnchors:
     def from_version(
         cls, ca_set: str, version: Version, crls_der: tuple[bytes, ...] = ()
     ) -> TrustAnchors:
-        """Parse a store version's PEM (off the event loop: a version holds up to 300)."""
-        ders = tuple(
-            cert.public_bytes(Encoding.DER)
-            for c in version.certificates
-            for cert in parse_certificate_pem(c.certificate_pem)
-        )
+        """Decode a store version's PEM to DER (off the event loop: a version holds up to 300).
+
+        Only the PEM armour is undone: each certificate was validated when the version was made,
+        and OpenSSL parses the DER once, into the context's store."""
+        ders: list[bytes] = []
+        for c in version.certificates:
+            for block in certificate_blocks(c.certificate_pem):
+                if isinstance(block, BlockError):
+                    raise ValueError(f"{ca_set} v{version.version}: {block.detail}")
+                ders.append(block[1])
         return cls(
             ca_set,
             version.version,
-            ders,
+            tuple(ders),
             version.require_root_certificate,
             tuple(crls_der),
             tuple((c.fingerprint, c.end_date.timestamp()) for c in version.certificates),

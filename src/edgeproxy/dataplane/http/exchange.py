@@ -455,6 +455,15 @@ class HttpConnection:
         self._close_after = True
         self.close_if_idle()
 
+    def close_after_response(self) -> None:
+        """Serve no further request: the response in flight ends with `Connection: close` (or
+        closes once complete); with none in flight (idle, a head still arriving, a WebSocket
+        tunnel) close now. For a client no longer trusted, or a connection too old."""
+        self._close_after = True
+        client = self.ex.client
+        if client is CS.IDLE or client is CS.HEAD or client is CS.TUNNEL:
+            self._close_now()
+
     def close_if_idle(self) -> bool:
         if self.ex.client is CS.IDLE and not self._reader.backlog:
             self._close_now()

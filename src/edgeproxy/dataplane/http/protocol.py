@@ -48,6 +48,12 @@ class ProxyProtocol(asyncio.Protocol):
         )
         ctx.register(conn)
 
+    def close_after_response(self) -> None:
+        """The edge no longer wants this connection (a trust change, its age): no further
+        request; the in-flight response ends with `Connection: close` (dataplane/connections.py)."""
+        if self._conn is not None:
+            self._conn.close_after_response()
+
     def data_received(self, data: bytes) -> None:
         self._conn.receive(data)
 

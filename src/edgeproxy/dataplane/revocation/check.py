@@ -22,6 +22,7 @@ For a binding with `ocsp.enabled` (docs/dataplane.md Revocation):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -37,7 +38,7 @@ from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.revocation.cache import OcspCache
 from edgeproxy.dataplane.revocation.client import OcspClient
 from edgeproxy.dataplane.revocation.gate import RevocationCheck, all_settled, worst
-from edgeproxy.revocation.answer import UNAVAILABLE, Answer, Status
+from edgeproxy.revocation.answer import UNAVAILABLE, Answer, CacheKey, Status
 from edgeproxy.revocation.chain import AnchorIndex, Note, Notes, chain_notes, leaf_note
 from edgeproxy.revocation.ocsp import OcspUnavailable, build_request, responder_url
 from edgeproxy.revocation.verify import Untrusted, key_hash, verify_response
@@ -58,10 +59,11 @@ def _trust(session: TlsSession) -> tuple[str | None, int | None]:
 class BindingOcsp:
     """One binding's (edge certificate's) cache, notes, anchors and settings."""
 
-    __slots__ = ("_anchors", "_index", "_service", "cache", "config", "hard", "notes")
+    __slots__ = ("_anchors", "_index", "_service", "cache", "config", "hard", "name", "notes")
 
-    def __init__(self, service: Revocation, config: OcspConfig) -> None:
+    def __init__(self, service: Revocation, config: OcspConfig, name: str = "") -> None:
         self._service = service
+        self.name = name  # the edge certificate's
         self.config = config
         self.hard = config.failure_mode == "hard"
         self.cache = OcspCache(
@@ -133,10 +135,24 @@ class BindingOcsp:
         return Status.NOT_CHECKED.value, RevocationCheck(self.hard, future=future)
 
     def _resolve(self, note: Note) -> asyncio.Future[Status]:
-        cert_der, issuer_der, config = note.cert_der, note.issuer_der, self.config
-        return self.cache.resolve(
-            note.key, lambda: self._service.query(config, cert_der, issuer_der)
-        )
+        cert_der, issuer_der, config, key = note.cert_der, note.issuer_der, self.config, note.key
+
+        async def fetch() -> Answer:
+            answer = await self._service.query(config, cert_der, issuer_der)
+            if answer.status is Status.REVOKED:
+                # Open connections may have been let through on an earlier, good answer.
+                self._service.learned_revoked(self, key)
+            return answer
+
+        return self.cache.resolve(key, fetch)
+
+    def names(self, session: TlsSession, key: CacheKey) -> bool:
+        """Whether `key` is one of the certificates OCSP checks for this session's chain."""
+        chain = session.peer_chain_der
+        if not chain:
+            return False
+        found = self.notes.get(hashlib.sha256(chain[0]).hexdigest()) or self._find(session)
+        return found is not None and any(note.key == key for note in found.notes)
 
     def _decided(self, status: Status) -> tuple[str, RevocationCheck | None]:
         if status is Status.GOOD or (
@@ -187,13 +203,15 @@ class Revocation:
         self.tasks = TaskGroup()
         self._bindings: dict[str, BindingOcsp] = {}
         self._key_hashes: dict[bytes, bytes] = {}
+        # Told when an answer says "revoked": (edge certificate, does it name this session?).
+        self.revoked_listeners: list[Callable[[str, Callable[[TlsSession], bool]], None]] = []
 
     def binding(self, edge: EdgeCertificateConfig) -> BindingOcsp:
         """The binding's state; new (empty cache) when its OCSP settings changed (SIGHUP)."""
         config = edge.mutual_authentication.ocsp
         found = self._bindings.get(edge.name)
         if found is None or (found.config is not config and found.config != config):
-            found = self._bindings[edge.name] = BindingOcsp(self, config)
+            found = self._bindings[edge.name] = BindingOcsp(self, config, edge.name)
         return found
 
     # -- RevocationHooks (called while contexts are built, and inside the verify callback) -----
@@ -240,6 +258,13 @@ class Revocation:
             found = key_hash(x509.load_der_x509_certificate(issuer_der))
             self._key_hashes[issuer_der] = found
         return found
+
+    def learned_revoked(self, binding: BindingOcsp, key: CacheKey) -> None:
+        for listener in self.revoked_listeners:
+            try:
+                listener(binding.name, lambda session: binding.names(session, key))
+            except Exception:  # the answer is cached either way; a listener must not lose it
+                log.exception("OCSP revoked listener failed")
 
     def cache_hit(self) -> None:
         if self.metrics is not None:

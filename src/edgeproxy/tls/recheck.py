@@ -1,0 +1,98 @@
+"""Judge an open connection's client certificate again, against a newer trust state.
+
+A handshake verifies once; a trust change (an activation that drops the issuing CA, a forced
+deactivation, a CRL naming the client) must also reach connections opened before it. The chain
+the client presented is verified again, here, against the new anchors (their CRLs included), with
+the same rules as the handshake: every certificate of the version is an anchor unless the version
+requires a root, and a CRL counts only for the issuer that signed it (contexts.py). Pure and
+blocking: the data plane runs a batch of these in an executor thread after each swap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+from cryptography import x509
+from OpenSSL import crypto
+
+from edgeproxy.tls.reasons import from_verify_error
+from edgeproxy.tls.session import Reason
+from edgeproxy.tls.trust import TrustAnchors
+
+
+class Judge:
+    """Verifies chains against anchors; one X509 store per anchors, built on first use."""
+
+    def __init__(self) -> None:
+        self._stores: dict[
+            int, tuple[TrustAnchors, crypto.X509Store, list[x509.CertificateRevocationList]]
+        ] = {}
+
+    def _store(
+        self, anchors: TrustAnchors
+    ) -> tuple[crypto.X509Store, list[x509.CertificateRevocationList]]:
+        found = self._stores.get(id(anchors))
+        if found is None or found[0] is not anchors:
+            store = crypto.X509Store()
+            for der in anchors.certificates_der:
+                store.add_cert(crypto.load_certificate(crypto.FILETYPE_ASN1, der))
+            if not anchors.require_root_certificate:
+                store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
+            crls = [x509.load_der_x509_crl(der) for der in anchors.crls_der]
+            found = (anchors, store, crls)
+            self._stores[id(anchors)] = found
+        return found[1], found[2]
+
+    def verdict(
+        self,
+        chain_der: Sequence[bytes],
+        anchors: TrustAnchors | None,
+        before: TrustAnchors | None = None,
+    ) -> Reason | None:
+        """None while the chain (leaf first, as the client sent it) is still trusted under
+        `anchors`, else why not: no_active_version, revoked, or the handshake's reason for the
+        verify error. `before`: the anchors it was trusted under, to rebuild the whole chain
+        first (a resumed session may know only the leaf, its intermediates not resent)."""
+        if anchors is None:
+            return Reason.NO_ACTIVE_VERSION
+        if not chain_der:
+            return Reason.NO_CERTIFICATE
+        try:
+            leaf = crypto.load_certificate(crypto.FILETYPE_ASN1, chain_der[0])
+            rest = [crypto.load_certificate(crypto.FILETYPE_ASN1, d) for d in chain_der[1:]]
+        except crypto.Error:
+            return Reason.BAD_CERTIFICATE
+        if before is not None:
+            with contextlib.suppress(crypto.X509StoreContextError):
+                old_store, _ = self._store(before)
+                rest = crypto.X509StoreContext(old_store, leaf, rest).get_verified_chain()[1:]
+        store, crls = self._store(anchors)
+        try:
+            verified = crypto.X509StoreContext(store, leaf, rest).get_verified_chain()
+        except crypto.X509StoreContextError as error:
+            code = error.errors[0] if error.errors and isinstance(error.errors[0], int) else 0
+            return from_verify_error(code) if code else Reason.BAD_CERTIFICATE
+        if crls and len(verified) > 1 and _revoked(verified[0], verified[1], crls):
+            return Reason.REVOKED
+        return None
+
+
+def _revoked(
+    leaf: crypto.X509, issuer: crypto.X509, crls: Sequence[x509.CertificateRevocationList]
+) -> bool:
+    """The leaf is on a CRL of the issuer that verified it (signed by that issuer's key)."""
+    issuer_cert = issuer.to_cryptography()
+    serial = leaf.get_serial_number()
+    key = issuer_cert.public_key()
+    for crl in crls:
+        if crl.issuer != issuer_cert.subject:
+            continue
+        try:
+            if not crl.is_signature_valid(key):  # type: ignore[arg-type]
+                continue  # a same-DN CA's list: not this issuer's (contexts.py)
+        except (TypeError, ValueError):
+            continue
+        if crl.get_revoked_certificate_by_serial_number(serial) is not None:
+            return True
+    return False

@@ -1,0 +1,75 @@
+"""Judging a chain again against newer anchors (tls/recheck.py): what closes an open connection
+after a trust change, and what must not."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+from edgeproxy.tls.recheck import Judge
+from edgeproxy.tls.session import Reason
+
+from .conftest import Pki, der
+
+
+def crl(ca: trustme.CA, *serials: int) -> bytes:
+    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
+    assert isinstance(key, CertificateIssuerPrivateKeyTypes)
+    issuer = x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer)
+        .last_update(now - dt.timedelta(minutes=1))
+        .next_update(now + dt.timedelta(days=1))
+    )
+    for serial in serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+        )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def serial(leaf: trustme.LeafCert) -> int:
+    return x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).serial_number
+
+
+def test_a_chain_still_anchored_is_trusted_and_one_whose_ca_left_is_not(pki: Pki) -> None:
+    judge = Judge()
+    good = (der(pki.good.cert_chain_pems[0].bytes()),)
+    assert judge.verdict(good, pki.anchors(pki.client_ca, pki.root)) is None
+    assert judge.verdict(good, pki.anchors(pki.root)) is Reason.UNKNOWN_CA
+    assert judge.verdict(good, None) is Reason.NO_ACTIVE_VERSION
+
+
+def test_a_crl_of_the_issuer_revokes_and_one_of_another_issuer_does_not(pki: Pki) -> None:
+    judge = Judge()
+    good = (der(pki.good.cert_chain_pems[0].bytes()),)
+    anchors = pki.anchors(pki.client_ca)
+    listed = dataclasses.replace(anchors, crls_der=(crl(pki.client_ca, serial(pki.good)),))
+    assert judge.verdict(good, listed) is Reason.REVOKED
+    foreign = dataclasses.replace(anchors, crls_der=(crl(pki.root, serial(pki.good)),))
+    assert judge.verdict(good, foreign) is None
+
+
+def test_a_leaf_alone_is_judged_with_the_chain_it_was_trusted_under(pki: Pki) -> None:
+    """A resumed session may know only the leaf: the intermediate comes from the old anchors."""
+    judge = Judge()
+    leaf_only = (der(pki.chained.cert_chain_pems[0].bytes()),)
+    before = pki.anchors(pki.intermediate)  # partial chain: the intermediate was an anchor
+    after = pki.anchors(pki.root, version=2)  # now only the root, above that intermediate
+    assert judge.verdict(leaf_only, after, before) is None
+    # The twin: without the anchors it was trusted under, the intermediate is missing.
+    assert judge.verdict(leaf_only, after) is Reason.UNKNOWN_CA
+    # And a root that is not the one above it does not keep it.
+    assert judge.verdict(leaf_only, pki.anchors(pki.client_ca), before) is Reason.UNKNOWN_CA
+
+
+def test_an_expired_client_is_no_longer_trusted(pki: Pki) -> None:
+    expired = (der(pki.expired.cert_chain_pems[0].bytes()),)
+    assert Judge().verdict(expired, pki.anchors(pki.client_ca)) is Reason.EXPIRED
