@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import http.client
 import logging
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -16,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-from support.nodes import poll
+from support.nodes import default_edges, poll
 from support.origin import RecordingOrigin
 
 from .clients import REFUSALS, PinnedHTTPSConnection, connection, exchange
@@ -85,17 +86,28 @@ async def test_an_activation_that_drops_the_ca_closes_its_open_connections_only(
         carol.close()
 
 
-async def test_a_forced_deactivation_closes_the_open_connections_of_the_set(
-    node: Running, pki: E2ePki, origin: RecordingOrigin
+async def test_a_forced_deactivation_closes_the_open_connections_of_that_set_only(
+    pki: E2ePki, node_files: MakeFiles, start_node: StartNode, origin: RecordingOrigin
 ) -> None:
+    # `other` binds a second set, which trusts CA B.
+    edges = [replace(e, ca_set="second") if e.name == "other" else e for e in default_edges()]
+    node = await start_node(node_files(edges=edges))
+    node.set_id, node.version = await node.admin.publish([pki.ca_a.pem])
+    second = await node.admin.create_set("second")
+    version = await node.admin.create_version(second, [pki.ca_b.pem])
+    await node.admin.settle(second, await node.admin.activate(second, version))
     alice = await opened(pki, node.port, pki.alice, "/alice-1")
+    bob = connection(pki, node.port, "other.test", pki.bob)
     try:
+        assert (await asyncio.to_thread(exchange, bob, "/bob-1")).status == 200
         stop = await node.admin.deactivate(node.set_id, node.version, force=True)
         assert (await node.admin.settle(node.set_id, stop))["activationStatus"] == "COMPLETE"
         await wait_closed(node, "no_active_version")
         await assert_no_further_request(alice, origin, "/alice-2")
+        await assert_still_served(bob, "/bob-2")
     finally:
         alice.close()
+        bob.close()
 
 
 def _crl(ca: CaCert, revoked: x509.Certificate) -> str:
