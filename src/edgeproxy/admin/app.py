@@ -11,7 +11,7 @@ from edgeproxy.admin.keys import AUTH, PRINCIPAL, SERVICE
 from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.problems import problem_middleware
 from edgeproxy.admin.routes import REQUIRED_ROLE, routes
-from edgeproxy.domain.errors import Forbidden
+from edgeproxy.domain.errors import Forbidden, Unauthorized
 from edgeproxy.service.truststore import Truststore
 
 _SECURITY_HEADERS = {
@@ -40,7 +40,11 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         if route_handler in _PUBLIC or request.match_info.http_exception:
             return await handler(request)
         raise Forbidden("route-not-authorised", "this route declares no role")
-    principal = request.app[AUTH].authenticate(request.headers.get("Authorization"))
+    credentials = request.headers.getall("Authorization", [])
+    if len(credentials) > 1:
+        # Not a list-valued field: two of them is a malformed request, whichever one is good.
+        raise Unauthorized("invalid-token", "send exactly one Authorization header")
+    principal = request.app[AUTH].authenticate(credentials[0] if credentials else None)
     require_role(principal, needed)
     request[PRINCIPAL] = principal
     return await handler(request)

@@ -27,11 +27,18 @@ class TokenAuthenticator:
         self._tokens = tokens
 
     def authenticate(self, authorization: str | None) -> Principal:
-        """The principal for an `Authorization: Bearer …` header; fails closed."""
+        """The principal for an `Authorization: Bearer …` header; fails closed.
+
+        Every way the header can be wrong ends in a 401 whose detail names what was wrong in
+        general terms only: the value itself (a near-miss token, say) never reaches a response
+        or a log line."""
         scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip(" \t")
+        if scheme.lower() != "bearer" or not token:
             raise Unauthorized("missing-token", "send Authorization: Bearer <token>")
-        digest = hashlib.sha256(token.strip().encode()).hexdigest()
+        if not _well_formed(token):
+            raise Unauthorized("invalid-token", "the bearer token is not valid")
+        digest = hashlib.sha256(token.encode()).hexdigest()
         found: Principal | None = None
         # Compare against every token so timing does not reveal which one nearly matched.
         for entry in self._tokens:
@@ -40,6 +47,14 @@ class TokenAuthenticator:
         if found is None:
             raise Unauthorized("invalid-token", "the bearer token is not valid")
         return found
+
+
+def _well_formed(token: str) -> bool:
+    """One run of printable characters. aiohttp hands undecodable bytes over as lone surrogates
+    (which cannot be encoded back: a 500 once) and a field value may hold a tab; `isprintable`
+    refuses both, and any control character a laxer parser would let through. Tokens are
+    configured as the SHA-256 of their UTF-8, so printable non-ASCII text stays allowed."""
+    return token.isprintable() and " " not in token
 
 
 def require_role(principal: Principal, needed: Role) -> None:
