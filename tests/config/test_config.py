@@ -164,6 +164,11 @@ REJECTS = [
     ("edge.limits.max_conection_age", 9, "edge.limits.max_conection_age", "did you mean"),
     ("admin.max_body_bytes", 0, "admin.max_body_bytes", "at least 1"),
     ("store.poll_interval", 0, "store.poll_interval", "positive"),
+    ("store.connect_timeout", 0, "store.connect_timeout", "positive"),
+    ("store.connect_timeout", "5s", "store.connect_timeout", "must be a number"),
+    ("store.statement_timeout", -1, "store.statement_timeout", "positive"),
+    ("store.statement_timeout", float("inf"), "store.statement_timeout", "finite"),
+    ("store.statment_timeout", 5, "store.statment_timeout", "unknown key"),
     # contradictions
     (f"{C1}.name", "api", f"{K1}.name", "duplicate name 'api'"),
     (
@@ -278,6 +283,8 @@ ACCEPTS = [
     ("edge.limits.max_connection_age", 600, lambda c: c.edge.limits.max_connection_age, 600.0),
     ("admin.max_body_bytes", 4096, lambda c: c.admin.max_body_bytes, 4096),
     ("store.poll_interval", 1, lambda c: c.store.poll_interval, 1.0),
+    ("store.connect_timeout", 2, lambda c: c.store.connect_timeout, 2.0),
+    ("store.statement_timeout", 0.5, lambda c: c.store.statement_timeout, 0.5),
     (f"{C0}.default", True, lambda c: [x.default for x in c.edge.certificates], [True, False]),
     (f"{C1}.name", "API", lambda c: c.edge.certificates[1].name, "API"),  # names are exact
     (

@@ -40,6 +40,10 @@ class NodeConfig:
 class StoreConfig:
     url: str  # sqlite:////abs/path.db (relative paths already resolved) or postgresql://...
     poll_interval: float = 0.05  # seconds between revision polls (SQLite; PostgreSQL safety net)
+    # A hung database must surface as "unavailable" within seconds, not hang every caller: the
+    # longest wait for a new connection (and for a free pooled one), and for one statement.
+    connect_timeout: float = 5.0
+    statement_timeout: float = 5.0
 
 
 @dataclass(frozen=True)

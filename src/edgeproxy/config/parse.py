@@ -68,10 +68,18 @@ def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, s
     node = _node(root.table("node", ("name", "network", "roles", "snapshot")), base)
     if "store" not in root:
         fail("store", "is required (a [store] table with url)")
-    store_table = root.table("store", ("url", "poll_interval"))
+    store_table = root.table(
+        "store", ("url", "poll_interval", "connect_timeout", "statement_timeout")
+    )
     store = StoreConfig(
         url=store_table.req("url", store_url(base)),
-        **store_table.fields({"poll_interval": positive_float}),
+        **store_table.fields(
+            {
+                "poll_interval": positive_float,
+                "connect_timeout": positive_float,
+                "statement_timeout": positive_float,
+            }
+        ),
     )
     status = StatusConfig(root.table("status", ("listen",)).opt("listen", listen, _hp(9100)))
     for role in ("admin", "edge"):

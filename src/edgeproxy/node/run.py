@@ -64,7 +64,12 @@ async def _serve(
     shared: Path | None,
     access_sink: AccessSink | None,
 ) -> int:
-    store = open_store(config.store.url, poll_interval=config.store.poll_interval)
+    store = open_store(
+        config.store.url,
+        poll_interval=config.store.poll_interval,
+        connect_timeout=config.store.connect_timeout,
+        statement_timeout=config.store.statement_timeout,
+    )
     opened = await _open_store(store, config)
     service = Truststore.build(store)
     fleet = service.fleet

@@ -117,7 +117,12 @@ async def _run_worker(spec: WorkerSpec, channel: int, access_sink: AccessSink) -
     transport, _ = await loop.connect_write_pipe(
         asyncio.Protocol, os.fdopen(channel, "wb", buffering=0)
     )
-    store = open_store(config.store.url, poll_interval=config.store.poll_interval)
+    store = open_store(
+        config.store.url,
+        poll_interval=config.store.poll_interval,
+        connect_timeout=config.store.connect_timeout,
+        statement_timeout=config.store.statement_timeout,
+    )
     await store.open()
     tasks = TaskGroup()
     try:

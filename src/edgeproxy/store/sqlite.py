@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -60,9 +62,14 @@ class _SqliteDb:
 class SqliteStore:
     dialect = "sqlite"
 
-    def __init__(self, path: Path, *, poll_interval: float = 0.05) -> None:
+    def __init__(
+        self, path: Path, *, poll_interval: float = 0.05, statement_timeout: float = 5.0
+    ) -> None:
         self.path = path
         self.poll_interval = poll_interval
+        # How long a statement waits for a lock another process holds (busy_timeout), and how
+        # long a transaction waits for its turn on our one connection.
+        self.statement_timeout = statement_timeout
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         # One connection serves every transaction, so transactions take turns.
@@ -74,7 +81,7 @@ class SqliteStore:
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA busy_timeout = 5000")
+        await conn.execute(f"PRAGMA busy_timeout = {int(self.statement_timeout * 1000)}")
         await conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
@@ -117,21 +124,45 @@ class SqliteStore:
     async def transaction(self, *, write: bool) -> AsyncIterator[Tx]:
         if self._writer is None:
             raise StoreUnavailable("the store is not open")
-        async with self._lock:
+        writer = self._writer
+        try:
+            # Our turn on the one connection: a transaction stuck on a hung disk holds it, and
+            # the callers behind it must hear "unavailable", not queue forever.
+            async with asyncio.timeout(self.statement_timeout):
+                await self._lock.acquire()
+        except TimeoutError as error:
+            raise StoreUnavailable("the SQLite database is busy: timed out") from error
+        try:
             # IMMEDIATE takes the write lock up front, so check-then-write use cases are atomic.
-            await self._writer.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            # Another process holding it makes this wait busy_timeout, then fail: unavailable.
+            await writer.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield Tx(_SqliteDb(self._writer))
+                yield Tx(_SqliteDb(writer))
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await writer.execute("ROLLBACK")
                 raise
-            await self._writer.execute("COMMIT")
+            try:
+                await writer.execute("COMMIT")
+            except sqlite3.OperationalError:
+                with contextlib.suppress(sqlite3.Error):
+                    await writer.execute("ROLLBACK")  # a failed COMMIT leaves it open
+                raise
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            raise StoreUnavailable(f"the SQLite database is locked: {error}") from error
+        finally:
+            self._lock.release()
 
     async def revision(self) -> int:
         if self._reader is None:
             raise StoreUnavailable("the store is not open")
-        async with self._reader.execute("SELECT revision FROM meta WHERE id = 1") as cursor:
-            row = await cursor.fetchone()
+        try:
+            async with asyncio.timeout(self.statement_timeout):
+                async with self._reader.execute("SELECT revision FROM meta WHERE id = 1") as cur:
+                    row = await cur.fetchone()
+        except TimeoutError as error:
+            raise StoreUnavailable("the SQLite database did not answer: timed out") from error
         assert row is not None
         return int(row[0])
 
@@ -144,6 +175,14 @@ class SqliteStore:
                 break
             await asyncio.sleep(min(self.poll_interval, remaining))
         return revision
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (any extended code): another process holds the lock."""
+    return getattr(error, "sqlite_errorcode", 0) & 0xFF in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
 
 
 def _statements(script: str) -> list[str]:
