@@ -28,7 +28,7 @@ from edgeproxy.domain.model import Network, Role
 from edgeproxy.node.status import StaticStatus
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, StoreUnavailable, open_store
-from freezer import FreezingProxy
+from support.freezer import FreezingProxy
 
 BOUND = 30.0  # seconds; the store's bounds below are 1 s
 TIMEOUTS = {"connect_timeout": 1.0, "statement_timeout": 1.0}
