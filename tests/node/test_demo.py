@@ -9,6 +9,7 @@ import shutil
 import ssl
 import stat
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +19,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from edgeproxy.config.model import HostPort
-from edgeproxy.domain.model import Network
+from edgeproxy.domain.certificates import CertificateInput
+from edgeproxy.domain.model import ActivationStatus, Network, Node
 from edgeproxy.node.demo import (
     DemoOrigin,
     DevPki,
@@ -26,8 +28,10 @@ from edgeproxy.node.demo import (
     ensure_demo_ca_set,
     ensure_dev_pki,
 )
+from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.shared import Actor
 from edgeproxy.service.truststore import Truststore
+from edgeproxy.service.versions import VersionDraft
 from edgeproxy.store import open_store
 
 
@@ -211,15 +215,105 @@ async def test_another_network_reuses_the_version(service: Truststore, pki: DevP
     assert (ca_set.staging_version, ca_set.production_version) == (1, 1)
 
 
-async def test_a_deactivated_demo_version_is_activated_again(
-    service: Truststore, pki: DevPki
-) -> None:
+async def test_an_operators_deactivation_stands(service: Truststore, pki: DevPki) -> None:
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
     (ca_set,) = await service.ca_sets.list_ca_sets()
     await service.activations.deactivate(Actor("ops"), ca_set.id, 1, Network.STAGING, force=False)
     await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
-    assert (await counts(service))[:3] == (1, 1, 3)
-    assert (await service.ca_sets.get_ca_set(ca_set.id)).staging_version == 1
+    assert (await counts(service))[:3] == (1, 1, 2)
+    assert (await service.ca_sets.get_ca_set(ca_set.id)).staging_version is None
+
+
+async def test_an_operators_later_activation_stands(
+    service: Truststore, pki: DevPki, tmp_path: Path
+) -> None:
+    await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
+    (ca_set,) = await service.ca_sets.list_ca_sets()
+    other = make_pki(tmp_path / "other")
+    draft = VersionDraft(
+        allow_insecure_sha1=False,
+        require_root_certificate=False,
+        description="the operator's own CA",
+        certificates=(CertificateInput(other.client_ca_pem(), "ops CA"),),
+    )
+    await service.versions.create_version(Actor("ops"), ca_set.id, draft)
+    await service.activations.activate(Actor("ops"), ca_set.id, 2, Network.STAGING)
+    await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
+    assert (await counts(service))[:3] == (1, 2, 2)
+    assert (await service.ca_sets.get_ca_set(ca_set.id)).staging_version == 2
+    # The other network is still the demo's to set up: only what is missing is created.
+    await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.PRODUCTION)
+    assert (await service.ca_sets.get_ca_set(ca_set.id)).production_version == 1
+
+
+# -- a restart after kill -9 ---------------------------------------------------------------------
+
+
+async def _report(fleet: FleetService, name: str, applied_revision: int) -> None:
+    now = datetime.now(UTC)
+    await fleet.report_node(
+        Node(
+            name=name,
+            network=Network.STAGING,
+            roles=("admin", "edge"),
+            started_at=now,
+            last_seen=now,
+            applied_revision=applied_revision,
+        )
+    )
+
+
+@pytest.mark.parametrize("by", ["ops", "demo"])
+async def test_a_restart_settles_the_activation_its_killed_process_left_in_flight(
+    service: Truststore, pki: DevPki, tmp_path: Path, by: str
+) -> None:
+    """The node (admin and edge, the only one) was killed right after an activation, before it
+    applied it: its last report still looks live, so the activation stays IN_PROGRESS, and only
+    this node's own reconciler, which starts after the demo, could ever settle it. The demo's
+    start refused that (activation-in-progress), and the node never came up."""
+    fleet = service.fleet
+    await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
+    (ca_set,) = await service.ca_sets.list_ca_sets()
+    await _report(fleet, "node-1", applied_revision=await service.fleet.store.revision())
+    current = pki  # the PKI on disk, which the restarted node reads
+    if by == "ops":
+        in_flight = await service.activations.deactivate(
+            Actor("ops"), ca_set.id, 1, Network.STAGING, force=True
+        )
+    else:
+        # The demo's PKI was remade: a new version, activated by the demo.
+        current = make_pki(tmp_path / "remade")
+        await ensure_demo_ca_set(service, "demo-clients", current.client_ca_pem(), Network.STAGING)
+        (in_flight, *_) = await service.activations.list_activations(ca_set.id)
+    assert in_flight.status is ActivationStatus.IN_PROGRESS
+    await _report(fleet, "node-1/w0", applied_revision=0)  # a worker of the killed process
+    # kill -9; the same node starts again, in the order node.run does:
+    await service.reconciler.settle_restart("node-1")
+    await ensure_demo_ca_set(service, "demo-clients", current.client_ca_pem(), Network.STAGING)
+    settled = await service.activations.get_activation(ca_set.id, in_flight.version, in_flight.id)
+    assert settled.status is ActivationStatus.COMPLETE
+    after = await service.ca_sets.get_ca_set(ca_set.id)
+    # The operator's deactivation stands; the demo's own activation of the remade CA stays.
+    assert after.staging_version == (None if by == "ops" else 2)
+    assert (await counts(service))[2] == 2
+
+
+async def test_a_restart_leaves_other_live_nodes_and_their_activations_alone(
+    service: Truststore, pki: DevPki
+) -> None:
+    fleet = service.fleet
+    await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
+    (ca_set,) = await service.ca_sets.list_ca_sets()
+    await _report(fleet, "node-10", applied_revision=0)  # another node, alive, not caught up
+    in_flight = await service.activations.deactivate(
+        Actor("ops"), ca_set.id, 1, Network.STAGING, force=True
+    )
+    await service.reconciler.settle_restart("node-1")
+    still = await service.activations.get_activation(ca_set.id, 1, in_flight.id)
+    assert still.status is ActivationStatus.IN_PROGRESS
+    # The demo neither fails nor activates over the operator while it settles.
+    await ensure_demo_ca_set(service, "demo-clients", pki.client_ca_pem(), Network.STAGING)
+    assert (await service.ca_sets.get_ca_set(ca_set.id)).staging_version is None
 
 
 # -- demo origin ---------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from edgeproxy.config.model import HostPort
 from edgeproxy.config.values import is_loopback
 from edgeproxy.domain.certificates import CertificateInput
-from edgeproxy.domain.model import Network
+from edgeproxy.domain.model import ActivationStatus, Network
 from edgeproxy.runtime.weblistener import WebListener
 from edgeproxy.service.shared import Actor
 from edgeproxy.service.truststore import Truststore
@@ -173,10 +173,14 @@ def _fingerprint(pem: str) -> str:
 async def ensure_demo_ca_set(
     service: Truststore, name: str, client_ca_pem: str, network: Network
 ) -> None:
-    """Make sure the set `name` exists and its active version on `network` trusts the client CA.
+    """Create what the demo needs and is missing: the set `name`, a version holding the client CA,
+    and its activation on `network`. Never overrule anyone, never fail the start over it.
 
-    Idempotent: a set, version or activation that already does the job is left alone. A version
-    that holds the CA (among others, perhaps) is preferred over a new one.
+    Once someone other than the demo has activated or deactivated the set on `network`, that
+    choice stands. So does a demo activation that failed (the reason is on record), and an
+    activation of the set still in flight is left to settle: a second one would be refused, and
+    a node that cannot start over it cannot settle it either. Otherwise a version holding the CA
+    (among others, perhaps) is preferred over a new one.
     """
     fingerprint = _fingerprint(client_ca_pem)
     sets = await service.ca_sets.list_ca_sets(name_prefix=name)
@@ -186,12 +190,32 @@ async def ensure_demo_ca_set(
             DEMO_ACTOR, name, "Client CA of the embedded demo (make run)"
         )
         log.info("demo: created CA set", extra={"ca_set": name})
+    activations = await service.activations.list_activations(ca_set.id)  # newest first
+    latest = next((a for a in activations if a.network is network), None)
+    if latest is not None and latest.created_by != DEMO_ACTOR.name:
+        log.info(
+            "demo: leaving the CA set as its last activation by someone else set it",
+            extra={"ca_set": name, "network": network.value, "by": latest.created_by},
+        )
+        return
+    if latest is not None and latest.status is ActivationStatus.FAILED:
+        log.warning(
+            "demo: the demo's activation failed; not retrying it",
+            extra={"ca_set": name, "reason": latest.failure_reason},
+        )
+        return
     holding = [
         v.version
         for v in await service.versions.list_versions(ca_set.id)
         if fingerprint in v.fingerprints
     ]
     if ca_set.active_version(network) in holding:
+        return
+    if any(a.status is ActivationStatus.IN_PROGRESS for a in activations):
+        log.warning(
+            "demo: an activation of the CA set is in flight; not activating over it",
+            extra={"ca_set": name},
+        )
         return
     if holding:
         number = max(holding)

@@ -26,7 +26,7 @@ from edgeproxy.runtime import logs
 from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.truststore import Truststore
-from edgeproxy.store import Store, open_store
+from edgeproxy.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger(__name__)
 STORE_RETRY = 1.0  # seconds between attempts to open a store that was unreachable at start
@@ -73,6 +73,8 @@ async def _serve(
     opened = await _open_store(store, config)
     service = Truststore.build(store)
     fleet = service.fleet
+    if opened:
+        await _settle_restart(service, config)
     metrics = Metrics()
     roles: list[Role] = []
     started: list[Role] = []
@@ -150,6 +152,16 @@ async def _open_store(store: Store, config: Config) -> bool:
             await store.close()
         return False
     return True
+
+
+async def _settle_restart(service: Truststore, config: Config) -> None:
+    """This node's previous process is gone: activations it alone was holding settle now, so the
+    demo (and any operator) can activate again at once. The store may fail just after opening;
+    the reconciler settles them later then, and the node starts all the same."""
+    try:
+        await service.reconciler.settle_restart(config.node.name)
+    except StoreUnavailable as error:
+        log.warning("could not settle activations at start", extra={"error": str(error)})
 
 
 async def _reopen_store(store: Store) -> None:

@@ -32,6 +32,18 @@ class Reconciler:
             await self._advance_activations(tx, self._liveness.live_edge_nodes(nodes, now), now)
             await self._finish_deletions(tx, nodes, now)
 
+    async def settle_restart(self, node_name: str) -> None:
+        """A node starting under `node_name` means its previous process (and that process's
+        workers, `<name>/w<i>`) is gone, killed perhaps before it applied an activation. Its
+        records stop counting as live now rather than after the node TTL, and activations left
+        in flight are settled by the usual rules: complete when no live node is left to apply
+        them, failed when one reported an error."""
+        async with self._store.transaction(write=True) as tx:
+            for node in await tx.list_nodes():
+                if node.name == node_name or node.name.startswith(f"{node_name}/"):
+                    await tx.delete_node(node.name)
+        await self.reconcile()
+
     async def _advance_activations(self, tx: Tx, live: list[Node], now: datetime) -> None:
         for activation in await tx.in_progress_activations():
             ca_set = await tx.get_ca_set(activation.ca_set_id)
