@@ -13,7 +13,10 @@ from openapi_spec_validator import validate as validate_openapi
 
 from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.routes import REQUIRED_ROLE
-from support.admin import Api, OpenApiChecker, Reply
+from support.admin import BASE, Api, OpenApiChecker, Reply
+from support.pki import Pki
+
+from .steps import Fleet, new_set, new_version
 
 
 def _served(api: Api) -> dict[tuple[str, str], Any]:
@@ -159,3 +162,81 @@ def test_checker_refuses_a_missing_security_header(checker: OpenApiChecker) -> N
     reply = Reply(200, {}, "application/json", "x", {"nodes": []})
     with pytest.raises(AssertionError, match="X-Frame-Options"):
         checker.check("GET", "/mtls-edge-truststore/v2/nodes", reply)
+
+
+# -- what the schemas leave to words: declared, then held to ---------------------------------
+
+
+async def test_an_empty_activated_on_is_refused_as_its_enum_says(api: Api) -> None:
+    """`activatedOn=` was read as absent: every set listed, against the documented enum."""
+    await new_set(api, "listed")
+    assert len((await api.get("/ca-sets")).body["caSets"]) == 1  # the twin: no filter at all
+    reply = await api.get("/ca-sets", params={"activatedOn": ""})
+    assert (reply.status, reply.type) == (400, "invalid-network")
+    staging = await api.get("/ca-sets", params={"activatedOn": "STAGING"})
+    assert (staging.status, staging.body["caSets"]) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "problem"),
+    [
+        ("/ca-sets/{id}/versions", {"certificates": []}, 422, "invalid-certificates"),
+        ("/ca-sets/{id}/versions/1", {"certificates": []}, 422, "invalid-certificates"),
+        ("/ca-sets/{id}/crls", {"crlPem": ""}, 422, "malformed-pem"),
+        ("/certificates/validate", {"certificates": []}, 200, None),
+    ],
+    ids=["create-empty", "replace-empty", "empty-crl", "validate-empty"],
+)
+async def test_well_formed_empty_values_are_rules_not_shapes(
+    api: Api, pki: Pki, path: str, body: dict[str, Any], status: int, problem: str | None
+) -> None:
+    """The schema accepts these bodies, the server answers a rule's 422 (or a 200 that says
+    not valid), never a 400, and the document says so in words."""
+    set_id = await new_set(api, "empty-values")
+    await new_version(api, set_id, pki.ca().pem)
+    full = path.format(id=set_id)
+    reply = await api.call("PUT" if full.endswith("/1") else "POST", full, body)
+    assert reply.status == status
+    if problem is not None:
+        assert reply.type == problem
+    else:
+        assert reply.body["valid"] is False
+        assert [e["type"] for e in reply.body["errors"]] == ["no-certificates"]
+    operation = api.checker.operation("PUT" if full.endswith("/1") else "POST", BASE + full)
+    assert operation is not None
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert api.checker.validator(schema).is_valid(body)
+    assert '""' in operation["description"] or "[]" in operation["description"]
+
+
+async def test_versions_of_a_deleted_set_say_they_are_history(
+    api: Api, pki: Pki, fleet: Fleet
+) -> None:
+    set_id = await new_set(api, "to-delete")
+    await new_version(api, set_id, pki.ca().pem)  # never activated: editable while the set lives
+    live = await api.get(f"/ca-sets/{set_id}/versions/1")
+    assert (live.body["editable"], live.body["history"]) == (True, False)
+    assert (await api.delete(f"/ca-sets/{set_id}")).status == 202
+    deleting = await api.get(f"/ca-sets/{set_id}/versions/1")
+    assert (deleting.body["editable"], deleting.body["history"]) == (False, False)
+    await fleet.reconcile()
+    listed = await api.get(f"/ca-sets/{set_id}/versions")
+    got = await api.get(f"/ca-sets/{set_id}/versions/1")
+    for version in (*listed.body["versions"], got.body):
+        assert (version["editable"], version["history"]) == (False, True)
+    refused = await api.put(
+        f"/ca-sets/{set_id}/versions/1", {"certificates": [{"certificatePem": pki.ca().pem}]}
+    )
+    assert (refused.status, refused.type) == (409, "ca-set-deleted")
+    described = api.checker.operation("GET", f"{BASE}/ca-sets/{set_id}/versions")
+    assert described is not None
+    assert "history" in described["description"]
+
+
+def test_checker_refuses_a_query_value_the_server_should_have_refused(
+    checker: OpenApiChecker,
+) -> None:
+    reply = _reply(200, {"caSets": []})
+    checker.check("GET", f"{BASE}/ca-sets", reply, query={"activatedOn": "STAGING"})
+    with pytest.raises(AssertionError, match="which its schema refuses"):
+        checker.check("GET", f"{BASE}/ca-sets", reply, query={"activatedOn": ""})

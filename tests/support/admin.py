@@ -90,7 +90,14 @@ class OpenApiChecker:
             )
         return self._validators[key]
 
-    def check(self, method: str, path: str, reply: Reply, sent: Any = _UNSET) -> None:
+    def check(
+        self,
+        method: str,
+        path: str,
+        reply: Reply,
+        sent: Any = _UNSET,
+        query: Mapping[str, str] | None = None,
+    ) -> None:
         where = f"{method} {path} → {reply.status}"
         for name, value in SECURITY_HEADERS.items():
             assert reply.headers.get(name) == value, f"{where}: header {name}"
@@ -116,6 +123,24 @@ class OpenApiChecker:
             assert reply.headers.get("WWW-Authenticate", "").startswith("Bearer "), where
         if operation is not None and sent is not _UNSET and "requestBody" in operation:
             self._check_request(operation, sent, reply, where)
+        if operation is not None and query and 200 <= reply.status < 300:
+            for name, value in query.items():
+                assert self._query_valid(operation, name, value), (
+                    f"{where}: the server accepted {name}={value!r}, which its schema refuses"
+                )
+
+    def _query_valid(self, operation: dict[str, Any], name: str, value: str) -> bool:
+        for entry in operation.get("parameters", []):
+            parameter = self.document["components"]["parameters"][entry["$ref"].rsplit("/", 1)[1]]
+            if parameter["in"] == "query" and parameter["name"] == name:
+                schema = parameter["schema"]
+                # A query value is text; an integer parameter is valid when the text is one.
+                if schema.get("type") == "integer":
+                    if not value.lstrip("-").isdigit():
+                        return False
+                    return self.validator(schema).is_valid(int(value))
+                return self.validator(schema).is_valid(value)
+        return False  # undocumented: the server must refuse it
 
     def _check_request(
         self, operation: dict[str, Any], sent: Any, reply: Reply, where: str
@@ -177,7 +202,7 @@ class Api:
                 text=text,
                 body=json.loads(text) if content_type.endswith("json") else None,
             )
-        self.checker.check(method, full, reply, body)
+        self.checker.check(method, full, reply, body, params)
         return reply
 
     async def get(self, path: str, **kw: Any) -> Reply:

@@ -60,8 +60,10 @@ def _operation(
     params: tuple[str, ...] = (),
     body: Schema | None = None,
     errors: dict[int, str] | None = None,
+    note: str = "",
 ) -> dict[str, Any]:
-    """One operation. `errors` adds statuses beyond the common ones, each with its reason."""
+    """One operation. `errors` adds statuses beyond the common ones, each with its reason;
+    `note` adds to the description what the schemas cannot say."""
     status, schema = ok
     responses: dict[str, Any] = {
         str(status): {
@@ -79,7 +81,8 @@ def _operation(
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
-        "description": f"{summary}. Requires the `{role.value}` role (or a higher one).",
+        "description": f"{summary}. Requires the `{role.value}` role (or a higher one)."
+        + (f" {note}" if note else ""),
         "x-required-role": role.value,
         "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params],
         "responses": responses,
@@ -98,6 +101,12 @@ _CERT_RULES = (
     "duplicate of another version (`duplicate-ca-set-version`, with a link), version limit "
     f"({rules.MAX_VERSIONS_PER_SET} per set), description over {rules.MAX_DESCRIPTION} characters."
 )
+_HISTORY = (
+    "A deleted CA set keeps its versions as read-only history: they are still served (200), "
+    "with `history` true and `editable` false, and every write to them answers 409 "
+    "`ca-set-deleted`."
+)
+_NO_CERTIFICATES = "`certificates: []` is well-formed: it answers 422 `no-certificates`, never 400."
 _SET = ("caSetId",)
 _VERSION = ("caSetId", "version")
 
@@ -169,6 +178,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 params=_SET,
                 body=ref("VersionBody"),
                 errors={**_NOT_FOUND_SET, 409: _SET_GONE, 422: _CERT_RULES},
+                note=_NO_CERTIFICATES,
             ),
             "get": _operation(
                 "listVersions",
@@ -177,6 +187,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 ok=(200, listing("versions", "Version")),
                 params=_SET,
                 errors=_NOT_FOUND_SET,
+                note=_HISTORY,
             ),
         },
         version: {
@@ -187,6 +198,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 ok=(200, ref("Version")),
                 params=_VERSION,
                 errors=_NOT_FOUND_VERSION,
+                note=_HISTORY,
             ),
             "put": _operation(
                 "updateVersion",
@@ -196,6 +208,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 params=_VERSION,
                 body=ref("VersionBody"),
                 errors={**_NOT_FOUND_VERSION, 409: _SET_GONE, 422: f"{_FROZEN}. Or: {_CERT_RULES}"},
+                note=_NO_CERTIFICATES,
             ),
             "delete": _operation(
                 "deleteVersion",
@@ -224,6 +237,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 ok=(200, listing("certificates", "Certificate")),
                 params=(*_VERSION, "certificateStatus", "expiryThresholdInDays"),
                 errors=_NOT_FOUND_VERSION,
+                note=_HISTORY,
             ),
         },
         f"{BASE}/certificates/validate": {
@@ -234,6 +248,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 ok=(200, ref("ValidationResult")),
                 body=ref("VersionBody"),
                 errors={422: f"The description is over {rules.MAX_DESCRIPTION} characters."},
+                note="`certificates: []` is well-formed: 200 with `valid` false and the error "
+                "`no-certificates`.",
             ),
         },
         f"{version}/activate": {
@@ -324,6 +340,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                     f"a delta or indirect CRL, or a description over {rules.MAX_DESCRIPTION} "
                     "characters.",
                 },
+                note='`crlPem: ""` is well-formed: it answers 422 `malformed-pem`, never 400.',
             ),
             "get": _operation(
                 "listCrls",

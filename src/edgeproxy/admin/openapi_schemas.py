@@ -130,7 +130,16 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "requireRootCertificate": BOOL,
             "stagingStatus": {"type": "string", "enum": ["ACTIVE", "INACTIVE"]},
             "productionStatus": {"type": "string", "enum": ["ACTIVE", "INACTIVE"]},
-            "editable": {**BOOL, "description": "false once activated on any network, ever"},
+            "editable": {
+                **BOOL,
+                "description": "false once activated on any network, ever, and while the set is "
+                "deleted or being deleted",
+            },
+            "history": {
+                **BOOL,
+                "description": "true when the set is deleted: the version is kept, read-only, as "
+                "its history",
+            },
             "createdBy": TEXT,
             "createdDate": DATE,
             "modifiedBy": nullable(TEXT),
@@ -289,7 +298,10 @@ PARAMETERS = {
     "crlId": _path_param("crlId", "the CRL's id"),
     "caSetNamePrefix": _query_param("caSetNamePrefix", {"type": "string"}, "name starts with"),
     "activatedOn": _query_param(
-        "activatedOn", enum(Network), "only sets with an active version on this network"
+        "activatedOn",
+        enum(Network),
+        "only sets with an active version on this network. Given, it must name one: an empty "
+        "`activatedOn=` answers 400 `invalid-network` rather than listing every set",
     ),
     "certificateStatus": _query_param(
         "certificateStatus",
@@ -338,7 +350,8 @@ VERSION_BODY = closed(
                     optional=("description",),
                 )
             ),
-            "description": "1-300 certificates in all (422 otherwise)",
+            "description": "1-300 certificates in all. Fewer or more is a rule, not a shape: "
+            "`[]` answers 422 `no-certificates` (validate: 200, `valid` false), never 400",
         },
     },
     optional=("allowInsecureSha1", "requireRootCertificate", "description"),
@@ -360,7 +373,8 @@ CRL_CREATE = closed(
     {
         "crlPem": {
             **TEXT,
-            "description": "one PEM X509 CRL block, signed by a CA of one of the set's versions",
+            "description": "one PEM X509 CRL block, signed by a CA of one of the set's "
+            'versions. Anything else, "" included, answers 422 `malformed-pem`, never 400',
         },
         "description": _description("free text"),
     },

@@ -70,7 +70,9 @@ async def list_ca_sets(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     sets = await service.ca_sets.list_ca_sets(
         name_prefix=params.get("caSetNamePrefix"),
-        activated_on=bodies.network(activated_on, "") if activated_on else None,
+        # Present but empty is not absent: a script with an unset variable must not get
+        # every set as if each were active.
+        activated_on=bodies.network(activated_on, "") if activated_on is not None else None,
     )
     warnings = await service.crls.ca_set_warnings(sets)
     return _json({"caSets": [serialize.ca_set(s, warnings[s.id]) for s in sets]})

@@ -79,7 +79,9 @@ def version(v: Version, s: CaSet) -> dict[str, Any]:
         "requireRootCertificate": v.require_root_certificate,
         "stagingStatus": status(Network.STAGING),
         "productionStatus": status(Network.PRODUCTION),
-        "editable": not v.locked,
+        # A set deleted or being deleted takes no writes (409), whatever the version's own state.
+        "editable": not v.locked and s.status is CaSetStatus.NOT_DELETED,
+        "history": s.status is CaSetStatus.DELETED,
         "createdBy": v.created_by,
         "createdDate": _time(v.created_at),
         "modifiedBy": v.modified_by,
