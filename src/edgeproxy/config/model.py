@@ -113,6 +113,10 @@ class EdgeLimits:
     # Seconds a client connection may live; then it is closed after its in-flight response. A
     # second line behind the re-check of open connections on trust changes (nginx keepalive_time).
     max_connection_age: float = 3600.0
+    # After this many requests a connection's response says Connection: close and it closes
+    # (nginx's keepalive_requests): a bound on what one TLS session may do, whatever happens to
+    # its trust meanwhile.
+    max_requests_per_connection: int = 1000
 
 
 @dataclass(frozen=True)

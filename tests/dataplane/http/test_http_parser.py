@@ -142,3 +142,40 @@ def test_trailers_and_chunk_extensions_are_bounded_too() -> None:
     r.feed(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
     r.feed(b"1\r\na\r\n0\r\nX-T: t\r\n\r\n")
     assert sink.events[-1] == ("end", None)
+
+
+def test_a_long_chunk_extension_is_refused_even_inside_one_large_read() -> None:
+    """A read that carries the whole extension and the data after it gives llhttp callbacks
+    that would hide the run; large reads are parsed in head-sized pieces so it is still seen."""
+    r, sink = reader(max_header=256, max_body=10_000)
+    r.feed(
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"3;"
+        + b"x" * 2000
+        + b"\r\nabc\r\n0\r\n\r\n"
+        + get("/next")
+    )
+    assert sink.events[-1] == ("error", 400)
+    assert ("head", b"/next") not in sink.events
+
+
+def test_a_refused_upgrade_resumes_http_after_the_request() -> None:
+    r, sink = reader()
+    r.feed(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        + get("/next")
+    )
+    assert sink.events == [("head", b"/ws"), ("end", None)]
+    r.resume_http()  # the origin answered 200, not 101
+    r.release()
+    assert sink.events[-2:] == [("head", b"/next"), ("end", None)]
+
+
+def test_large_reads_in_pieces_keep_websocket_tunnel_bytes() -> None:
+    r, sink = reader(max_header=64)
+    frames = bytes(range(256)) * 4
+    r.feed(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" + frames
+    )
+    assert sink.events == [("head", b"/ws"), ("end", None)]
+    assert r.take_tunnel_bytes() == frames

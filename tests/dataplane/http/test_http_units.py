@@ -18,12 +18,13 @@ from edgeproxy.dataplane.http.headers import (
     UNTIL_CLOSE,
     HostMatcher,
     identity_names,
+    normal_host,
     normalised_name,
     rewrite_request,
     rewrite_response,
 )
 from edgeproxy.dataplane.http.identity import IdentityCache, encode_identity
-from edgeproxy.dataplane.http.parser import HttpError, RequestHead
+from edgeproxy.dataplane.http.parser import HttpError, RequestHead, asks_websocket
 from edgeproxy.dataplane.http.problems import client_certificate_problem, problem_response
 from edgeproxy.tls.session import Reason, VerifyResult
 
@@ -324,3 +325,62 @@ def test_made_up_names_beyond_the_memo_are_still_classified() -> None:
     data, _, _, _ = rewrite_request(head, b"/", b"ip", b"")
     assert long_ok + b": kept\r\n" in data
     assert b"evil" not in data
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"api.example.com", b"api.example.com"),
+        (b"api.example.com.", b"api.example.com"),
+        (b"api.example.com.:8443", b"api.example.com:8443"),
+        (b"[::1]:443", b"[::1]:443"),
+    ],
+)
+def test_normal_host_drops_one_root_dot(value: bytes, expected: bytes) -> None:
+    assert normal_host(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [b"api..example.com", b"api.example.com..", b".api.example.com", b".", b":443"]
+)
+def test_normal_host_refuses_empty_labels(value: bytes) -> None:
+    with pytest.raises(HttpError) as caught:
+        normal_host(value)
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("offer", "websocket"),
+    [
+        (b"websocket", True),
+        (b"WebSocket", True),
+        (b"h2c, websocket", True),
+        (b" websocket ,", True),
+        (b"websocket/13", False),  # a version is no longer the bare token
+        (b"notwebsocket-evil", False),
+        (b"websocket2", False),
+        (b"web socket", False),
+        (b"websocket, @junk", False),
+        (b"", False),
+    ],
+)
+def test_only_the_websocket_token_asks_for_websocket(offer: bytes, websocket: bool) -> None:
+    assert asks_websocket(offer) is websocket
+
+
+def test_rewrite_request_canonical_content_length_and_no_expect() -> None:
+    head = RequestHead(
+        b"POST",
+        b"/",
+        "1.1",
+        [(b"Host", b"h."), (b"Content-Length", b"0003"), (b"Expect", b"100-Continue")],
+        True,
+        False,
+        False,
+    )
+    data, host, length, _ = rewrite_request(head, b"/", b"ip", b"")
+    assert (host, length) == (b"h", 3)
+    assert b"Content-Length: 3\r\n" in data
+    assert b"Host: h\r\n" in data
+    assert b"Expect" not in data
+    assert head.expect_continue

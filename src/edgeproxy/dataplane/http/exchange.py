@@ -40,6 +40,7 @@ from edgeproxy.dataplane.http.headers import (
     CHUNKED,
     UNTIL_CLOSE,
     HostMatcher,
+    normal_host,
     rewrite_request,
     rewrite_response,
 )
@@ -58,6 +59,8 @@ from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 log = logging.getLogger(__name__)
 INF = float("inf")
 LINGER = 2.0  # seconds to drain a client's unread body after a final response (lingering close)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_SCHEMES = (b"http", b"https")
 
 
 class ClientState(Enum):
@@ -302,6 +305,7 @@ class HttpConnection:
         "_reader",
         "_rev_check",
         "_rev_status",
+        "_served",
         "_session",
         "_stream",
         "deadline",
@@ -336,6 +340,7 @@ class HttpConnection:
         self._close_after = context.draining
         self._peer_eof = False  # the client sent EOF (half-close)
         self._out: list[bytes] = []  # bytes for the client, sent once per input
+        self._served = 0  # requests begun on this connection (max_requests_per_connection)
         self.ex = Exchange()
         edge = session.edge
         auth = edge.mutual_authentication
@@ -482,27 +487,37 @@ class HttpConnection:
             ex.t0 = perf_counter()
         self.deadline = INF
         ex.head = head
-        if not head.keep_alive:
-            self._close_after = True
+        self._served += 1
+        if not head.keep_alive or self._served == self._limits.max_requests_per_connection:
+            self._close_after = True  # this response says Connection: close, then we close
         target = head.target
         authority = None
-        if head.method == b"CONNECT":
-            return self._local(405, close=True)
-        if target[:1] != b"/" and target != b"*":  # absolute-form (RFC 9112 section 3.2.2)
-            try:
-                url = httptools.parse_url(target)
-            except httptools.HttpParserInvalidURLError:
-                url = None
-            if url is None or not url.host:
-                return self._local(400, close=True)
-            authority = url.host + (b":%d" % url.port if url.port else b"")
-            target = (url.path or b"/") + (b"?" + url.query if url.query else b"")
+        method = head.method
+        if method == b"CONNECT" or method == b"TRACE":
+            # TRACE would echo the request, identity fields and all, to whoever can make a
+            # browser send it; CONNECT is not a reverse proxy's business.
+            return self._local(405, close=method == b"CONNECT")
         try:
+            if target[:1] != b"/" and target != b"*":  # absolute-form (RFC 9112 section 3.2.2)
+                url = httptools.parse_url(target)
+                # Only http(s) names a resource of ours, and credentials in a URL never travel
+                # (RFC 9110 section 4.2.4): refuse rather than guess what the rest means.
+                if not url.host or url.userinfo or (url.schema or b"").lower() not in _SCHEMES:
+                    return self._local(400, close=True)
+                authority = normal_host(url.host + (b":%d" % url.port if url.port else b""))
+                target = (url.path or b"/") + (b"?" + url.query if url.query else b"")
             data, host, length, chunked = rewrite_request(
                 head, target, self._client_ip, self._client_identity().header_block
             )
+        except httptools.HttpParserInvalidURLError:
+            return self._local(400, close=True)
         except HttpError as exc:
             return self._local(exc.status, close=True)
+        if chunked and head.version == "1.0":
+            # HTTP/1.0 has no chunked framing: a 1.0 message with Transfer-Encoding is faulty
+            # framing (RFC 9112 section 6.1), and nothing after it on the connection can be
+            # trusted to start where the client meant.
+            return self._local(400, close=True)
         ex.body = chunked or length > 0
         ex.chunked = chunked
         if not (self._host_ok(host) and (authority is None or self._matcher.matches(authority))):
@@ -519,6 +534,8 @@ class HttpConnection:
         ex.to_origin = [data]
         if self._rev_check is not None:  # OCSP pending or denying: only until it settles
             return self._await_revocation(ex)
+        if head.expect_continue:
+            self._continue(ex)
         self._connect_origin(ex)
 
     def on_request_body(self, data: bytes) -> None:
@@ -573,6 +590,8 @@ class HttpConnection:
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
     ) -> None:
         head = self.ex.head
+        if status == 100 and head is not None and head.expect_continue:
+            return  # the edge answered the expectation itself (and never forwarded it)
         if head is not None and head.version == "1.1":  # no 1xx for HTTP/1.0
             data, _, _ = rewrite_response(
                 status, reason, headers, head_only=True, http10=False, close=False
@@ -710,6 +729,8 @@ class HttpConnection:
             return self._local(403, close=True, reason=reason)  # the lingering close resumes
         self._rev_check = None  # settled: later requests take the fast path
         ex = self.ex
+        if ex.head is not None and ex.head.expect_continue:
+            self._continue(ex)
         waited = ex.origin is OS.GATED
         self._connect_origin(ex)
         if waited:
@@ -736,6 +757,15 @@ class HttpConnection:
             link.pause_reading()
         ex.t_origin = perf_counter()
         self.deadline = self._clock() + self._limits.origin_read_timeout
+
+    def _continue(self, ex: Exchange) -> None:
+        """`Expect: 100-continue`, answered by the edge once the request is authorised (Host,
+        certificate, size, OCSP): the client sends its body without waiting for the origin,
+        which never sees the expectation. HTTP/1.0 clients get no 1xx."""
+        head = ex.head
+        if head is not None and head.version == "1.1" and ex.body and not ex.request_done:
+            self._out.append(CONTINUE)
+            self._flush_client()
 
     def _can_retry(self, ex: Exchange) -> bool:
         return not ex.retried and not ex.body and ex.request_done
@@ -781,9 +811,11 @@ class HttpConnection:
             self._linger_close(ex)
             return
         ex.move(CS.DONE)
+        reader = self._reader
+        if ex.head is not None and ex.head.websocket:
+            reader.resume_http()  # the origin answered the upgrade without 101: still HTTP
         ex = self.ex = Exchange()
         self.deadline = self._clock() + self._limits.idle_timeout
-        reader = self._reader
         reader.release()  # may run the next pipelined request right now
         ex = self.ex
         if ex.to_origin and ex.link is not None:

@@ -60,7 +60,7 @@ _IDENTITY_LETTERS = frozenset(n.replace(b"-", b"") for n in IDENTITY_HEADERS)
 VIA = b"1.1 edgeproxy"
 
 # What the single pass does with a field, by lower-cased name (absent: `_classify` decides).
-_DROP, _HOST, _LENGTH, _TE, _CONNECTION, _XFF, _VIA, _UPGRADE, _FORWARD = range(9)
+_DROP, _HOST, _LENGTH, _TE, _CONNECTION, _XFF, _VIA, _UPGRADE, _FORWARD, _EXPECT = range(10)
 _HOP = {
     b"connection": _CONNECTION,
     b"keep-alive": _DROP,
@@ -78,6 +78,7 @@ _REQUEST = {
     b"x-forwarded-for": _XFF,
     b"x-forwarded-proto": _DROP,
     b"x-forwarded-host": _DROP,
+    b"expect": _EXPECT,
 }
 _RESPONSE = _HOP
 # Every other name's verdict, _FORWARD or _DROP, memoised: real traffic repeats a few dozen
@@ -149,11 +150,18 @@ def rewrite_request(
         elif kind == _HOST:
             if host is not None:
                 raise HttpError(400, "more than one Host header")
+            if value[-1:] == b"." or b".." in value or b".:" in value or value[:1] == b".":
+                value = normal_host(value)  # rare: the cheap test above keeps it off the fast path
             host = value
             out += (name, b": ", value, b"\r\n")
         elif kind == _LENGTH:
             length_value = value.strip()
             length = int(length_value) if length_value.isdigit() else -2
+        elif kind == _EXPECT:
+            if value.strip().lower() == b"100-continue":
+                head.expect_continue = True  # the edge answers it (exchange.py), not the origin
+            else:
+                out += (name, b": ", value, b"\r\n")
         elif kind == _TE:
             # llhttp refuses a request whose codings do not end in chunked.
             chunked = value if not chunked else chunked + b", " + value
@@ -186,10 +194,29 @@ def rewrite_request(
     elif chunked:
         out += (_transfer_encoding(chunked), b"\r\n")
     elif length >= 0:
-        out += (b"Content-Length: ", length_value, b"\r\n\r\n")
+        # Re-serialised, never copied: `0003` reaches the origin as `3`.
+        out += (b"Content-Length: ", b"%d" % length, b"\r\n\r\n")
     else:
         out.append(b"\r\n")
     return b"".join(out), host, length, bool(chunked)
+
+
+def normal_host(value: bytes) -> bytes:
+    """A Host value (or an absolute-form authority) by the edge's rule (docs/dataplane.md).
+
+    One trailing dot names the DNS root and the same host: it is dropped, so the origin sees
+    `api.example.com` for `api.example.com.` (in Host and X-Forwarded-Host alike). An empty label
+    anywhere else (`..`, a leading dot, a second trailing dot, nothing before the port) is no host
+    name at all: 400. IP literals (`[...]`) have no labels and pass unchanged.
+    """
+    if value[:1] == b"[":
+        return value
+    name, colon, port = value.partition(b":")
+    if name[-1:] == b".":
+        name = name[:-1]
+    if not name or name[:1] == b"." or name[-1:] == b"." or b".." in name:
+        raise HttpError(400, "empty label in Host")
+    return name + colon + port
 
 
 def rewrite_response(

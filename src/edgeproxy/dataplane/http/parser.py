@@ -18,10 +18,28 @@ bound inside httptools (431). Body bytes are counted whatever the framing (413).
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import Protocol
 
 import httptools
+
+# One element of an Upgrade list (RFC 9110 section 7.8): protocol-name ["/" protocol-version].
+_PROTOCOL = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:/[!#$%&'*+.^_`|~0-9A-Za-z-]+)?")
+
+
+def asks_websocket(upgrade: bytes) -> bool:
+    """Does an Upgrade value ask for WebSocket? Only the exact token `websocket` (any case) in a
+    well-formed list: `notwebsocket-evil`, `websocket2` or a list with junk in it do not."""
+    found = False
+    for item in upgrade.split(b","):
+        item = item.strip(b" \t")
+        if not item:
+            continue  # empty list elements are allowed, and mean nothing
+        if _PROTOCOL.fullmatch(item) is None:
+            return False
+        found = found or item.lower() == b"websocket"
+    return found
 
 
 class HttpError(Exception):
@@ -36,7 +54,16 @@ class HttpError(Exception):
 class RequestHead:
     """One parsed request head, as received (bytes; header names in their original case)."""
 
-    __slots__ = ("headers", "keep_alive", "method", "target", "upgrade", "version", "websocket")
+    __slots__ = (
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "target",
+        "upgrade",
+        "version",
+        "websocket",
+    )
 
     def __init__(
         self,
@@ -55,6 +82,7 @@ class RequestHead:
         self.keep_alive = keep_alive  # llhttp's verdict: version and Connection considered
         self.upgrade = upgrade  # llhttp saw Upgrade + Connection: upgrade (or CONNECT)
         self.websocket = websocket  # ... and the protocol asked for is websocket
+        self.expect_continue = False  # `Expect: 100-continue` (set by headers.rewrite_request)
 
 
 class RequestSink(Protocol):
@@ -161,6 +189,13 @@ class RequestReader:
         self._raw.clear()
         del self._parser, self._sink
 
+    def resume_http(self) -> None:
+        """The origin refused the upgrade (no 101): what follows the request is HTTP after all.
+        llhttp stopped at the upgrade for good, so a fresh parser takes over."""
+        if self._stopped:
+            self._stopped = False
+            self._parser = httptools.HttpRequestParser(self)
+
     def take_tunnel_bytes(self) -> bytes:
         """After a WebSocket upgrade: the client bytes that followed the request head."""
         data = bytes(self._raw)
@@ -180,6 +215,21 @@ class RequestReader:
                 break
 
     def _parse(self, data: bytes) -> None:
+        step = self._max_head
+        if len(data) <= step:
+            return self._parse_piece(data)
+        # A large read goes to llhttp in pieces of at most max_header_bytes, so that a run of bytes
+        # it swallows without a callback (a chunk extension, a trailer) is caught after at most
+        # two pieces, whatever the sizes of the reads that carried it.
+        for start in range(0, len(data), step):
+            if self._dead:
+                return
+            if self._stopped:  # WebSocket upgrade: the rest is tunnel bytes
+                self._raw += data[start:]
+                return
+            self._parse_piece(data[start : start + step])
+
+    def _parse_piece(self, data: bytes) -> None:
         self._pending += len(data)
         try:
             self._parser.feed_data(data)
@@ -265,9 +315,8 @@ class RequestReader:
         upgrade = parser.should_upgrade()
         websocket = False
         if upgrade:
-            for name, value in self._headers:
-                if name.lower() == b"upgrade" and b"websocket" in value.lower():
-                    websocket = True
+            offered = [v for n, v in self._headers if n.lower() == b"upgrade"]
+            websocket = asks_websocket(b",".join(offered))
         self._websocket = websocket
         head = RequestHead(
             parser.get_method(),
