@@ -162,6 +162,12 @@ REJECTS = [
     ("edge.limits.max_connection_age", 0, "edge.limits.max_connection_age", "positive"),
     ("edge.limits.max_connection_age", "1h", "edge.limits.max_connection_age", "must be a number"),
     ("edge.limits.max_conection_age", 9, "edge.limits.max_conection_age", "did you mean"),
+    ("edge.limits.request_buffer_bytes", 0, "edge.limits.request_buffer_bytes", "at least 1"),
+    ("edge.limits.body_timeout", 0, "edge.limits.body_timeout", "positive"),
+    ("edge.limits.body_min_rate", 0, "edge.limits.body_min_rate", "at least 1"),
+    ("edge.limits.body_min_rate", 1.5, "edge.limits.body_min_rate", "not a float"),
+    ("edge.limits.send_timeout", -5, "edge.limits.send_timeout", "positive"),
+    ("edge.limits.send_timout", 5, "edge.limits.send_timout", "did you mean 'send_timeout'?"),
     (
         "edge.limits.max_requests_per_connection",
         0,
@@ -293,6 +299,10 @@ ACCEPTS = [
     ("edge.limits.idle_timeout", 0.5, lambda c: c.edge.limits.idle_timeout, 0.5),
     ("edge.limits.max_header_bytes", 8192, lambda c: c.edge.limits.max_header_bytes, 8192),
     ("edge.limits.max_connection_age", 600, lambda c: c.edge.limits.max_connection_age, 600.0),
+    ("edge.limits.request_buffer_bytes", 1, lambda c: c.edge.limits.request_buffer_bytes, 1),
+    ("edge.limits.body_timeout", 5, lambda c: c.edge.limits.body_timeout, 5.0),
+    ("edge.limits.body_min_rate", 64, lambda c: c.edge.limits.body_min_rate, 64),
+    ("edge.limits.send_timeout", 0.5, lambda c: c.edge.limits.send_timeout, 0.5),
     (
         "edge.limits.max_requests_per_connection",
         100,

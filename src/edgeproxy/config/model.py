@@ -117,6 +117,17 @@ class EdgeLimits:
     # (nginx's keepalive_requests): a bound on what one TLS session may do, whatever happens to
     # its trust meanwhile.
     max_requests_per_connection: int = 1000
+    # Request bodies up to this size are read whole before an origin connection is taken (nginx's
+    # proxy_request_buffering): a slow client then holds no origin connection. Larger bodies, and
+    # chunked ones once they grow past it, stream.
+    request_buffer_bytes: int = 64 * 1024
+    # A request body must be complete within body_timeout seconds of its head, and keep up an
+    # average of body_min_rate bytes/s once its first header_timeout seconds are over: then 408.
+    body_timeout: float = 60.0
+    body_min_rate: int = 1024
+    # A client that reads none of its response for this long is cut off (and its origin
+    # connection with it).
+    send_timeout: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -368,3 +368,60 @@ def test_repr_of_the_connection_names_states_and_pause_reasons() -> None:
         "<HttpConnection 192.0.2.7:40000 client=forward origin=connecting "
         "paused=<Pause.AWAITING_ORIGIN: 4>>"
     )
+
+
+def test_a_small_body_is_buffered_before_any_origin_connection() -> None:
+    link = Link(reused=True)
+    r = rig(link)
+    r.conn.receive(b"POST /p HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 6\r\n\r\nabc")
+    ex = r.conn.ex
+    assert (ex.client, ex.origin) == (CS.FORWARD, OS.BUFFERING)
+    assert r.pool.idle == [link]  # not taken yet
+    r.conn.receive(b"def")
+    assert ex.origin is OS.SENDING
+    [sent] = link.written  # head and whole body in one write
+    assert sent.endswith(b"Content-Length: 6\r\n\r\nabcdef")
+
+
+def test_a_slow_buffered_body_is_408_without_an_origin() -> None:
+    r = rig(Link(reused=True))
+    r.conn.receive(b"POST /p HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 6\r\n\r\nab")
+    ex = r.conn.ex
+    limits = EdgeLimits()
+    assert r.conn.deadline == 100.0 + limits.header_timeout + 2 / limits.body_min_rate
+    r.now[0] = r.conn.deadline
+    r.conn.on_deadline(r.now[0])
+    assert (ex.client, ex.origin) == (CS.CLOSING, OS.CLOSED)
+    assert r.stream.text().startswith(b"HTTP/1.1 408 ")
+    assert len(r.pool.idle) == 1  # the origin was never asked
+
+
+def test_a_slow_streamed_body_is_408_and_its_origin_connection_aborted() -> None:
+    link = Link(reused=True)
+    r = rig(link)
+    big = EdgeLimits().request_buffer_bytes + 1
+    r.conn.receive(
+        b"POST /p HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: %d\r\n\r\nab" % big
+    )
+    ex = r.conn.ex
+    assert ex.origin is OS.SENDING  # larger than the buffer: streamed at once
+    r.now[0] += EdgeLimits().body_timeout
+    r.conn.on_deadline(r.now[0])
+    assert (ex.client, ex.origin) == (CS.CLOSING, OS.CLOSED)
+    assert link.events[-1] == "abort"
+    assert r.stream.text().startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_client_that_stops_reading_is_aborted_after_send_timeout() -> None:
+    link = Link(reused=True)
+    r = rig(link)
+    r.conn.receive(GET)
+    r.conn.origin_head(200, b"OK", [(b"Content-Length", b"100000")])
+    r.conn.client_blocked(True)
+    assert link.events[-1] == "pause"
+    assert r.conn.deadline == 100.0 + EdgeLimits().send_timeout
+    r.conn.origin_flush()  # data already in flight does not extend it
+    assert r.conn.deadline == 100.0 + EdgeLimits().send_timeout
+    r.conn.on_deadline(r.conn.deadline)
+    assert r.stream.events[0] == "abort"
+    assert link.events[-1] == "abort"

@@ -7,7 +7,8 @@ Every request is an `Exchange` with two sides, each with its own states (h11-sty
   answers itself) -> DONE (the connection goes on with a new exchange), or TUNNEL (WebSocket),
   CLOSING (final response sent, lingering) and CLOSED.
 * the **origin side** (`OriginState`): the conversation with the origin about this request.
-  IDLE -> GATED (the first request waits for the OCSP answer) -> CONNECTING (a new origin
+  IDLE -> GATED (the first request waits for the OCSP answer) -> BUFFERING (a small body is read
+  whole first) -> CONNECTING (a new origin
   connection) -> SENDING (request streaming, no response yet) -> RECEIVING (response streaming)
   or CLOSING (a response whose body ends when the origin closes) -> DONE; TUNNEL; CLOSED (let go
   after a failure, or because the client side ended).
@@ -86,6 +87,7 @@ class OriginState(Enum):
     moves: int
 
     IDLE = "idle"  # no origin involved (yet, or at all: answered locally)
+    BUFFERING = "buffering"  # a small request body is read whole before any origin connection
     GATED = "gated"  # the request waits for the client certificate's OCSP answer
     CONNECTING = "connecting"  # waiting for a new origin connection
     SENDING = "sending"  # request (head, body) streaming to the origin; no response yet
@@ -110,8 +112,9 @@ _CLIENT_MOVES: dict[ClientState, tuple[ClientState, ...]] = {
     CS.CLOSED: (),
 }
 _ORIGIN_MOVES: dict[OriginState, tuple[OriginState, ...]] = {
-    OS.IDLE: (OS.GATED, OS.CONNECTING, OS.SENDING, OS.CLOSED),
-    OS.GATED: (OS.CONNECTING, OS.SENDING, OS.CLOSED),
+    OS.IDLE: (OS.BUFFERING, OS.GATED, OS.CONNECTING, OS.SENDING, OS.CLOSED),
+    OS.BUFFERING: (OS.CONNECTING, OS.SENDING, OS.CLOSED),
+    OS.GATED: (OS.BUFFERING, OS.CONNECTING, OS.SENDING, OS.CLOSED),
     OS.CONNECTING: (OS.SENDING, OS.CLOSED),
     # SENDING -> CONNECTING | SENDING: a pooled connection the origin had just closed; the
     # request is retried once on another one (RFC 9112 section 9.3.1).
@@ -168,12 +171,14 @@ class Exchange:
 
     __slots__ = (
         "body",
+        "body_start",
         "bytes_in",
         "bytes_out",
         "chunked",
         "client",
         "framing",
         "head",
+        "length",
         "link",
         "origin",
         "request_done",
@@ -194,6 +199,8 @@ class Exchange:
         self.link: OriginLink | None = None
         self.body = False  # the request has a body (chunked or Content-Length > 0)
         self.chunked = False
+        self.length = -1  # the request's Content-Length (-1: none, or chunked)
+        self.body_start = 0.0  # clock time the request head was complete (body deadlines)
         self.request_done = False  # the whole request has been received
         self.retried = False
         self.status = 0
@@ -440,6 +447,10 @@ class HttpConnection:
                 link.pause_reading()
             else:
                 link.resume_reading()
+        if blocked:  # a client that stops reading is cut off after send_timeout (on_deadline)
+            self.deadline = self._clock() + self._limits.send_timeout
+        elif link is not None or self.ex.client is CS.TUNNEL:
+            self.deadline = self._clock() + self._limits.origin_read_timeout
 
     # -- the listener's deadline sweep and drain (context.Tracked) -----------------------------
 
@@ -450,10 +461,23 @@ class HttpConnection:
         log.debug("deadline passed: %r", self)
         if client is CS.HEAD:
             self._local(408, close=True)
+        elif (
+            client is CS.FORWARD
+            and ex.body
+            and not ex.request_done
+            and not ex.response_started
+            and now >= self._body_deadline(ex)
+        ):
+            # A body too slow or too late: answered here, and the origin connection it was
+            # streaming to (if any) is let go rather than left waiting for the rest.
+            self._close_origin(ex, abort=True)
+            self._local(408, close=True)
         elif client is CS.FORWARD and ex.origin is OS.SENDING:
             self._close_origin(ex, abort=True)
             self._local(504, close=True)
         else:  # idle keep-alive, a stalled tunnel or response, an unfinished lingering close
+            if self._client_blocked:
+                self._stream.abort()  # it reads nothing: a graceful close would wait forever
             self._close_now()
 
     def drain(self) -> None:
@@ -520,6 +544,7 @@ class HttpConnection:
             return self._local(400, close=True)
         ex.body = chunked or length > 0
         ex.chunked = chunked
+        ex.length = length
         if not (self._host_ok(host) and (authority is None or self._matcher.matches(authority))):
             return self._local(421)
         if self._deny:
@@ -532,11 +557,12 @@ class HttpConnection:
         ex.move(CS.FORWARD)
         ex.sent = data
         ex.to_origin = [data]
+        if ex.body:
+            ex.body_start = self._clock()
+            self.deadline = self._body_deadline(ex)
         if self._rev_check is not None:  # OCSP pending or denying: only until it settles
             return self._await_revocation(ex)
-        if head.expect_continue:
-            self._continue(ex)
-        self._connect_origin(ex)
+        self._authorised(ex)
 
     def on_request_body(self, data: bytes) -> None:
         ex = self.ex
@@ -546,8 +572,14 @@ class HttpConnection:
                 ex.to_origin += (b"%x\r\n" % len(data), data, b"\r\n")
             else:
                 ex.to_origin.append(data)
+            if ex.origin is OS.BUFFERING and ex.bytes_in > self._limits.request_buffer_bytes:
+                self._connect_origin(ex)  # a chunked body outgrew the buffer: stream the rest
             if ex.link is not None:
-                self.deadline = self._clock() + self._limits.origin_read_timeout
+                # The origin waits on us as long as the client is within its body deadline.
+                idle = self._clock() + self._limits.origin_read_timeout
+                self.deadline = min(idle, self._body_deadline(ex))
+            else:
+                self.deadline = self._body_deadline(ex)
 
     def on_request_end(self) -> None:
         ex = self.ex
@@ -556,6 +588,10 @@ class HttpConnection:
         if client is CS.FORWARD:
             if ex.chunked:
                 ex.to_origin.append(b"0\r\n\r\n")
+            if ex.origin is OS.BUFFERING:
+                self._connect_origin(ex)  # the whole body is in: now the origin
+            elif ex.link is not None and ex.body:
+                self.deadline = self._clock() + self._limits.origin_read_timeout
         elif client is CS.LOCAL:
             self._finish(ex)
 
@@ -664,12 +700,15 @@ class HttpConnection:
 
     def origin_tunnel_data(self, data: bytes) -> None:
         self._stream.write(data)
-        self.deadline = self._clock() + self._limits.origin_read_timeout
+        if not self._client_blocked:
+            self.deadline = self._clock() + self._limits.origin_read_timeout
 
     def origin_flush(self) -> None:
         """The end of one origin read: send what it produced."""
         if self._out:
             self._flush_client()
+        if self._client_blocked:
+            return  # the send_timeout deadline stands
         origin = self.ex.origin
         if origin is OS.RECEIVING or origin is OS.SENDING or origin is OS.CLOSING:
             self.deadline = self._clock() + self._limits.origin_read_timeout
@@ -729,14 +768,30 @@ class HttpConnection:
             return self._local(403, close=True, reason=reason)  # the lingering close resumes
         self._rev_check = None  # settled: later requests take the fast path
         ex = self.ex
-        if ex.head is not None and ex.head.expect_continue:
-            self._continue(ex)
         waited = ex.origin is OS.GATED
-        self._connect_origin(ex)
+        self._authorised(ex)
         if waited:
             self._unpause(_AWAITING_REVOCATION)
             if ex.link is not None:  # pooled: no origin_connected() to come
                 self._flush_origin(ex)
+
+    def _authorised(self, ex: Exchange) -> None:
+        """The request may go to the origin: meet `Expect: 100-continue`, then either read a
+        small body whole first (no origin connection while it trickles in) or connect now."""
+        head = ex.head
+        if head is not None and head.expect_continue:
+            self._continue(ex)
+        if ex.body and not ex.request_done and ex.length <= self._limits.request_buffer_bytes:
+            ex.move(OS.BUFFERING)  # Content-Length within the buffer, or chunked (-1) so far
+            return
+        self._connect_origin(ex)
+
+    def _body_deadline(self, ex: Exchange) -> float:
+        """When the request body must be complete: header_timeout seconds of grace, one more
+        second per body_min_rate bytes received, never beyond body_timeout."""
+        limits = self._limits
+        allowance = limits.header_timeout + ex.bytes_in / limits.body_min_rate
+        return ex.body_start + min(limits.body_timeout, allowance)
 
     def _connect_origin(self, ex: Exchange) -> None:
         link = self._pool.take()
@@ -756,7 +811,10 @@ class HttpConnection:
         if self._client_blocked:
             link.pause_reading()
         ex.t_origin = perf_counter()
-        self.deadline = self._clock() + self._limits.origin_read_timeout
+        deadline = self._clock() + self._limits.origin_read_timeout
+        if ex.body and not ex.request_done:
+            deadline = min(deadline, self._body_deadline(ex))
+        self.deadline = deadline
 
     def _continue(self, ex: Exchange) -> None:
         """`Expect: 100-continue`, answered by the edge once the request is authorised (Host,
