@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from enum import Enum, Flag
 from time import perf_counter
-from typing import Protocol
+from typing import Protocol, cast
 
 import httptools
 
@@ -99,31 +99,38 @@ class OriginState(Enum):
 
 
 CS, OS = ClientState, OriginState
+# The states as module globals: in Python 3.11 `ClientState.IDLE` is a metaclass lookup costing
+# more than the rest of a transition, and the keep-alive path makes a dozen of them per request.
+C_IDLE, C_HEAD, C_FORWARD, C_LOCAL = CS.IDLE, CS.HEAD, CS.FORWARD, CS.LOCAL
+C_DONE, C_TUNNEL, C_CLOSING, C_CLOSED = CS.DONE, CS.TUNNEL, CS.CLOSING, CS.CLOSED
+O_IDLE, O_BUFFERING, O_GATED, O_CONNECTING = OS.IDLE, OS.BUFFERING, OS.GATED, OS.CONNECTING
+O_SENDING, O_RECEIVING, O_CLOSING = OS.SENDING, OS.RECEIVING, OS.CLOSING
+O_DONE, O_TUNNEL, O_CLOSED = OS.DONE, OS.TUNNEL, OS.CLOSED
 _CLIENT_MOVES: dict[ClientState, tuple[ClientState, ...]] = {
     # IDLE -> LOCAL: a held-back pipelined request turned out malformed.
-    CS.IDLE: (CS.HEAD, CS.LOCAL, CS.CLOSING, CS.CLOSED),
-    CS.HEAD: (CS.FORWARD, CS.LOCAL, CS.CLOSING, CS.CLOSED),
+    C_IDLE: (C_HEAD, C_LOCAL, C_CLOSING, C_CLOSED),
+    C_HEAD: (C_FORWARD, C_LOCAL, C_CLOSING, C_CLOSED),
     # FORWARD -> LOCAL: the origin failed before a response byte (502/504, or a framing error).
-    CS.FORWARD: (CS.LOCAL, CS.DONE, CS.TUNNEL, CS.CLOSING, CS.CLOSED),
-    CS.LOCAL: (CS.DONE, CS.CLOSING, CS.CLOSED),
-    CS.DONE: (),
-    CS.TUNNEL: (CS.CLOSING, CS.CLOSED),
-    CS.CLOSING: (CS.CLOSED,),
-    CS.CLOSED: (),
+    C_FORWARD: (C_LOCAL, C_DONE, C_TUNNEL, C_CLOSING, C_CLOSED),
+    C_LOCAL: (C_DONE, C_CLOSING, C_CLOSED),
+    C_DONE: (),
+    C_TUNNEL: (C_CLOSING, C_CLOSED),
+    C_CLOSING: (C_CLOSED,),
+    C_CLOSED: (),
 }
 _ORIGIN_MOVES: dict[OriginState, tuple[OriginState, ...]] = {
-    OS.IDLE: (OS.BUFFERING, OS.GATED, OS.CONNECTING, OS.SENDING, OS.CLOSED),
-    OS.BUFFERING: (OS.CONNECTING, OS.SENDING, OS.CLOSED),
-    OS.GATED: (OS.BUFFERING, OS.CONNECTING, OS.SENDING, OS.CLOSED),
-    OS.CONNECTING: (OS.SENDING, OS.CLOSED),
+    O_IDLE: (O_BUFFERING, O_GATED, O_CONNECTING, O_SENDING, O_CLOSED),
+    O_BUFFERING: (O_CONNECTING, O_SENDING, O_CLOSED),
+    O_GATED: (O_BUFFERING, O_CONNECTING, O_SENDING, O_CLOSED),
+    O_CONNECTING: (O_SENDING, O_CLOSED),
     # SENDING -> CONNECTING | SENDING: a pooled connection the origin had just closed; the
     # request is retried once on another one (RFC 9112 section 9.3.1).
-    OS.SENDING: (OS.RECEIVING, OS.CLOSING, OS.CONNECTING, OS.SENDING, OS.CLOSED),
-    OS.RECEIVING: (OS.DONE, OS.TUNNEL, OS.CLOSED),
-    OS.CLOSING: (OS.DONE, OS.CLOSED),
-    OS.DONE: (),
-    OS.TUNNEL: (OS.CLOSED,),
-    OS.CLOSED: (),
+    O_SENDING: (O_RECEIVING, O_CLOSING, O_CONNECTING, O_SENDING, O_CLOSED),
+    O_RECEIVING: (O_DONE, O_TUNNEL, O_CLOSED),
+    O_CLOSING: (O_DONE, O_CLOSED),
+    O_DONE: (),
+    O_TUNNEL: (O_CLOSED,),
+    O_CLOSED: (),
 }
 # Each state gets a bit, and the bits of the states it may move to: the check is an int AND
 # (Enum hashing is a Python-level call, too slow for a check made several times per request).
@@ -135,7 +142,7 @@ for _i, _origin in enumerate(_ORIGIN_MOVES):
     _origin.bit = 1 << _i
 for _origin, _origin_targets in _ORIGIN_MOVES.items():
     _origin.moves = sum(t.bit for t in _origin_targets)
-_STARTED = (OS.RECEIVING, OS.CLOSING, OS.DONE, OS.TUNNEL)  # a response byte may have left
+_STARTED = (O_RECEIVING, O_CLOSING, O_DONE, O_TUNNEL)  # a response byte may have left
 
 
 class IllegalTransition(RuntimeError):
@@ -166,49 +173,37 @@ _AWAITING_ORIGIN = Pause.AWAITING_ORIGIN.value
 _ORIGIN_FULL = Pause.ORIGIN_FULL.value
 
 
+# Until on_request gives an exchange its own list: nothing is ever added before that, and if a bug
+# did add, a tuple fails loudly where a shared list would quietly mix two exchanges' bytes.
+_NO_BYTES = cast("list[bytes]", ())
+
+
 class Exchange:
-    """One request and its response: both sides' states and what is counted and held for it."""
+    """One request and its response: both sides' states and what is counted and held for it.
 
-    __slots__ = (
-        "body",
-        "body_start",
-        "bytes_in",
-        "bytes_out",
-        "chunked",
-        "client",
-        "framing",
-        "head",
-        "length",
-        "link",
-        "origin",
-        "request_done",
-        "retried",
-        "sent",
-        "status",
-        "t0",
-        "t_origin",
-        "to_origin",
-    )
+    The fields are class-level defaults, not slots set in __init__: an exchange is made per
+    request, and most fields keep their default for a keep-alive GET, so making one costs an
+    allocation and nothing else (the instance gets only what the request changes).
+    """
 
-    def __init__(self) -> None:
-        self.client = CS.IDLE
-        self.origin = OS.IDLE
-        self.head: RequestHead | None = None
-        self.sent = b""  # the origin-bound head, kept for the one retry
-        self.to_origin: list[bytes] = []  # bytes for the origin, sent once per input
-        self.link: OriginLink | None = None
-        self.body = False  # the request has a body (chunked or Content-Length > 0)
-        self.chunked = False
-        self.length = -1  # the request's Content-Length (-1: none, or chunked)
-        self.body_start = 0.0  # clock time the request head was complete (body deadlines)
-        self.request_done = False  # the whole request has been received
-        self.retried = False
-        self.status = 0
-        self.framing = 0  # the response's framing towards the client (headers.RAW/CHUNKED/...)
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.t0 = 0.0  # perf_counter at the request's first byte
-        self.t_origin = 0.0  # perf_counter when the request went to an origin connection
+    client: ClientState = C_IDLE
+    origin: OriginState = O_IDLE
+    head: RequestHead | None = None
+    sent = b""  # the origin-bound head, kept for the one retry
+    to_origin: list[bytes] = _NO_BYTES  # bytes for the origin, sent once per input
+    link: OriginLink | None = None
+    body = False  # the request has a body (chunked or Content-Length > 0)
+    chunked = False
+    length = -1  # the request's Content-Length (-1: none, or chunked)
+    body_start = 0.0  # clock time the request head was complete (body deadlines)
+    request_done = False  # the whole request has been received
+    retried = False
+    status = 0
+    framing = 0  # the response's framing towards the client (headers.RAW/CHUNKED/...)
+    bytes_in = 0
+    bytes_out = 0
+    t0 = 0.0  # perf_counter at the request's first byte
+    t_origin = 0.0  # perf_counter when the request went to an origin connection
 
     def __repr__(self) -> str:
         return f"<Exchange client={self.client.value} origin={self.origin.value}>"
@@ -230,11 +225,11 @@ class Exchange:
 
     @property
     def response_started(self) -> bool:
-        return self.client is CS.LOCAL or self.origin in _STARTED
+        return self.client is C_LOCAL or self.origin in _STARTED
 
     @property
     def response_done(self) -> bool:
-        return self.client is CS.LOCAL or self.origin is OS.DONE
+        return self.client is C_LOCAL or self.origin is O_DONE
 
 
 # -- what the machine is plugged into ------------------------------------------------------------
@@ -390,16 +385,16 @@ class HttpConnection:
         """Bytes from the client."""
         ex = self.ex
         client = ex.client
-        if client is CS.TUNNEL:
+        if client is C_TUNNEL:
             link = ex.link
             assert link is not None  # a tunnel closes (CLOSING) when its origin goes
             link.write(data)
             self.deadline = self._clock() + self._limits.origin_read_timeout
             return
-        if client is CS.CLOSING or client is CS.CLOSED:
+        if client is C_CLOSING or client is C_CLOSED:
             return  # lingering close: the rest of an unwanted body
-        if client is CS.IDLE:
-            ex.move(CS.HEAD)
+        if client is C_IDLE:
+            ex.move(C_HEAD)
             ex.t0 = perf_counter()
             self.deadline = self._clock() + self._limits.header_timeout
         reader = self._reader
@@ -407,7 +402,7 @@ class HttpConnection:
         ex = self.ex  # the exchange may have ended (and another begun) inside feed
         if ex.to_origin and ex.link is not None:
             self._flush_origin(ex)
-        if reader.backlog and not self._paused & _PIPELINED and ex.client is not CS.CLOSING:
+        if reader.backlog and not self._paused & _PIPELINED and ex.client is not C_CLOSING:
             self._pause(_PIPELINED)
 
     def receive_eof(self) -> bool | None:
@@ -415,10 +410,10 @@ class HttpConnection:
         self._peer_eof = True
         ex = self.ex
         client = ex.client
-        if client is CS.TUNNEL and ex.link is not None:
+        if client is C_TUNNEL and ex.link is not None:
             ex.link.write_eof()
             return True
-        if (client is CS.FORWARD or client is CS.LOCAL) and ex.request_done:
+        if (client is C_FORWARD or client is C_LOCAL) and ex.request_done:
             self._close_after = True  # the client half-closed after its request: still answer
             return True
         self._close_origin(ex, abort=True)
@@ -428,13 +423,13 @@ class HttpConnection:
         ex = self.ex
         client = ex.client
         done = ex.response_done
-        if client is not CS.CLOSED:
-            ex.move(CS.CLOSED)
+        if client is not C_CLOSED:
+            ex.move(C_CLOSED)
         self._close_origin(ex, abort=True)
         self._reader.detach()
         if self._rev_check is not None:
             self._rev_check.unsubscribe(self._revocation_settled)
-        live = client is CS.HEAD or client is CS.FORWARD or client is CS.LOCAL
+        live = client is C_HEAD or client is C_FORWARD or client is C_LOCAL
         if live and ex.head is not None:
             self._record(ex, ex.status if done else 499)  # 499: client went away
 
@@ -449,7 +444,7 @@ class HttpConnection:
                 link.resume_reading()
         if blocked:  # a client that stops reading is cut off after send_timeout (on_deadline)
             self.deadline = self._clock() + self._limits.send_timeout
-        elif link is not None or self.ex.client is CS.TUNNEL:
+        elif link is not None or self.ex.client is C_TUNNEL:
             self.deadline = self._clock() + self._limits.origin_read_timeout
 
     # -- the listener's deadline sweep and drain (context.Tracked) -----------------------------
@@ -459,10 +454,10 @@ class HttpConnection:
         ex = self.ex
         client = ex.client
         log.debug("deadline passed: %r", self)
-        if client is CS.HEAD:
+        if client is C_HEAD:
             self._local(408, close=True)
         elif (
-            client is CS.FORWARD
+            client is C_FORWARD
             and ex.body
             and not ex.request_done
             and not ex.response_started
@@ -472,7 +467,7 @@ class HttpConnection:
             # streaming to (if any) is let go rather than left waiting for the rest.
             self._close_origin(ex, abort=True)
             self._local(408, close=True)
-        elif client is CS.FORWARD and ex.origin is OS.SENDING:
+        elif client is C_FORWARD and ex.origin is O_SENDING:
             self._close_origin(ex, abort=True)
             self._local(504, close=True)
         else:  # idle keep-alive, a stalled tunnel or response, an unfinished lingering close
@@ -490,11 +485,11 @@ class HttpConnection:
         tunnel) close now. For a client no longer trusted, or a connection too old."""
         self._close_after = True
         client = self.ex.client
-        if client is CS.IDLE or client is CS.HEAD or client is CS.TUNNEL:
+        if client is C_IDLE or client is C_HEAD or client is C_TUNNEL:
             self._close_now()
 
     def close_if_idle(self) -> bool:
-        if self.ex.client is CS.IDLE and not self._reader.backlog:
+        if self.ex.client is C_IDLE and not self._reader.backlog:
             self._close_now()
             return True
         return False
@@ -506,8 +501,8 @@ class HttpConnection:
 
     def on_request(self, head: RequestHead) -> None:
         ex = self.ex
-        if ex.client is CS.IDLE:
-            ex.move(CS.HEAD)
+        if ex.client is C_IDLE:
+            ex.move(C_HEAD)
             ex.t0 = perf_counter()
         self.deadline = INF
         ex.head = head
@@ -554,7 +549,7 @@ class HttpConnection:
         if head.upgrade and ex.body:
             # llhttp skips the body of an upgrade request: refuse rather than smuggle it.
             return self._local(400, close=True)
-        ex.move(CS.FORWARD)
+        ex.move(C_FORWARD)
         ex.sent = data
         ex.to_origin = [data]
         if ex.body:
@@ -562,17 +557,19 @@ class HttpConnection:
             self.deadline = self._body_deadline(ex)
         if self._rev_check is not None:  # OCSP pending or denying: only until it settles
             return self._await_revocation(ex)
-        self._authorised(ex)
+        if ex.body or head.expect_continue:
+            return self._authorised(ex)
+        self._connect_origin(ex)  # the keep-alive GET: straight on
 
     def on_request_body(self, data: bytes) -> None:
         ex = self.ex
         ex.bytes_in += len(data)
-        if ex.client is CS.FORWARD:
+        if ex.client is C_FORWARD:
             if ex.chunked:
                 ex.to_origin += (b"%x\r\n" % len(data), data, b"\r\n")
             else:
                 ex.to_origin.append(data)
-            if ex.origin is OS.BUFFERING and ex.bytes_in > self._limits.request_buffer_bytes:
+            if ex.origin is O_BUFFERING and ex.bytes_in > self._limits.request_buffer_bytes:
                 self._connect_origin(ex)  # a chunked body outgrew the buffer: stream the rest
             if ex.link is not None:
                 # The origin waits on us as long as the client is within its body deadline.
@@ -585,19 +582,19 @@ class HttpConnection:
         ex = self.ex
         ex.request_done = True
         client = ex.client
-        if client is CS.FORWARD:
+        if client is C_FORWARD:
             if ex.chunked:
                 ex.to_origin.append(b"0\r\n\r\n")
-            if ex.origin is OS.BUFFERING:
+            if ex.origin is O_BUFFERING:
                 self._connect_origin(ex)  # the whole body is in: now the origin
             elif ex.link is not None and ex.body:
                 self.deadline = self._clock() + self._limits.origin_read_timeout
-        elif client is CS.LOCAL:
+        elif client is C_LOCAL:
             self._finish(ex)
 
     def on_request_error(self, error: HttpError) -> None:
         ex = self.ex
-        if ex.client is CS.IDLE:  # a pipelined request that was held back
+        if ex.client is C_IDLE:  # a pipelined request that was held back
             ex.t0 = perf_counter()
         started = ex.response_started
         self._close_origin(ex, abort=True)
@@ -610,7 +607,7 @@ class HttpConnection:
 
     def origin_connected(self, link: OriginLink) -> None:
         ex = self.ex
-        if ex.origin is not OS.CONNECTING:
+        if ex.origin is not O_CONNECTING:
             self._pool.release(link)  # the client left: keep the fresh connection for others
             return
         self._unpause(_AWAITING_ORIGIN)
@@ -618,7 +615,7 @@ class HttpConnection:
         self._flush_origin(ex)
 
     def origin_connect_failed(self, timed_out: bool) -> None:
-        if self.ex.origin is OS.CONNECTING:
+        if self.ex.origin is O_CONNECTING:
             self._unpause(_AWAITING_ORIGIN)
             self._local(504 if timed_out else 502)
 
@@ -649,7 +646,7 @@ class HttpConnection:
         )
         if framing == UNTIL_CLOSE:
             self._close_after = True
-        ex.move(OS.CLOSING if until_eof else OS.RECEIVING)
+        ex.move(O_CLOSING if until_eof else O_RECEIVING)
         ex.framing = framing
         ex.status = status
         self._out.append(data)
@@ -668,7 +665,7 @@ class HttpConnection:
         ex = self.ex
         if ex.framing == CHUNKED:
             self._out.append(b"0\r\n\r\n")
-        ex.move(OS.DONE)
+        ex.move(O_DONE)
         link = ex.link
         if link is not None:
             ex.link = None
@@ -684,8 +681,8 @@ class HttpConnection:
 
     def origin_upgraded(self, data: bytes) -> None:
         ex = self.ex
-        ex.move(CS.TUNNEL)
-        ex.move(OS.TUNNEL)
+        ex.move(C_TUNNEL)
+        ex.move(O_TUNNEL)
         self._flush_client()
         if data:
             self._stream.write(data)
@@ -710,7 +707,7 @@ class HttpConnection:
         if self._client_blocked:
             return  # the send_timeout deadline stands
         origin = self.ex.origin
-        if origin is OS.RECEIVING or origin is OS.SENDING or origin is OS.CLOSING:
+        if origin is O_RECEIVING or origin is O_SENDING or origin is O_CLOSING:
             self.deadline = self._clock() + self._limits.origin_read_timeout
 
     def origin_failed(self, detail: str) -> None:
@@ -720,11 +717,11 @@ class HttpConnection:
         self._unpause(_ORIGIN_FULL)
         origin = ex.origin
         log.debug("origin failed (%s): %r", detail, self)
-        if ex.client is CS.TUNNEL:
+        if ex.client is C_TUNNEL:
             self._close_now()
-        elif origin is not OS.SENDING and origin is not OS.RECEIVING and origin is not OS.CLOSING:
+        elif origin is not O_SENDING and origin is not O_RECEIVING and origin is not O_CLOSING:
             return
-        elif origin is not OS.SENDING:
+        elif origin is not O_SENDING:
             self._close_now()  # a truncated response: the client sees its framing cut short
         elif link is not None and link.reused and not link.got_response and self._can_retry(ex):
             # A pooled keep-alive the origin had just closed (RFC 9112 section 9.3.1): retry once.
@@ -750,7 +747,7 @@ class HttpConnection:
         assert check is not None
         if check.done:
             return self._apply_revocation(check)
-        ex.move(OS.GATED)
+        ex.move(O_GATED)
         self._pause(_AWAITING_REVOCATION)
         check.subscribe(self._revocation_settled)
 
@@ -758,7 +755,7 @@ class HttpConnection:
         """The answer came in (a later loop iteration). Unless the request is still waiting,
         the connection has been answered or closed meanwhile, and nothing is left to do."""
         check = self._rev_check
-        if check is not None and self.ex.origin is OS.GATED:
+        if check is not None and self.ex.origin is O_GATED:
             self._apply_revocation(check)
 
     def _apply_revocation(self, check: RevocationGate) -> None:
@@ -768,7 +765,7 @@ class HttpConnection:
             return self._local(403, close=True, reason=reason)  # the lingering close resumes
         self._rev_check = None  # settled: later requests take the fast path
         ex = self.ex
-        waited = ex.origin is OS.GATED
+        waited = ex.origin is O_GATED
         self._authorised(ex)
         if waited:
             self._unpause(_AWAITING_REVOCATION)
@@ -782,7 +779,7 @@ class HttpConnection:
         if head is not None and head.expect_continue:
             self._continue(ex)
         if ex.body and not ex.request_done and ex.length <= self._limits.request_buffer_bytes:
-            ex.move(OS.BUFFERING)  # Content-Length within the buffer, or chunked (-1) so far
+            ex.move(O_BUFFERING)  # Content-Length within the buffer, or chunked (-1) so far
             return
         self._connect_origin(ex)
 
@@ -796,14 +793,14 @@ class HttpConnection:
     def _connect_origin(self, ex: Exchange) -> None:
         link = self._pool.take()
         if link is None:
-            ex.move(OS.CONNECTING)
+            ex.move(O_CONNECTING)
             self._pause(_AWAITING_ORIGIN)
             self._pool.connect(self)
         else:
             self._attach(ex, link)
 
     def _attach(self, ex: Exchange, link: OriginLink) -> None:
-        ex.move(OS.SENDING)
+        ex.move(O_SENDING)
         ex.link = link
         req = ex.head
         assert req is not None
@@ -856,8 +853,8 @@ class HttpConnection:
         ex.bytes_out += len(data)
         ex.status = status
         self._close_after = close
-        if ex.client is not CS.LOCAL:
-            ex.move(CS.LOCAL)
+        if ex.client is not C_LOCAL:
+            ex.move(C_LOCAL)
         if ex.request_done or close:
             self._finish(ex)
 
@@ -868,7 +865,7 @@ class HttpConnection:
         if self._close_after:
             self._linger_close(ex)
             return
-        ex.move(CS.DONE)
+        ex.move(C_DONE)
         reader = self._reader
         if ex.head is not None and ex.head.websocket:
             reader.resume_http()  # the origin answered the upgrade without 101: still HTTP
@@ -878,8 +875,8 @@ class HttpConnection:
         ex = self.ex
         if ex.to_origin and ex.link is not None:
             self._flush_origin(ex)
-        if ex.client is CS.IDLE and reader.in_head:
-            ex.move(CS.HEAD)
+        if ex.client is C_IDLE and reader.in_head:
+            ex.move(C_HEAD)
             ex.t0 = perf_counter()
             self.deadline = self._clock() + self._limits.header_timeout
         if self._paused & _PIPELINED and not reader.backlog:
@@ -941,7 +938,7 @@ class HttpConnection:
 
     def _flush_client(self) -> None:
         out = self._out
-        if out and self.ex.client is not CS.CLOSED:
+        if out and self.ex.client is not C_CLOSED:
             self._stream.write(out[0] if len(out) == 1 else b"".join(out))
         out.clear()
 
@@ -959,12 +956,12 @@ class HttpConnection:
             link.abort() if abort else link.close()
         ex.to_origin = []
         origin = ex.origin
-        if origin is not OS.IDLE and origin is not OS.DONE and origin is not OS.CLOSED:
-            ex.move(OS.CLOSED)
+        if origin is not O_IDLE and origin is not O_DONE and origin is not O_CLOSED:
+            ex.move(O_CLOSED)
 
     def _linger_close(self, ex: Exchange) -> None:
         """Close after a final response without an RST that could destroy it (RFC 9112 §9.6)."""
-        ex.move(CS.CLOSING)
+        ex.move(C_CLOSING)
         stream = self._stream
         if self._paused:
             self._paused = 0
@@ -981,9 +978,9 @@ class HttpConnection:
         self._close_origin(ex, abort=True)
         self._flush_client()
         client = ex.client
-        if client is not CS.CLOSED:
-            if client is not CS.CLOSING:
-                ex.move(CS.CLOSING)
+        if client is not C_CLOSED:
+            if client is not C_CLOSING:
+                ex.move(C_CLOSING)
             self._stream.close()
 
     def _pause(self, why: int) -> None:
@@ -994,5 +991,5 @@ class HttpConnection:
     def _unpause(self, why: int) -> None:
         if self._paused & why:
             self._paused &= ~why
-            if not self._paused and self.ex.client is not CS.CLOSED:
+            if not self._paused and self.ex.client is not C_CLOSED:
                 self._stream.resume_reading()

@@ -164,7 +164,10 @@ class RequestReader:
             return
         self._running = True
         try:
-            self._parse(data)
+            if len(data) > self._max_head:
+                self._parse_pieces(data)
+            else:
+                self._parse(data)
             if self._queue or self._raw:
                 self._drain()
         finally:
@@ -210,26 +213,24 @@ class RequestReader:
             elif self._raw and not self._stopped and not self._dead:
                 data = bytes(self._raw)
                 self._raw.clear()
-                self._parse(data)
+                self._parse_pieces(data)
             else:
                 break
 
-    def _parse(self, data: bytes) -> None:
+    def _parse_pieces(self, data: bytes) -> None:
+        """A large read goes to llhttp in pieces of at most max_header_bytes, so that a run of
+        bytes it swallows without a callback (a chunk extension, a trailer) is caught after at
+        most two pieces, whatever the sizes of the reads that carried it."""
         step = self._max_head
-        if len(data) <= step:
-            return self._parse_piece(data)
-        # A large read goes to llhttp in pieces of at most max_header_bytes, so that a run of bytes
-        # it swallows without a callback (a chunk extension, a trailer) is caught after at most
-        # two pieces, whatever the sizes of the reads that carried it.
         for start in range(0, len(data), step):
             if self._dead:
                 return
             if self._stopped:  # WebSocket upgrade: the rest is tunnel bytes
                 self._raw += data[start:]
                 return
-            self._parse_piece(data[start : start + step])
+            self._parse(data[start : start + step])
 
-    def _parse_piece(self, data: bytes) -> None:
+    def _parse(self, data: bytes) -> None:
         self._pending += len(data)
         try:
             self._parser.feed_data(data)
