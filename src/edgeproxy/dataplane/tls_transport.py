@@ -102,7 +102,9 @@ class TlsTransport(asyncio.Transport):
         return False
 
     def write_eof(self) -> None:
-        raise NotImplementedError("use close(): TLS half-close is not offered to applications")
+        # A deliberate refusal (can_write_eof says so): a TLS close_notify ends both directions
+        # for most peers, so applications close instead of half-closing.
+        raise RuntimeError("use close(): TLS half-close is not offered to applications")
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._tls._tcp_transport().set_write_buffer_limits(high, low)

@@ -6,9 +6,9 @@ Pure: DER in, an `Answer` out, or `Untrusted` with a short reason. A response is
 * it is signed by the issuer itself, or by a delegated responder certificate included in the
   response, issued directly by the issuer and carrying EKU id-kp-OCSPSigning (RFC 6960 §4.2.2.2; a
   certificate without that EKU is an ordinary leaf and may not speak for the CA);
-* its validity window holds: thisUpdate <= now + skew and nextUpdate >= now - skew (RFC 6960
-  §4.2.2.1, §3.2 items 5 and 6). A response without nextUpdate is accepted (fresh information is
-  always available); the cache then keeps it only briefly.
+* its validity window holds: thisUpdate <= now + skew and nextUpdate >= now - skew
+  (RFC 6960 §4.2.2.1 and §3.2 items 5 and 6). A response without nextUpdate is accepted (fresh
+  information is always available); the cache then keeps it only briefly.
 Anything else is `Untrusted`: the caller treats it exactly like an unreachable responder.
 """
 
