@@ -36,7 +36,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from bench import ab, procs
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
-from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
+from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol, ServedEdges
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.dataplane.revocation.client import OcspClient
@@ -188,9 +188,13 @@ async def _listener(
     revocation.retain(state, None)
     limits = EdgeLimits()
     context = ProxyContext(limits, revocation=revocation)
+    served = ServedEdges(limits)
+    served.update([edge])
     server = await asyncio.get_running_loop().create_server(
         lambda: TlsServerProtocol(
-            lambda: state, lambda session: ProxyProtocol(context, session), limits
+            lambda: state,
+            lambda session: ProxyProtocol(context, session, served.get(session.edge)),
+            limits,
         ),
         "127.0.0.1",
         0,

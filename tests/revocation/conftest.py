@@ -78,6 +78,7 @@ async def edge(pki: Pki, origin: Origin) -> AsyncIterator[StartEdge]:
         server.close()
         await ctx.drain(grace=0.5)
         await found.watch.close()
+        await found.served.close()
         await found.revocation.close()
     await session.close()
 
@@ -103,5 +104,6 @@ async def edge_with_clock(pki: Pki, origin: Origin) -> AsyncIterator[StartEdgeCl
         server.close()
         await ctx.drain(grace=0.5)
         await found.watch.close()
+        await found.served.close()
         await found.revocation.close()
     await session.close()

@@ -13,12 +13,19 @@ from aiohttp import web
 
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
 from edgeproxy.dataplane.connections import ConnectionWatch, WatchedTlsProtocol
-from edgeproxy.dataplane.http import AccessRecord, OriginState, ProxyContext, ProxyProtocol
+from edgeproxy.dataplane.http import (
+    AccessRecord,
+    OriginState,
+    ProxyContext,
+    ProxyProtocol,
+    ServedEdges,
+)
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.domain.model import Network
 from edgeproxy.tls.contexts import build_state
+from edgeproxy.tls.session import TlsSession
 from edgeproxy.tls.trust import TrustAnchors, TrustState
 
 from .pki import API, Pki
@@ -72,6 +79,7 @@ class Edge:
     edge: EdgeCertificateConfig
     proxy: ProxyContext
     watch: ConnectionWatch
+    served: ServedEdges
 
     def waiting_for_revocation(self) -> int:
         """Connections whose request waits for an OCSP answer (the exchange's origin side)."""
@@ -110,6 +118,7 @@ class Edge:
             ocsp={self.edge.name: revocation.ocsp_lookup(self.edge)},
             stale_accepted=revocation.crl_stale_accepted,
         )
+        self.served.update(p.edge for p in state.edges.values())
         self.holder[0] = state
         revocation.retain(state, previous)
         self.watch.trust_changed(state, previous)
@@ -146,13 +155,15 @@ async def start_edge(
     # As the edge role wires it: open connections judged again on trust and OCSP changes.
     watch = ConnectionWatch(metrics, lambda: holder[0], LIMITS)
     revocation.revoked_listeners.append(watch.revoked)
-    edge = Edge(pki, 0, metrics, revocation, records, holder, edge_cfg, ctx, watch)
+    served = ServedEdges(LIMITS)
+    edge = Edge(pki, 0, metrics, revocation, records, holder, edge_cfg, ctx, watch, served)
     edge.swap(crls)
 
+    def http(session: TlsSession) -> ProxyProtocol:
+        return ProxyProtocol(ctx, session, served.get(session.edge))
+
     def connection() -> WatchedTlsProtocol:
-        protocol = WatchedTlsProtocol(
-            lambda: holder[0], lambda session: ProxyProtocol(ctx, session), LIMITS, observer
-        )
+        protocol = WatchedTlsProtocol(lambda: holder[0], http, LIMITS, observer)
         protocol.watch = watch
         return protocol
 

@@ -204,6 +204,7 @@ async def test_a_failed_trust_build_keeps_the_state_in_force_and_says_why(
         before = role.sync.applied
         assert before is not None
         assert await get_once(role, pki.client_context(good)) == (200, b"ok")
+        served = role.sync.served.get(binding)  # its origin pool, warm now
 
         # Version 2 trusts another CA, but its contexts cannot be built: the key file is junk.
         pem.write_bytes(b"not a key")
@@ -220,6 +221,7 @@ async def test_a_failed_trust_build_keeps_the_state_in_force_and_says_why(
         after = role.sync.applied
         assert after is not None
         assert after.edges["api"] is before.edges["api"]  # the same prepared edge and context
+        assert role.sync.served.get(binding) is served  # and the same pool
         assert after.active["partners"] is not None
         assert after.active["partners"].version == 1
         assert after.revision > before.revision  # caught up, so the failure is reported

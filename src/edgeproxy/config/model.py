@@ -87,6 +87,12 @@ class MutualAuthConfig:
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     verify_depth: int = 5
 
+    @property
+    def forwards_failures(self) -> bool:
+        """`request` mode with `on_failure = "forward"`: a client whose certificate did not
+        verify is forwarded to the origin, flagged, instead of answered 403."""
+        return self.mode == "request" and self.on_failure == "forward"
+
 
 @dataclass(frozen=True)
 class EdgeCertificateConfig:

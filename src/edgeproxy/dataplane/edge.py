@@ -27,6 +27,7 @@ from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
+from edgeproxy.tls.session import TlsSession
 
 log = logging.getLogger(__name__)
 BACKLOG = 2048
@@ -81,14 +82,15 @@ class EdgeRole:
         )
         observer = HandshakeLog(self.metrics, self.node.network, self.access)
         limits = self.edge.limits
-        state = self.sync.state
+        state, served = self.sync.state, self.sync.served
         watch = self.watch
         watch.start()
 
+        def http(session: TlsSession) -> ProxyProtocol:
+            return ProxyProtocol(context, session, served.get(session.edge))
+
         def connection() -> TlsServerProtocol:
-            protocol = WatchedTlsProtocol(
-                state, lambda session: ProxyProtocol(context, session), limits, observer
-            )
+            protocol = WatchedTlsProtocol(state, http, limits, observer)
             protocol.watch = watch
             return protocol
 
@@ -122,7 +124,7 @@ class EdgeRole:
             aborted = await self._context.drain()
             if aborted:
                 log.warning("drain timed out", extra={"aborted_connections": aborted})
-            await self._context.close()
+            self._context.close()
         await self._tasks.close()
         await self.watch.close()
         await self.sync.stop()

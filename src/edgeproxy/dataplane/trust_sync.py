@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeConfig, NodeConfig
+from edgeproxy.dataplane.http.served import ServedEdges
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.snapshot import read_snapshot, write_snapshot
 from edgeproxy.domain.model import Binding, Node, Version
@@ -94,6 +95,9 @@ class TrustSync:
         # The edge role passes its revocation service (OCSP in the verify step).
         self.hooks = hooks
         self.listeners: list[SwapListener] = []
+        # The HTTP half of every prepared edge (host matcher, origin pool), updated with each
+        # swap: pools of edges that went away are retired, unchanged ones kept.
+        self.served = ServedEdges(edge.limits)
         # Bumped when the certificate files are re-read (SIGHUP), so their contexts are rebuilt.
         self._key_generation = 0
         # Set by reload(): read the store again even if its revision has not moved, because the
@@ -142,7 +146,9 @@ class TrustSync:
         self._tasks.spawn(self._follow(), "trust-sync")
 
     async def stop(self) -> None:
+        """After the listener drained: stop following the store, close the origin pools."""
         await self._tasks.close()
+        await self.served.close()
         try:
             # Leave the fleet at once, so activations do not wait for this node's TTL.
             await self.fleet.remove_node(self.node.name)
@@ -306,6 +312,7 @@ class TrustSync:
 
     def _swap(self, state: TrustState, *, changed_at: Mapping[str, datetime]) -> None:
         previous = self.applied
+        self.served.update(p.edge for p in state.edges.values())
         state.applied_at = self.clock()  # in force from now (the build took its time)
         self.applied = state
         self._publish(state, previous, changed_at)

@@ -161,8 +161,7 @@ class PreparedEdge:
 
     @property
     def forward(self) -> bool:
-        auth = self.edge.mutual_authentication
-        return auth.mode == "request" and auth.on_failure == "forward"
+        return self.edge.mutual_authentication.forwards_failures
 
 
 def _normalize(hostname: str) -> str:

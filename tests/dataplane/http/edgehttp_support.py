@@ -18,7 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from edgeproxy.config.model import EdgeCertificateConfig, MutualAuthConfig
+from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig
+from edgeproxy.dataplane.http import ServedEdges
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 from support.pki import Issued, build_certificate, common_name
 
@@ -76,6 +77,13 @@ def make_client_pki() -> ClientPki:
         ],
     )
     return ClientPki(leaf.cert, intermediate.cert)
+
+
+def serve_edges(*sessions: TlsSession, limits: EdgeLimits | None = None) -> ServedEdges:
+    """What the trust sync would keep for these sessions' edge certificates."""
+    served = ServedEdges(limits or EdgeLimits())
+    served.update(s.edge for s in sessions)
+    return served
 
 
 def make_session(

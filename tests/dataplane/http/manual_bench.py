@@ -54,7 +54,7 @@ def run_origin(conn: Connection) -> None:
 
 
 def run_proxy(conn: Connection, origin_port: int) -> None:
-    from dataplane.http.edgehttp_support import make_client_pki, make_session
+    from dataplane.http.edgehttp_support import make_client_pki, make_session, serve_edges
     from edgeproxy.config.model import EdgeLimits
     from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
 
@@ -62,8 +62,9 @@ def run_proxy(conn: Connection, origin_port: int) -> None:
 
     async def main() -> None:
         ctx = ProxyContext(EdgeLimits())
+        edge = serve_edges(session).get(session.edge)
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: ProxyProtocol(ctx, session), "127.0.0.1", 0)
+        server = await loop.create_server(lambda: ProxyProtocol(ctx, session, edge), "127.0.0.1", 0)
         conn.send(server.sockets[0].getsockname()[1])
         await loop.run_in_executor(None, conn.recv)  # "start"
         cpu0 = time.process_time()

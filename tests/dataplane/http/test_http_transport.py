@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from edgeproxy.config.model import EdgeLimits
-from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
+from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol, ServedEdges
 from edgeproxy.tls.session import TlsSession
 from support.origin import RecordingOrigin
 
 from .edgehttp_origin import StartProxy
-from .edgehttp_support import ClientPki, RawClient, make_session
+from .edgehttp_support import ClientPki, RawClient, make_session, serve_edges
 
 
 class AdapterTransport(asyncio.Transport):
@@ -74,16 +74,21 @@ class Adapter(asyncio.Protocol):
         self.app.resume_writing()
 
 
-async def _serve(ctx: ProxyContext, session: TlsSession) -> asyncio.Server:
+async def _serve(ctx: ProxyContext, session: TlsSession, served: ServedEdges) -> asyncio.Server:
+    edge = served.get(session.edge)
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: Adapter(ProxyProtocol(ctx, session)), "127.0.0.1", 0)
+    return await loop.create_server(
+        lambda: Adapter(ProxyProtocol(ctx, session, edge)), "127.0.0.1", 0
+    )
 
 
 async def test_behind_a_transport_that_cannot_half_close(
     origin: RecordingOrigin, pki: ClientPki
 ) -> None:
     ctx = ProxyContext(EdgeLimits())
-    server = await _serve(ctx, make_session(origin.url, pki.chain_der))
+    session = make_session(origin.url, pki.chain_der)
+    served = serve_edges(session)
+    server = await _serve(ctx, session, served)
     client = await RawClient.connect(server.sockets[0].getsockname()[1])
     assert (await client.request("/a")).status == 200
     assert origin.requests[0].one("X-Client-Cert-Verify") == "SUCCESS"
@@ -92,6 +97,7 @@ async def test_behind_a_transport_that_cannot_half_close(
     assert await client.at_eof()
     server.close()
     await ctx.drain(grace=1)
+    await served.close()
 
 
 async def test_expect_100_continue_is_relayed(
@@ -146,8 +152,10 @@ def test_under_uvloop(pki: ClientPki) -> None:
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         ctx = ProxyContext(EdgeLimits())
         session = make_session(url)
+        served = serve_edges(session)
+        edge = served.get(session.edge)
         loop = asyncio.get_running_loop()
-        proxy = await loop.create_server(lambda: ProxyProtocol(ctx, session), "127.0.0.1", 0)
+        proxy = await loop.create_server(lambda: ProxyProtocol(ctx, session, edge), "127.0.0.1", 0)
         client = await RawClient.connect(proxy.sockets[0].getsockname()[1])
         await client.send(
             b"GET /1 HTTP/1.1\r\nHost: api.example.com\r\n\r\n"
@@ -160,6 +168,7 @@ def test_under_uvloop(pki: ClientPki) -> None:
         RawClient.opened.clear()
         proxy.close()
         await ctx.drain(grace=1)
+        await served.close()
         server.close()
         return statuses
 

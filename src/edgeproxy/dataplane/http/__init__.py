@@ -18,6 +18,7 @@ from edgeproxy.dataplane.http.records import (
     ConnectionFacts,
     RequestObserver,
 )
+from edgeproxy.dataplane.http.served import ServedEdge, ServedEdges
 
 __all__ = [
     "AccessRecord",
@@ -32,5 +33,7 @@ __all__ = [
     "ProxyContext",
     "ProxyProtocol",
     "RequestObserver",
+    "ServedEdge",
+    "ServedEdges",
     "encode_identity",
 ]

@@ -1,4 +1,4 @@
-"""Per-listener state shared by the HTTP connections: origin pools, caches, deadlines, drain.
+"""Per-listener state shared by the HTTP connections: limits, caches, deadlines, drain.
 
 Deadlines use one coarse sweep per listener instead of a TimerHandle per request: a connection
 only stores a float (`deadline`); the sweep, a self-rescheduling `call_later` that runs while any
@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from edgeproxy.config.model import EdgeLimits
-from edgeproxy.dataplane.http.headers import HostMatcher
 from edgeproxy.dataplane.http.identity import IdentityCache
-from edgeproxy.dataplane.http.origin import OriginPool
 from edgeproxy.dataplane.http.records import RequestObserver, RevocationProvider
 
 log = logging.getLogger(__name__)
@@ -37,24 +34,22 @@ class ProxyContext:
     """Everything a listener's `ProxyProtocol` instances share; one per listener and event loop.
 
     It offers the exchange machine (exchange.py) what it reads of the listener: limits, observer,
-    identity cache, revocation and the `draining` flag (the `Shared` protocol there)."""
+    identity cache, revocation and the `draining` flag (the `Shared` protocol there). What is
+    per edge certificate (host matcher, origin pool) is the edge's `ServedEdge`
+    (served.py), handed to each `ProxyProtocol`."""
 
     def __init__(
         self,
         limits: EdgeLimits,
         *,
         observer: RequestObserver | None = None,
-        max_idle_per_origin: int = 64,
         revocation: RevocationProvider | None = None,
     ) -> None:
         self.limits = limits
         self.observer = observer
         self.revocation = revocation  # None: no OCSP anywhere (the HTTP layer never asks)
-        self.max_idle_per_origin = max_idle_per_origin
         self.identities = IdentityCache()
         self.draining = False
-        self._pools: dict[str, OriginPool] = {}
-        self._matchers: dict[tuple[str, ...], HostMatcher] = {}
         self._connections: set[Tracked] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._emptied: asyncio.Event | None = None
@@ -64,27 +59,6 @@ class ProxyContext:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
-
-    def pool_for(self, origin: str) -> OriginPool:
-        pool = self._pools.get(origin)
-        if pool is None:
-            url = urlsplit(origin)
-            if url.scheme != "http" or not url.hostname:
-                raise ValueError(f"unsupported origin {origin!r}: only http://host:port")
-            pool = OriginPool(
-                url.hostname,
-                url.port or 80,
-                connect_timeout=self.limits.origin_connect_timeout,
-                max_idle=self.max_idle_per_origin,
-            )
-            self._pools[origin] = pool
-        return pool
-
-    def host_matcher(self, hostnames: tuple[str, ...]) -> HostMatcher:
-        matcher = self._matchers.get(hostnames)
-        if matcher is None:
-            matcher = self._matchers[hostnames] = HostMatcher(hostnames)
-        return matcher
 
     def register(self, conn: Tracked) -> None:
         self._connections.add(conn)
@@ -110,11 +84,8 @@ class ProxyContext:
             self._timer = loop.call_later(self.tick, self._sweep) if self._connections else None
 
     def close_idle(self) -> int:
-        """Close keep-alive connections waiting for a request, and idle origin connections."""
-        closed = sum(1 for conn in list(self._connections) if conn.close_if_idle())
-        for pool in self._pools.values():
-            pool.close_idle()
-        return closed
+        """Close keep-alive connections waiting for a request."""
+        return sum(1 for conn in list(self._connections) if conn.close_if_idle())
 
     async def drain(self, grace: float | None = None) -> int:
         """Graceful stop (SIGTERM): finish in-flight requests, close the rest.
@@ -136,13 +107,11 @@ class ProxyContext:
         left = list(self._connections)
         for conn in left:
             conn.abort()
-        await self.close()
+        self.close()
         return len(left)
 
-    async def close(self) -> None:
-        """Release the origin pools (after the connections are gone)."""
+    def close(self) -> None:
+        """Stop the deadline sweep (after the connections are gone)."""
         if self._timer is not None and not self._connections:
             self._timer.cancel()
             self._timer = None
-        for pool in self._pools.values():
-            await pool.close()

@@ -344,10 +344,10 @@ class HttpConnection:
         self._out: list[bytes] = []  # bytes for the client, sent once per input
         self._served = 0  # requests begun on this connection (max_requests_per_connection)
         self.ex = Exchange()
-        edge = session.edge
-        auth = edge.mutual_authentication
-        forward = auth.mode == "request" and auth.on_failure == "forward"
-        self._deny = session.verify_result is not VerifyResult.SUCCESS and not forward
+        auth = session.edge.mutual_authentication
+        self._deny = (
+            session.verify_result is not VerifyResult.SUCCESS and not auth.forwards_failures
+        )
         # OCSP (docs/dataplane.md): a pending or denying check, None once settled (the keep-alive
         # fast path); the status goes to every access record of the connection.
         self._rev_check: RevocationGate | None = None

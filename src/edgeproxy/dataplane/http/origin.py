@@ -311,7 +311,17 @@ class OriginPool:
         for conn in idle:
             conn.close()
 
-    async def close(self) -> None:
+    @property
+    def connecting(self) -> int:
+        """Connects still in flight."""
+        return len(self._tasks)
+
+    def retire(self) -> None:
+        """No edge uses this pool any more: close the idle connections, pool nothing from now on.
+        Connects in flight finish (their requests are served); `close()` awaits them."""
         self._closed = True
         self.close_idle()
+
+    async def close(self) -> None:
+        self.retire()
         await self._tasks.close()
