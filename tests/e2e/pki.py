@@ -15,7 +15,9 @@ from pathlib import Path
 
 import trustme
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from support.pki import common_name, leaf_certificate, private_key_pem, trustme_issuer
@@ -167,3 +169,25 @@ def make_pki(directory: Path) -> E2ePki:
         carol=_write_client(directory, "carol", carol, carol_key, (intermediate_cert,)),
         carol_alone=_write_client(directory, "carol-alone", carol, carol_key),
     )
+
+
+def crl_revoking(ca: CaCert, revoked: x509.Certificate) -> str:
+    """A PEM CRL of `ca`, revoking `revoked` since a minute ago, valid for a day."""
+    key = serialization.load_pem_private_key(ca.ca.private_key_pem.bytes(), None)
+    assert isinstance(key, CertificateIssuerPrivateKeyTypes)
+    now = datetime.now(UTC)
+    entry = (
+        x509.RevokedCertificateBuilder()
+        .serial_number(revoked.serial_number)
+        .revocation_date(now - timedelta(minutes=1))
+        .build()
+    )
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - timedelta(minutes=1))
+        .next_update(now + timedelta(days=1))
+        .add_revoked_certificate(entry)
+        .sign(key, hashes.SHA256())
+    )
+    return crl.public_bytes(serialization.Encoding.PEM).decode()

@@ -6,23 +6,19 @@ the same socket. `edge.limits.max_connection_age` retires every connection as a 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import http.client
 import logging
 from dataclasses import replace
 
 import aiohttp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from support.nodes import default_edges, poll
 from support.origin import RecordingOrigin
 
 from .clients import REFUSALS, PinnedHTTPSConnection, connection, exchange
 from .conftest import MakeFiles, Running, StartNode
-from .pki import CaCert, Client, E2ePki
+from .pki import Client, E2ePki, crl_revoking
 from .test_websocket import Loopback
 
 pytestmark = pytest.mark.slow
@@ -110,27 +106,6 @@ async def test_a_forced_deactivation_closes_the_open_connections_of_that_set_onl
         bob.close()
 
 
-def _crl(ca: CaCert, revoked: x509.Certificate) -> str:
-    key = serialization.load_pem_private_key(ca.ca.private_key_pem.bytes(), None)
-    assert isinstance(key, CertificateIssuerPrivateKeyTypes)
-    now = dt.datetime.now(dt.UTC)
-    entry = (
-        x509.RevokedCertificateBuilder()
-        .serial_number(revoked.serial_number)
-        .revocation_date(now - dt.timedelta(minutes=1))
-        .build()
-    )
-    crl = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.cert.subject)
-        .last_update(now - dt.timedelta(minutes=1))
-        .next_update(now + dt.timedelta(days=1))
-        .add_revoked_certificate(entry)
-        .sign(key, hashes.SHA256())
-    )
-    return crl.public_bytes(serialization.Encoding.PEM).decode()
-
-
 async def test_a_crl_that_names_the_client_closes_its_open_connection_only(
     node: Running, pki: E2ePki, origin: RecordingOrigin
 ) -> None:
@@ -141,7 +116,7 @@ async def test_a_crl_that_names_the_client_closes_its_open_connection_only(
         await node.admin.call(
             "POST",
             f"/ca-sets/{node.set_id}/crls",
-            {"crlPem": _crl(pki.ca_a, pki.alice.leaf)},
+            {"crlPem": crl_revoking(pki.ca_a, pki.alice.leaf)},
             expect=(201,),
         )
         await node.status.wait_revision_after(before)

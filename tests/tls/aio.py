@@ -9,6 +9,7 @@ from typing import Any
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane import tls_transport
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
+from edgeproxy.tls.refusal import Refusal
 from edgeproxy.tls.session import Reason, TlsSession
 from edgeproxy.tls.trust import TrustState
 
@@ -22,16 +23,16 @@ class Recorder:
 
     done: list[tuple[TlsSession, float]] = field(default_factory=list)
     failed: list[tuple[Reason, str | None, str | None, float, Any]] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def handshake_done(self, session: TlsSession, duration: float) -> None:
         self.done.append((session, duration))
         self.changed.set()
 
-    def handshake_failed(
-        self, reason: Reason, sni: str | None, edge_name: str | None, duration: float, peer: Any
-    ) -> None:
-        self.failed.append((reason, sni, edge_name, duration, peer))
+    def handshake_failed(self, refusal: Refusal, duration: float, peer: Any) -> None:
+        self.failed.append((refusal.reason, refusal.sni, refusal.edge_name, duration, peer))
+        self.refusals.append(refusal)
         self.changed.set()
 
     async def wait_failed(self, n: int = 1) -> None:

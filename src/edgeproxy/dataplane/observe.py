@@ -3,6 +3,7 @@ docs/operations.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -11,8 +12,10 @@ from typing import Any
 
 from edgeproxy.dataplane.http.records import AccessRecord, ConnectionFacts
 from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.dataplane.sampling import Sampler
 from edgeproxy.domain.model import Network
 from edgeproxy.runtime.logs import AccessSink, encode_json, json_line
+from edgeproxy.tls.refusal import Refusal, describe
 from edgeproxy.tls.session import CERTIFICATE_VERDICTS, Reason, TlsSession, VerifyResult
 
 access_log = logging.getLogger("edgeproxy.access")
@@ -47,12 +50,16 @@ def _peer(peer: Any) -> tuple[str | None, int | None]:
 
 
 class HandshakeLog:
-    """The TLS adapter's observer: handshake metrics, and one log line per failed handshake."""
+    """The TLS adapter's observer: handshake metrics, and one log line per refused handshake that
+    says who was refused and why (`tls/refusal.py`); identical refusals are sampled."""
 
-    def __init__(self, metrics: Metrics, network: Network, access: AccessLine) -> None:
+    def __init__(
+        self, metrics: Metrics, network: Network, access: AccessLine, sampler: Sampler | None = None
+    ) -> None:
         self.metrics = metrics
         self.network = network
         self.access = access
+        self.sampler = sampler or Sampler()
 
     def handshake_done(self, session: TlsSession, duration: float) -> None:
         edge = session.edge.name
@@ -63,14 +70,23 @@ class HandshakeLog:
             # `request` mode: the handshake completed without a valid certificate.
             self.metrics.client_cert_rejected(edge, session.verify_reason or Reason.OTHER)
 
-    def handshake_failed(
-        self, reason: Reason, sni: str | None, edge_name: str | None, duration: float, peer: Any
-    ) -> None:
+    def handshake_failed(self, refusal: Refusal, duration: float, peer: Any) -> None:
+        reason, edge_name = refusal.reason, refusal.edge_name
         edge = edge_name or ""
         self.metrics.handshake_failed(edge, self.network, reason, duration)
         if edge_name is not None and reason in CERTIFICATE_VERDICTS:
             self.metrics.client_cert_rejected(edge, reason)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         address, port = _peer(peer)
+        der = refusal.certificate_der()
+        # Identical: the same refusal of the same certificate, or of the same address when no
+        # certificate was judged.
+        who = address if der is None else hashlib.sha256(der).digest()
+        repeated = self.sampler.admit((reason, edge_name, refusal.sni, who))
+        if repeated is None:
+            return
+        described = describe(refusal, der)
         self.access.write(
             "handshake failed",
             {
@@ -78,11 +94,14 @@ class HandshakeLog:
                 "client_address": address,
                 "client_port": port,
                 "edge_certificate": edge_name,
-                "sni": sni,
+                "sni": refusal.sni,
                 "verify_result": VerifyResult.FAILED.value,
                 "verify_reason": reason.value,
+                "detail": described.pop("detail"),
+                **described,
                 "revocation": _REVOCATION.get(reason, "not_checked"),
                 "duration": round(duration, 6),
+                "repeated": repeated,
             },
         )
 

@@ -32,6 +32,7 @@ from edgeproxy.tls.engine import (
     TlsEngine,
     TlsError,
 )
+from edgeproxy.tls.refusal import Refusal
 from edgeproxy.tls.session import Reason, TlsSession
 from edgeproxy.tls.trust import TrustState
 
@@ -48,23 +49,14 @@ class HandshakeObserver(Protocol):
 
     def handshake_done(self, session: TlsSession, duration: float) -> None: ...
 
-    def handshake_failed(
-        self,
-        reason: Reason,
-        sni: str | None,
-        edge_name: str | None,
-        duration: float,
-        peer: Any,
-    ) -> None: ...
+    def handshake_failed(self, refusal: Refusal, duration: float, peer: Any) -> None: ...
 
 
 class NullObserver:
     def handshake_done(self, session: TlsSession, duration: float) -> None:
         pass
 
-    def handshake_failed(
-        self, reason: Reason, sni: str | None, edge_name: str | None, duration: float, peer: Any
-    ) -> None:
+    def handshake_failed(self, refusal: Refusal, duration: float, peer: Any) -> None:
         pass
 
 
@@ -310,9 +302,7 @@ class TlsServerProtocol(asyncio.Protocol):
         engine = self._engine
         duration = perf_counter() - self._started
         peer = self._tcp.get_extra_info("peername") if self._tcp is not None else None
-        detail = engine.failure.detail if engine.failure is not None else ""
-        log.debug("TLS handshake from %s failed: %s %s", peer, reason, detail)
-        self._observer.handshake_failed(reason, engine.sni, engine.edge_name, duration, peer)
+        self._observer.handshake_failed(engine.refusal(reason), duration, peer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

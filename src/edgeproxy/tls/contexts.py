@@ -50,10 +50,22 @@ class VerifyRecord:
     The verify callback records the *first* failure's X509_V_ERR code and depth; later failures in
     the same chain are consequences of it. `issuer` is the certificate verified at depth 1, kept
     only where OCSP is enabled (the OCSP CertID names the leaf's issuer's key); with
-    `ocsp.check_intermediates`, the one verified last, at `issuer_depth`.
+    `ocsp.check_intermediates`, the one verified last, at `issuer_depth`. `failed` is the
+    certificate of the first failure and `revoked_by` says who revoked it ("crl" or "ocsp"): the
+    refused handshake's log line names them (refusal.py).
     """
 
-    __slots__ = ("alpn", "checked", "crl_stale", "depth", "error", "issuer", "issuer_depth")
+    __slots__ = (
+        "alpn",
+        "checked",
+        "crl_stale",
+        "depth",
+        "error",
+        "failed",
+        "issuer",
+        "issuer_depth",
+        "revoked_by",
+    )
 
     def __init__(self) -> None:
         self.checked = False  # the callback ran: a chain was verified in this handshake
@@ -63,6 +75,8 @@ class VerifyRecord:
         self.issuer_depth = -1
         self.crl_stale = False  # accepted although the issuer's CRL is stale (failure_mode soft)
         self.alpn: bytes | None = None
+        self.failed: crypto.X509 | None = None
+        self.revoked_by: str | None = None
 
 
 class ChainBook:
@@ -182,14 +196,19 @@ def _make_verify(
                 issuer = rec.issuer if rec.issuer_depth == depth + 1 else None
                 if issuer is not None and rec.error is None and lookup(cert, issuer):
                     errno, ok = CERT_REVOKED, 0
+                    rec.revoked_by = "ocsp"
                 rec.issuer, rec.issuer_depth = cert, depth
             elif depth == 1:
                 rec.issuer = cert
             elif depth == 0 and rec.error is None and lookup(cert, rec.issuer):
                 errno, ok = CERT_REVOKED, 0
+                rec.revoked_by = "ocsp"
         if not ok and rec.error is None:
             rec.error = errno
             rec.depth = depth
+            rec.failed = cert
+            if errno == CERT_REVOKED and rec.revoked_by is None:
+                rec.revoked_by = "crl"  # OpenSSL's own verdict: the set's CRL lists it
         # require: a failure aborts the handshake with OpenSSL's matching alert. request: finish
         # the handshake; the HTTP layer denies or forwards (docs/dataplane.md).
         return bool(ok) or not require

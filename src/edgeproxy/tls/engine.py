@@ -39,6 +39,7 @@ from edgeproxy.tls.clienthello import (
 )
 from edgeproxy.tls.contexts import ChainBook, VerifyRecord
 from edgeproxy.tls.reasons import classify, error_text, from_verify_error
+from edgeproxy.tls.refusal import Refusal, refusal_of
 from edgeproxy.tls.session import CERTIFICATE_VERDICTS, Reason, TlsSession, VerifyResult
 from edgeproxy.tls.trust import PreparedEdge, TrustState
 
@@ -198,6 +199,12 @@ class TlsEngine:
             self._to(State.CLOSED)
             return Output(b"", b"", (PeerClosed(False, "EOF without close_notify"),))
         return _NOTHING
+
+    def refusal(self, reason: Reason) -> Refusal:
+        """The facts of this failed handshake for the log; `reason` is the adapter's (a timeout,
+        an EOF), which may differ from `failure`'s."""
+        detail = self.failure.detail if self.failure is not None else ""
+        return refusal_of(reason, detail, self.sni, self.edge, self._verify, self._conn)
 
     def _hello(self, data: bytes) -> Output:
         parser = self._parser
