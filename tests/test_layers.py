@@ -20,22 +20,27 @@ PACKAGE = SRC / "edgeproxy"
 # the pure core; `node` is the composition root, which nothing imports.
 ALLOWED: dict[str, set[str]] = {
     "domain": set(),
-    "config": {"domain"},
+    "authz": set(),
+    "config": {"authz", "domain"},
     "runtime": {"config"},
     "store": {"domain"},
     "revocation": set(),
-    "tls": {"config", "domain", "revocation"},
-    "service": {"domain", "store"},
-    "dataplane": {"config", "domain", "revocation", "runtime", "service", "store", "tls"},
-    "admin": {"config", "domain", "runtime", "service", "store"},
-    "cli": {"config", "domain"},
+    "tls": {"authz", "config", "domain", "revocation"},
+    "service": {"authz", "domain", "store"},
+    "dataplane": {
+        "authz", "config", "domain", "revocation", "runtime", "service", "store", "tls",
+    },
+    "admin": {"authz", "config", "domain", "runtime", "service", "store"},
+    "cli": {"authz", "config", "domain"},
     "node": {
-        "admin", "cli", "config", "dataplane", "domain", "runtime", "service", "store", "tls",
+        "admin", "authz", "cli", "config", "dataplane", "domain", "runtime", "service", "store",
+        "tls",
     },
 }  # fmt: skip
 # Third-party and standard modules a sans-IO or pure package must not use.
 FORBIDDEN_EXTERNAL: dict[str, set[str]] = {
     "domain": {"asyncio", "aiohttp", "aiosqlite", "asyncpg"},
+    "authz": {"asyncio", "aiohttp", "aiosqlite", "asyncpg"},
     "revocation": {"asyncio", "aiohttp"},
     "tls": {"asyncio", "aiohttp"},
 }
