@@ -655,3 +655,48 @@ def test_the_shipped_default_config_parses() -> None:
     assert config.demo.pki_dir == var / "demo-pki"
     assert config.demo.origin_listen == HostPort("127.0.0.1", 8080)
     assert config.demo.ca_set == "demo-clients"
+
+
+AUTHORIZATION_TOML = """
+mode = "report"
+default = "deny"
+
+[[rules]]
+name = "partners"
+path_prefix = "/api/"
+methods = ["GET"]
+allow = [{ san_uri = "spiffe://example.org/ns/*" }, { subject = { CN = "partner-*" } }]
+
+[[rules]]
+path_prefix = "/private/"
+require_certificate = true
+"""
+
+
+def test_a_binding_takes_authorization_rules(conf_dir: Path) -> None:
+    rules = tomllib.loads(AUTHORIZATION_TOML)
+    policy = ma(parse(conf_dir, edit(base(), f"{MA}.authorization", rules))).authorization
+    assert policy is not None
+    assert (policy.mode, policy.default) == ("report", "deny")
+    assert [(r.label, r.prefix, r.require_certificate) for r in policy.rules] == [
+        ("partners", b"/api/", False),
+        ("1", b"/private/", True),
+    ]
+    assert ma(parse(conf_dir, base())).authorization is None
+
+
+def test_authorization_errors_name_the_dotted_key(conf_dir: Path) -> None:
+    rules = tomllib.loads(AUTHORIZATION_TOML)
+    rules["rules"][0]["allow"][1] = {"subject": {"cn": "x"}}
+    reject(
+        conf_dir,
+        edit(base(), f"{MA}.authorization", rules),
+        f"{MA_KEY}.authorization.rules[0].allow[1].subject.cn",
+        "unknown attribute",
+    )
+    reject(
+        conf_dir,
+        edit(base(), f"{MA}.authorization", {"rules": [{"pathPrefix": "/"}]}),
+        f"{MA_KEY}.authorization.rules[0].pathPrefix",
+        "unknown key",
+    )

@@ -49,6 +49,9 @@ def exercised() -> Metrics:
     m.ocsp_response("good")
     m.ocsp_cache_hit()
     m.store_reachable(True)
+    m.authorization_decided("api", "allow", "reads")
+    m.authorization_decided("api", "deny", "default")
+    m.authorization_decided("api", "deny", "default")
     return m
 
 
@@ -79,6 +82,9 @@ def test_exposition_has_every_metric_with_its_labels() -> None:
     assert value(m, "edgeproxy_ocsp_responses_total", status="revoked") == 0
     assert value(m, "edgeproxy_ocsp_cache_hits_total") == 1
     assert value(m, "edgeproxy_store_reachable") == 1
+    decisions = "edgeproxy_authorization_decisions_total"
+    assert value(m, decisions, edge_certificate="api", decision="allow", rule="reads") == 1
+    assert value(m, decisions, edge_certificate="api", decision="deny", rule="default") == 2
 
 
 def test_prepare_publishes_zero_series_before_any_event() -> None:
@@ -117,6 +123,8 @@ def test_labels_outside_the_enum_are_refused(reason: str) -> None:
         m.ocsp_response(reason)
     with pytest.raises(ValueError, match="outside"):
         m.request_done("api", 1234)
+    with pytest.raises(ValueError, match="decision"):
+        m.authorization_decided("api", reason, "0")
     cv = "edgeproxy_client_cert_verifications_total"
     assert not [k for k, v in samples(m).items() if k[0] == cv and v > 0]
 

@@ -14,7 +14,7 @@ import shutil
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -224,6 +224,36 @@ async def curl(
     body, _, code = run.stdout.rpartition("\n")
     status = int(code) if code.isdigit() and code != "000" else None
     return run, status, body.encode()
+
+
+async def curl_keepalive(
+    pki: E2ePki,
+    port: int,
+    host: str,
+    client: Client | None,
+    requests: Sequence[tuple[str, str]],
+) -> list[tuple[int | None, int]]:
+    """One curl run making `requests` ((method, path), in order) over the connection it keeps
+    alive: (HTTP status or None, new connections curl opened for it) per request."""
+    argv = [tool("curl")]
+    for i, (method, path) in enumerate(requests):
+        if i:
+            argv.append("--next")
+        argv += [
+            "--silent", "--show-error", "--max-time", str(TIMEOUT), "--output", os.devnull,
+            "--resolve", f"{host}:{port}:127.0.0.1", "--cacert", str(server_ca_file(pki)),
+            "--request", method, "--write-out", "%{http_code} %{num_connects}\n",
+        ]  # fmt: skip
+        if client is not None:
+            argv += ["--cert", str(client.cert), "--key", str(client.key)]
+        argv.append(f"https://{host}:{port}{path}")
+    run = await run_tool(*argv)
+    out: list[tuple[int | None, int]] = []
+    for line in run.stdout.splitlines():
+        code, _, connects = line.partition(" ")
+        out.append((int(code) if code != "000" else None, int(connects)))
+    assert len(out) == len(requests), run.stderr
+    return out
 
 
 def _s_client_argv(pki: E2ePki, port: int, sni: str | None, extra: tuple[str, ...]) -> list[str]:

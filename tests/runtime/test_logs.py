@@ -8,10 +8,12 @@ import io
 import json
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from edgeproxy.authz.policy import Decision
 from edgeproxy.dataplane import observe
 from edgeproxy.dataplane.http import AccessRecord, ConnectionFacts
 from edgeproxy.runtime.logs import BatchedHandler, JsonFormatter, json_line
@@ -102,6 +104,7 @@ def _request_fields(record: AccessRecord) -> dict[str, Any]:
     """The access line's fields after `time`, `level`, `logger` and `message`, in order: what the
     generic encoder is given, to compare the pre-encoded line against."""
     connection = record.connection
+    decision = record.authorization
     return {
         "event": "request",
         **{name: getattr(connection, name) for name in ConnectionFacts.FIELDS},
@@ -113,6 +116,9 @@ def _request_fields(record: AccessRecord) -> dict[str, Any]:
         "duration": record.duration,
         "origin_duration": record.origin_duration,
         "revocation": record.revocation,
+        "authorization": None if decision is None else decision.decision,
+        "authorization_rule": None if decision is None else decision.rule,
+        "authorization_reason": None if decision is None else decision.reason,
         "started": record.time,
     }
 
@@ -147,18 +153,20 @@ def _record(path: str, origin_duration: float | None, **connection: Any) -> Acce
 
 
 @pytest.mark.parametrize(
-    ("path", "origin_duration", "connection"),
+    ("path", "origin_duration", "connection", "decision"),
     [
-        ("/", 0.0001, {}),
-        ('/\u00fcber?q="x"\\\n', None, {"sni": None, "client_subject": None}),
-        ("/a", 2.5e-05, {"verify_result": "FAILED", "verify_reason": "unknown_ca"}),
+        ("/", 0.0001, {}, None),
+        ('/\u00fcber?q="x"\\\n', None, {"sni": None, "client_subject": None}, None),
+        ("/a", 2.5e-05, {"verify_result": "FAILED", "verify_reason": "unknown_ca"}, None),
+        ("/api/", 0.001, {}, Decision("allow", "reads", None)),
+        ("/admin/", None, {}, Decision("deny", "default", "policy_denied")),
     ],
 )
 def test_request_line_matches_the_generic_encoding(
-    path: str, origin_duration: float | None, connection: dict[str, Any]
+    path: str, origin_duration: float | None, connection: dict[str, Any], decision: Decision | None
 ) -> None:
     """The per-connection pre-encoded access line is byte-for-byte the generic json_line."""
-    record = _record(path, origin_duration, **connection)
+    record = replace(_record(path, origin_duration, **connection), authorization=decision)
     facts = record.connection
     part = observe._connection_part(facts)
     for created in (0.0, 1_700_000_000.5, 1_700_000_001.000001):
@@ -166,7 +174,7 @@ def test_request_line_matches_the_generic_encoding(
         fields = _request_fields(record)
         assert line == json_line("edgeproxy.access", "request", fields, created)
     assert record.client_subject == facts.client_subject  # record reads through to the connection
-    assert list(json.loads(line))[-10:] == [
+    assert list(json.loads(line))[-13:] == [
         "ca_set_version",
         "method",
         "path",
@@ -176,5 +184,8 @@ def test_request_line_matches_the_generic_encoding(
         "duration",
         "origin_duration",
         "revocation",
+        "authorization",
+        "authorization_rule",
+        "authorization_reason",
         "started",
     ]

@@ -51,6 +51,8 @@ class EdgeSpec:
     send_ca_list: bool = False
     ca_set: str = CA_SET
     origin: str | None = None  # default: the recording origin
+    # The binding's `authorization` table, in TOML spelling (snake_case keys); None: no rules.
+    authorization: dict[str, Any] | None = None
 
 
 def default_edges() -> list[EdgeSpec]:
@@ -82,6 +84,8 @@ def _toml(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table; keys quoted (a dotted OID is no bare key)
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     raise TypeError(value)
 
 
@@ -160,6 +164,8 @@ class NodeFiles:
                 f"on_failure = {_toml(edge.on_failure)}",
                 f"identity_headers = {_toml(edge.identity_headers)}",
             ]
+            if edge.authorization is not None:
+                lines.append(f"authorization = {_toml(edge.authorization)}")
         return "\n".join(lines) + "\n"
 
     def write(self) -> Path:

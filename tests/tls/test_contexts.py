@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 from OpenSSL import SSL, crypto
 
+from edgeproxy.authz.parse import parse_policy
 from edgeproxy.tls.contexts import build_context, build_state, session_id_context
 from edgeproxy.tls.trust import TrustState, context_key
 
@@ -26,6 +27,19 @@ def test_an_unchanged_edge_keeps_its_context_across_states(pki: Pki) -> None:
     assert second.edges["api"].edge.origin == "http://10.0.0.1:80"
     # The twin: without the state in force, the same inputs give a context of their own.
     assert state_of((moved, pki.anchors())).edges["api"].context is not first.edges["api"].context
+
+
+def test_new_authorization_rules_keep_the_context(pki: Pki) -> None:
+    first = state_of((pki.edge(), pki.anchors()))
+    auth = dataclasses.replace(
+        pki.edge().mutual_authentication,
+        authorization=parse_policy({"rules": [{"pathPrefix": "/api/"}]}),
+    )
+    ruled = dataclasses.replace(pki.edge(), mutual_authentication=auth)
+    assert context_key(ruled, pki.anchors()) == context_key(pki.edge(), pki.anchors())
+    second = state_of((ruled, pki.anchors()), previous=first)
+    assert second.edges["api"].context is first.edges["api"].context
+    assert second.edges["api"].edge.mutual_authentication.authorization is auth.authorization
 
 
 @pytest.mark.parametrize(

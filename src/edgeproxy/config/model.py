@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from edgeproxy.authz.policy import Policy
 from edgeproxy.domain.model import Network, Role
 
 EnforcementMode = Literal["require", "request"]
@@ -86,6 +87,9 @@ class MutualAuthConfig:
     identity_headers: tuple[IdentityHeaderFormat, ...] = ("xfcc",)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     verify_depth: int = 5
+    # Who may call what (authz/): per request, after the certificate's verdict. None: any client
+    # the binding accepts may call anything. Not an input of the SSL context (trust.context_key).
+    authorization: Policy | None = None
 
     @property
     def forwards_failures(self) -> bool:

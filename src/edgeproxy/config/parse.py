@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from edgeproxy.authz.parse import PolicyError, parse_policy
+from edgeproxy.authz.policy import Policy
 from edgeproxy.config.model import (
     AdminConfig,
     Config,
@@ -218,7 +220,7 @@ def _certificate(t: Table, base: Path, *, must_exist: bool) -> EdgeCertificateCo
 
 def _mutual(parent: Table) -> MutualAuthConfig:
     keys = ("ca_set", "send_ca_list_to_client", "mode", "on_failure", "identity_headers")
-    t = parent.table("mutual_authentication", (*keys, "ocsp", "verify_depth"))
+    t = parent.table("mutual_authentication", (*keys, "ocsp", "verify_depth", "authorization"))
     mode = t.opt("mode", one_of("require", "request"), "require")
     on_failure = t.opt("on_failure", one_of("deny", "forward"), "deny")
     if mode == "require" and on_failure == "forward":
@@ -241,7 +243,16 @@ def _mutual(parent: Table) -> MutualAuthConfig:
         identity_headers=cast(tuple[IdentityHeaderFormat, ...], headers),
         ocsp=OcspConfig(**ocsp),
         verify_depth=t.opt("verify_depth", int_range(1, 10), 5),
+        authorization=t.opt("authorization", _authorization, None),
     )
+
+
+def _authorization(value: Any, key: str) -> Policy:
+    """The binding's `authorization` table: the API's object in snake_case keys (authz/parse.py)."""
+    try:
+        return parse_policy(value, path=key, style="toml")
+    except PolicyError as exc:
+        raise ConfigError(str(exc), key=exc.path) from None
 
 
 def _check_listeners(

@@ -2,8 +2,9 @@
 global default.
 
 Every label is bounded: `edge_certificate` comes from config, `network` from the `Network` enum,
-`result` is success/failure, `reason` a `Reason` value ("" on success), `code` an HTTP status and
-`status` one of `OCSP_STATUSES`. Never a DN, a serial or anything else a client controls.
+`result` is success/failure, `reason` a `Reason` value ("" on success), `code` an HTTP status,
+`status` one of `OCSP_STATUSES`, `decision` one of `AUTHORIZATION_DECISIONS` and `rule` a rule of
+the binding's rules. Never a DN, a serial or anything else a client controls.
 
 Hot-path methods look their labelled child up in a dict keyed by the raw label values; the
 prometheus_client `.labels()` call (a lock, string conversion and a dict of its own) runs once per
@@ -42,6 +43,9 @@ FAILURE: Final = "failure"
 # The three certificate statuses of RFC 6960 §2.2, plus "error": no usable response (unreachable
 # responder, bad signature, outside its validity window).
 OCSP_STATUSES: Final = ("good", "revoked", "unknown", "error")
+
+# What a binding's authorization rules decided for a request (report mode: would_deny).
+AUTHORIZATION_DECISIONS: Final = ("allow", "deny", "would_deny")
 
 # Why an open connection was closed by the edge after a trust change (a certificate `Reason`: the
 # chain no longer verifies, or is revoked), because its edge certificate went away (SIGHUP), or
@@ -221,6 +225,13 @@ class Metrics:
             ["ca_set"],
             registry=r,
         )
+        self._authorization = Counter(
+            "edgeproxy_authorization_decisions",
+            "Requests judged by a binding's authorization rules, by decision (allow, deny, "
+            "would_deny: report mode) and rule (its name or index, default, invalid_path).",
+            ["edge_certificate", "decision", "rule"],
+            registry=r,
+        )
         self._store_reachable = Gauge(
             "edgeproxy_store_reachable",
             "1 while the store answers; 0 while the node runs on its last applied state.",
@@ -232,6 +243,7 @@ class Metrics:
         self._handshake_children: dict[tuple[str, Network, Reason | None], Any] = {}
         self._verification_children: dict[tuple[str, Reason | None], Any] = {}
         self._request_children: dict[tuple[str, int], Any] = {}
+        self._authorization_children: dict[tuple[str, str, str], Any] = {}
         self._reload_ok = self._reloads.labels(SUCCESS)
         self._reload_failed = self._reloads.labels(FAILURE)
         self._ocsp_children = {s: self._ocsp.labels(s) for s in OCSP_STATUSES}
@@ -273,6 +285,17 @@ class Metrics:
         child.inc()
         if origin_duration is not None:
             self._origin_seconds.observe(origin_duration)
+
+    def authorization_decided(self, edge: str, decision: str, rule: str) -> None:
+        """One request judged by a binding's rules; `rule` is bounded by the binding's rules
+        (authz/parse.py MAX_RULES) and names no client."""
+        key = (edge, decision, rule)
+        child = self._authorization_children.get(key)
+        if child is None:
+            if decision not in AUTHORIZATION_DECISIONS:
+                raise ValueError(f"decision {decision!r} is not one of {AUTHORIZATION_DECISIONS}")
+            child = self._authorization_children[key] = self._authorization.labels(*key)
+        child.inc()
 
     def connection_opened(self) -> None:
         self._connections.inc()

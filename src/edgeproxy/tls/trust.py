@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -114,19 +114,21 @@ class TrustAnchors:
 
 
 # What shapes an edge's SSL.Context: the edge's TLS settings, the key generation (bumped when the
-# key files are re-read: a digest cannot see a file's content) and the anchors. Not the origin or
-# the host names: changing those keeps the context, and so resumable sessions.
+# key files are re-read: a digest cannot see a file's content) and the anchors. Not the origin,
+# the host names or the authorization rules: changing those keeps the context, and so resumable
+# sessions.
 ContextKey = tuple[object, ...]
 
 
 def context_key(
     edge: EdgeCertificateConfig, anchors: TrustAnchors | None, generation: int = 0
 ) -> ContextKey:
+    auth = edge.mutual_authentication
     return (
         edge.name,
         str(edge.certificate),
         str(edge.private_key),
-        edge.mutual_authentication,
+        auth if auth.authorization is None else replace(auth, authorization=None),
         generation,
         None if anchors is None else anchors.key,
     )

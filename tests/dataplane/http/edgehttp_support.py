@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from edgeproxy.authz.policy import Policy
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig
 from edgeproxy.dataplane.http import ServedEdges
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
@@ -96,6 +97,7 @@ def make_session(
     on_failure: str = "deny",
     identity_headers: tuple[str, ...] = ("xfcc",),
     verified: tuple[bytes, ...] | None = None,
+    authorization: Policy | None = None,
 ) -> TlsSession:
     """`verified`: the verified chain; by default `chain_der` when the verdict is SUCCESS."""
     edge = EdgeCertificateConfig(
@@ -109,6 +111,7 @@ def make_session(
             mode=mode,  # type: ignore[arg-type]
             on_failure=on_failure,  # type: ignore[arg-type]
             identity_headers=identity_headers,  # type: ignore[arg-type]
+            authorization=authorization,
         ),
     )
     return TlsSession(

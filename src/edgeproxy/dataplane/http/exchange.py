@@ -36,7 +36,9 @@ from typing import Protocol, cast
 
 import httptools
 
+from edgeproxy.authz.policy import Decision, PeerPolicy
 from edgeproxy.config.model import EdgeLimits
+from edgeproxy.dataplane.http.authorization import connection_policy, refusal_status
 from edgeproxy.dataplane.http.headers import (
     CHUNKED,
     UNTIL_CLOSE,
@@ -47,7 +49,7 @@ from edgeproxy.dataplane.http.headers import (
 )
 from edgeproxy.dataplane.http.identity import ClientIdentity, IdentityCache
 from edgeproxy.dataplane.http.parser import HttpError, RequestHead, RequestReader
-from edgeproxy.dataplane.http.problems import client_certificate_problem, problem_response
+from edgeproxy.dataplane.http.problems import local_problem
 from edgeproxy.dataplane.http.records import (
     AccessRecord,
     ConnectionFacts,
@@ -204,6 +206,7 @@ class Exchange:
     bytes_out = 0
     t0 = 0.0  # perf_counter at the request's first byte
     t_origin = 0.0  # perf_counter when the request went to an origin connection
+    authz: Decision | None = None  # what the binding's authorization rules decided
 
     def __repr__(self) -> str:
         return f"<Exchange client={self.client.value} origin={self.origin.value}>"
@@ -288,6 +291,7 @@ class HttpConnection:
 
     # Slots: thousands of idle keep-alive connections hold one each.
     __slots__ = (
+        "_authz",
         "_client_blocked",
         "_client_ip",
         "_clock",
@@ -365,6 +369,10 @@ class HttpConnection:
             # Asked now, not at the first request: the answer may be in before the request is.
             fingerprint = self._client_identity().fingerprint_sha256
             self._rev_status, self._rev_check = context.revocation.start(session, fingerprint)
+        # The binding's authorization rules paired with this client, judged per request.
+        self._authz: PeerPolicy | None = None
+        if auth.authorization is not None:
+            self._authz = connection_policy(session, self._client_identity())
         self._reader = RequestReader(self, limits.max_header_bytes, limits.max_body_bytes)
         self.deadline = clock() + limits.header_timeout  # the listener's sweep reads this
 
@@ -544,6 +552,11 @@ class HttpConnection:
             return self._local(421)
         if self._deny:
             return self._local(403)
+        authz = self._authz
+        if authz is not None:
+            decision = ex.authz = authz.decide(method, target)
+            if not decision.forward:
+                return self._local(refusal_status(decision), reason=decision.reason)
         if length > self._limits.max_body_bytes:
             return self._local(413, close=True)
         if head.upgrade and ex.body:
@@ -843,12 +856,9 @@ class HttpConnection:
         if (ex.body and not ex.request_done) or req.websocket:
             close = True  # an unread body or tunnel bytes follow: the connection cannot go on
         close = close or self._close_after or self._ctx.draining
-        head_only = req.method == b"HEAD"
-        if status == 403:
-            reason = reason or self._session.verify_reason or "other"
-            data = client_certificate_problem(reason, close=close, head_only=head_only)
-        else:
-            data = problem_response(status, close=close, head_only=head_only)
+        if status == 403 and reason is None:
+            reason = self._session.verify_reason or "other"
+        data = local_problem(status, reason, close=close, head_only=req.method == b"HEAD")
         self._out.append(data)
         ex.bytes_out += len(data)
         ex.status = status
@@ -928,6 +938,7 @@ class HttpConnection:
             now - ex.t0,
             now - t_origin if t_origin else None,
             self._rev_status,
+            ex.authz,
         )
         try:
             observer.request_done(record)

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from edgeproxy.authz.peer import Peer, peer_from_leaf
 from edgeproxy.tls.session import TlsSession, VerifyResult
 
 _NEEDS_QUOTES = re.compile(r'[,;="\s]')
@@ -42,6 +43,9 @@ class ClientIdentity:
     serial: str | None  # lower-case hex
     fingerprint_sha256: str | None  # lower-case hex of the leaf DER
     header_block: bytes  # ready-made "Name: value\r\n" lines for the origin request head
+    # What the authorization matchers read (authz/peer.py): only for a certificate that
+    # verified, on a binding with authorization rules.
+    peer: Peer | None = None
 
 
 def _clean(value: str) -> str:
@@ -95,6 +99,7 @@ def encode_identity(session: TlsSession) -> ClientIdentity:
     chain = session.peer_chain_der
     fields: list[tuple[str, str]] = []
     subject = serial = fingerprint = None
+    peer: Peer | None = None
     if chain:
         fingerprint = hashlib.sha256(chain[0]).hexdigest()
         try:
@@ -105,6 +110,8 @@ def encode_identity(session: TlsSession) -> ClientIdentity:
             subject = _clean(leaf.subject.rfc4514_string())
             serial = format(leaf.serial_number, "x")
             if session.verify_result is VerifyResult.SUCCESS:
+                if session.edge.mutual_authentication.authorization is not None:
+                    peer = peer_from_leaf(leaf, chain[0])
                 formats = session.edge.mutual_authentication.identity_headers
                 if "xfcc" in formats:
                     fields.append(("X-Forwarded-Client-Cert", xfcc_element(leaf, chain[0])))
@@ -112,7 +119,7 @@ def encode_identity(session: TlsSession) -> ClientIdentity:
                     fields += rfc9440_fields(chain[0], session.verified_chain_der)
     fields.append(("X-Client-Cert-Verify", session.verify_header_value))
     block = "".join(f"{name}: {value}\r\n" for name, value in fields).encode()
-    return ClientIdentity(subject, serial, fingerprint, block)
+    return ClientIdentity(subject, serial, fingerprint, block, peer)
 
 
 class IdentityCache:
@@ -136,6 +143,7 @@ class IdentityCache:
             session.verify_result,
             session.verify_reason,
             session.edge.mutual_authentication.identity_headers,
+            session.edge.mutual_authentication.authorization is not None,
         )
         entry = self._entries.get(key)
         if entry is not None:

@@ -70,6 +70,34 @@ def problem_response(
     return head if head_only else head + body
 
 
+# Refusals by the binding's authorization rules (docs/dataplane.md): reason -> (slug, detail).
+_AUTHORIZATION = {
+    "policy_denied": (
+        "policy-denied",
+        "The binding's authorization rules do not let this client certificate make this request.",
+    ),
+    "invalid_path": (
+        "invalid-path",
+        "The request path holds a dot segment, an escaped slash or a stray %, so the "
+        "authorization rules cannot match it unambiguously.",
+    ),
+}
+
+
+def local_problem(status: int, reason: str | None, *, close: bool, head_only: bool) -> bytes:
+    """The edge's own answer to a request: a certificate or authorization refusal when `reason`
+    names one, else the status's fixed problem."""
+    known = _AUTHORIZATION.get(reason) if reason is not None else None
+    if known is not None:
+        slug, detail = known
+        return problem_response(
+            status, slug, detail, close=close, head_only=head_only, reason=reason
+        )
+    if status == 403 and reason is not None:
+        return client_certificate_problem(reason, close=close, head_only=head_only)
+    return problem_response(status, close=close, head_only=head_only)
+
+
 def client_certificate_problem(reason: str, *, close: bool, head_only: bool) -> bytes:
     """403 for a request-mode binding that denies a failed or missing client certificate
     (docs/dataplane.md)."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Protocol
 
+from edgeproxy.authz.policy import Decision
 from edgeproxy.tls.session import TlsSession
 
 
@@ -111,6 +112,9 @@ class AccessRecord:
     # unavailable |
     # not_checked (OCSP off for the binding, the certificate failed anyway, or no answer yet).
     revocation: str = "not_checked"
+    # What the binding's authorization rules decided (None: the binding has none, or the request
+    # was answered before they were asked).
+    authorization: Decision | None = None
 
     client_address = _from_connection("client_address")
     client_port = _from_connection("client_port")
