@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from edgeproxy.authz.globs import Glob, compile_glob
 from edgeproxy.authz.policy import (
+    AltNameMatcher,
     AnyVerifiedMatcher,
     Default,
     FingerprintMatcher,
@@ -28,9 +29,6 @@ from edgeproxy.authz.policy import (
     Mode,
     Policy,
     Rule,
-    SanDnsMatcher,
-    SanEmailMatcher,
-    SanUriMatcher,
     SpkiMatcher,
     SubjectMatcher,
     request_path,
@@ -273,11 +271,11 @@ def _matcher(r: _Reader, value: object, at: str) -> tuple[Matcher, dict[str, obj
     text = r.text(raw, key_at)
     matcher: Matcher
     if kind == "sanDns":
-        matcher = SanDnsMatcher(_glob(text, key_at, separator=".", fold=True))
+        matcher = AltNameMatcher("dns", _glob(text, key_at, separator=".", fold=True))
     elif kind == "sanUri":
-        matcher = SanUriMatcher(_glob(text, key_at, separator="/"))
+        matcher = AltNameMatcher("uris", _glob(text, key_at, separator="/"))
     elif kind == "sanEmail":
-        matcher = SanEmailMatcher(_glob(text, key_at, fold=True))
+        matcher = AltNameMatcher("emails", _glob(text, key_at, fold=True))
     elif kind == "issuer":
         matcher = IssuerMatcher(_dn(text, key_at))
         text = matcher.dn

@@ -61,27 +61,15 @@ class SubjectMatcher:
 
 
 @dataclass(frozen=True, slots=True)
-class SanDnsMatcher:
+class AltNameMatcher:
+    """A subject alternative name of one kind matches: `kind` is the `Peer` field holding them
+    (`dns`, `uris` or `emails`)."""
+
+    kind: Literal["dns", "uris", "emails"]
     glob: Glob
 
     def matches(self, peer: Peer) -> bool:
-        return self.glob.any(peer.dns)
-
-
-@dataclass(frozen=True, slots=True)
-class SanUriMatcher:
-    glob: Glob
-
-    def matches(self, peer: Peer) -> bool:
-        return self.glob.any(peer.uris)
-
-
-@dataclass(frozen=True, slots=True)
-class SanEmailMatcher:
-    glob: Glob
-
-    def matches(self, peer: Peer) -> bool:
-        return self.glob.any(peer.emails)
+        return self.glob.any(getattr(peer, self.kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +104,7 @@ class AnyVerifiedMatcher:
 
 Matcher = (
     SubjectMatcher
-    | SanDnsMatcher
-    | SanUriMatcher
-    | SanEmailMatcher
+    | AltNameMatcher
     | IssuerMatcher
     | FingerprintMatcher
     | SpkiMatcher
