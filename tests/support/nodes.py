@@ -31,6 +31,7 @@ from edgeproxy.config.model import Config
 from edgeproxy.config.parse import load_config
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.node import run as node_module
+from edgeproxy.node import signals as signals_module
 from edgeproxy.node.status import StatusRole
 from support.admin import CA_SET
 
@@ -220,6 +221,7 @@ class InProcessNode:
         self.admin: AdminRole | None = None
         self.edge: EdgeRole | None = None
         self.status: StatusRole | None = None
+        self.reloads = 0  # reload requests the node has finished handling
         self._monkeypatch = monkeypatch
 
     def _capture(self) -> None:
@@ -234,6 +236,13 @@ class InProcessNode:
         wrap("admin", AdminRole)
         wrap("edge", EdgeRole)
         wrap("status", StatusRole)
+        handle = signals_module.reload_config
+
+        async def counted(*args: Any) -> None:
+            await handle(*args)
+            self.reloads += 1
+
+        self._monkeypatch.setattr(signals_module, "reload_config", counted)
 
     async def start(self) -> InProcessNode:
         self._capture()
@@ -262,9 +271,10 @@ class InProcessNode:
 
     async def reload(self) -> None:
         """What SIGHUP does in `edgeproxy.node.run.run`; returns once the reload was handled (the
-        node clears the event, then re-reads the file in the same step)."""
+        file read and the contexts built, off the loop, and swapped in or rejected)."""
+        handled = self.reloads
         self.reload_event.set()
-        await poll(lambda: not self.reload_event.is_set(), "the node to handle the reload")
+        await poll(lambda: self.reloads > handled, "the node to handle the reload")
 
     async def stop(self) -> int | None:
         """Stop the node (graceful drain) and return serve()'s exit status."""

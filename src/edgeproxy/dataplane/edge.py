@@ -111,9 +111,10 @@ class EdgeRole:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
-    def reload(self, edge: EdgeConfig) -> None:
-        """SIGHUP: new certificates and bindings take effect for new connections."""
-        self.sync.reload(edge)
+    async def reload(self, edge: EdgeConfig) -> None:
+        """SIGHUP: new certificates and bindings take effect for new connections (built off the
+        loop; raises, keeping the state in force, when they do not load)."""
+        await self.sync.reload(edge)
         self.edge = edge
 
     async def stop(self) -> None:

@@ -24,7 +24,7 @@ from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.snapshot import read_snapshot, write_snapshot
 from edgeproxy.domain.model import Binding, Node, Version
 from edgeproxy.runtime.tasks import TaskGroup
-from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.fleet import FleetService, TrustView
 from edgeproxy.store import Store
 from edgeproxy.tls.contexts import OcspLookup, RevocationHooks, StaleAccepted, build_state
 from edgeproxy.tls.trust import TrustAnchors, TrustState, anchors_key
@@ -37,6 +37,10 @@ RETRY = 1.0  # seconds between attempts while the store is unreachable
 # Called on the event loop right after a new state is swapped in: (new, previous). Where caches
 # keyed by the trust in force are pruned, and open connections are judged again.
 SwapListener = Callable[[TrustState, TrustState | None], None]
+
+# What builds a state (tls/contexts.py `build_state`); run in an executor thread, never on the
+# loop. A constructor argument so a test can watch where it runs.
+StateBuilder = Callable[..., TrustState]
 
 
 class NoTrustState(RuntimeError):
@@ -80,6 +84,7 @@ class TrustSync:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         hooks: RevocationHooks | None = None,
+        build: StateBuilder = build_state,
     ) -> None:
         self.node = node
         self.edge = edge
@@ -103,6 +108,10 @@ class TrustSync:
         # Set by reload(): read the store again even if its revision has not moved, because the
         # last view only holds the sets bound before (a newly bound set would stay fail-closed).
         self._resync = False
+        self._build_state = build
+        # One build and swap at a time: a SIGHUP reload and a store sync each build from the
+        # state in force and the edges in force, so neither may swap in between.
+        self._building = asyncio.Lock()
         self._tasks = TaskGroup()
 
     # -- what the listener and the status endpoints read ---------------------------------------
@@ -137,8 +146,9 @@ class TrustSync:
                     f"{self.node.snapshot}: refusing to start without a trust state"
                 ) from error
             revision, active = snapshot
-            state = await self._build(active, revision, "snapshot")
-            self._swap(state, changed_at={})
+            async with self._building:
+                state = await self._build(self.edge.certificates, active, revision, "snapshot")
+                self._swap(state, changed_at={})
             log.warning(
                 "serving the last applied trust state from the snapshot",
                 extra={"revision": revision, "snapshot": str(self.node.snapshot)},
@@ -155,28 +165,24 @@ class TrustSync:
         except Exception as error:
             log.warning("could not deregister the node", extra={"error": str(error)})
 
-    def reload(self, edge: EdgeConfig) -> None:
-        """SIGHUP: new edge certificates or bindings; rebuild from the last store view.
+    async def reload(self, edge: EdgeConfig) -> None:
+        """SIGHUP: new edge certificates or bindings, rebuilt from the anchors in force.
 
-        On the event loop, and raising, so a bad file goes no further (workers.py): an operator's
-        rare act. The anchors in force are reused; only the contexts are built again."""
-        applied = self.applied
-        if applied is None:
-            return
-        generation = self._key_generation + 1
-        state = build_state(
-            edge.certificates,
-            applied.active,
-            previous=applied,
-            generation=generation,
-            revision=applied.revision,
-            source=applied.source,
-            ocsp=self._ocsp_lookups(edge.certificates),
-            stale_accepted=self._stale_accepted(),
-        )
-        self.edge = edge
-        self._key_generation = generation
-        self._swap(state, changed_at={})
+        Built in an executor thread like a store sync (key files, contexts; the loop keeps
+        serving), and raising, so a bad file changes nothing and goes no further (workers.py).
+        Every context is built again (a new key generation): a file's content may have changed
+        under the same name. Then the store is read again for the sets newly bound."""
+        async with self._building:
+            applied = self.applied
+            if applied is None:
+                return
+            generation = self._key_generation + 1
+            state = await self._build(
+                edge.certificates, applied.active, applied.revision, applied.source, generation
+            )
+            self.edge = edge
+            self._key_generation = generation
+            self._swap(state, changed_at={})
         self._resync = True
 
     # -- the loop ------------------------------------------------------------------------------
@@ -207,9 +213,15 @@ class TrustSync:
             log.info("store reachable", extra={"revision": view.revision})
         self.store_reachable = True
         self.metrics.store_reachable(True)
+        async with self._building:
+            await self._apply(view)
+        await self._report()
+
+    async def _apply(self, view: TrustView) -> None:
         previous = self.applied
         try:
             state = await self._build(
+                self.edge.certificates,
                 functools.partial(_anchors_from_view, versions=view.active, crls=view.crls),
                 view.revision,
                 "store",
@@ -217,11 +229,6 @@ class TrustSync:
         except Exception as error:
             self._rejected(view.revision, view.active, view.crls, previous, error)
         else:
-            if self.applied is not previous:
-                # A SIGHUP reload swapped in a state while this one was built from the old
-                # edges: drop it and read again.
-                self._resync = True
-                return
             self.apply_errors = {}
             self._swap(state, changed_at=view.changed_at)
             try:
@@ -235,7 +242,6 @@ class TrustSync:
                     "could not write the trust snapshot",
                     extra={"snapshot": str(self.node.snapshot), "error": str(error)},
                 )
-        await self._report()
 
     def _rejected(
         self,
@@ -270,24 +276,29 @@ class TrustSync:
 
     async def _build(
         self,
+        edges: Sequence[EdgeCertificateConfig],
         active: Mapping[str, TrustAnchors | None]
         | Callable[[Sequence[str], TrustState | None], Mapping[str, TrustAnchors | None]],
         revision: int,
         source: str,
+        generation: int | None = None,
     ) -> TrustState:
         """Build the next state in an executor thread: PEM parsing, key files and SSL contexts
         never run on the event loop (OpenSSL and cryptography release the GIL in their work).
+        Called with `_building` held; every path that swaps a state builds it here.
 
-        `active`: the anchors, or how to make them from the bound sets and the state in force."""
-        edges = self.edge.certificates
+        `active`: the anchors, or how to make them from the bound sets and the state in force.
+        `generation`: of the key files (None: the one in force)."""
         bound = sorted({c.mutual_authentication.ca_set for c in edges})
         previous = self.applied
         ocsp, stale_accepted = self._ocsp_lookups(edges), self._stale_accepted()
-        generation = self._key_generation
+        if generation is None:
+            generation = self._key_generation
+        build = self._build_state
 
         def job() -> TrustState:
             anchors = active if isinstance(active, Mapping) else active(bound, previous)
-            return build_state(
+            return build(
                 edges,
                 anchors,
                 previous=previous,

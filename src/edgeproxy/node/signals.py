@@ -1,5 +1,8 @@
 """What a running node does between start and stop: wait for the stop event, and on each reload
-request (SIGHUP) re-read the config file, build aside and swap, or keep the running state."""
+request (SIGHUP) re-read the config file, build aside and swap, or keep the running state.
+
+The file is read, and the edge's contexts built, off the event loop (a worker thread): a reload
+never stalls the handshakes and requests in flight."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class Reloadable(Protocol):
-    def reload(self, edge: EdgeConfig) -> None: ...
+    async def reload(self, edge: EdgeConfig) -> None: ...
 
 
 async def wait_for_signals(
@@ -32,14 +35,15 @@ async def wait_for_signals(
         await first_set(*events)
         if reload is not None and reload.is_set():
             reload.clear()
-            _reload(config, edge, admin)
+            await reload_config(config, edge, admin)
 
 
-def _reload(config: Config, edge: Reloadable | None, admin: AdminRole | None) -> None:
+async def reload_config(config: Config, edge: Reloadable | None, admin: AdminRole | None) -> None:
+    """Re-read the file and apply it; a file that does not load is logged and changes nothing."""
     try:
-        fresh = load_config(config.path)
+        fresh = await asyncio.to_thread(load_config, config.path)
         if edge is not None and fresh.edge is not None:
-            edge.reload(fresh.edge)
+            await edge.reload(fresh.edge)
         # After the edge: a file whose certificates do not load rotates no tokens either.
         if admin is not None and fresh.admin is not None:
             admin.reload(fresh.admin)

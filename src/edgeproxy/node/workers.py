@@ -122,10 +122,10 @@ class WorkerPool:
             await self.stop()
             raise
 
-    def reload(self, edge: EdgeConfig) -> None:
+    async def reload(self, edge: EdgeConfig) -> None:
         """SIGHUP: worker 0 rebuilds first (a bad file raises and goes no further), then each
         worker re-reads the file itself."""
-        self.local.reload(edge)
+        await self.local.reload(edge)
         assert self.config.edge is not None
         if edge.workers != self.count or edge.listen != self.config.edge.listen:
             log.warning("edge.workers and edge.listen take effect at the next start")
