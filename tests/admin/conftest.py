@@ -4,8 +4,7 @@ PKI made at test time, and edge nodes reported through the fleet service."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from edgeproxy.config.model import TokenConfig
 from edgeproxy.domain.model import Role
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.truststore import Truststore
-from edgeproxy.store import Store, open_store
+from edgeproxy.store import Store
 from support.admin import Api, OpenApiChecker
 from support.pki import Pki
 
@@ -38,14 +37,6 @@ def checker() -> OpenApiChecker:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'edgeproxy.db'}")
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

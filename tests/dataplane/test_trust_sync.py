@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from edgeproxy.dataplane.trust_sync import TrustSync
 from edgeproxy.domain.model import Network
 from edgeproxy.node.signals import reload_config
 from edgeproxy.service.fleet import FleetService
-from edgeproxy.store import Store, open_store
+from edgeproxy.store import Store
 from edgeproxy.tls.contexts import build_state
 from edgeproxy.tls.trust import TrustState
 
@@ -45,14 +44,6 @@ class Builds:
     def __call__(self, *args: Any, **kwargs: Any) -> TrustState:
         self.threads.append(threading.current_thread())
         return build_state(*args, **kwargs)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path}/edge.db")
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
@@ -143,7 +134,7 @@ async def test_a_config_file_that_does_not_parse_changes_nothing(
     config = Config(
         path,
         NodeConfig("edge-1", Network.STAGING, ("edge",), tmp_path / "snapshot.json"),
-        StoreConfig(f"sqlite:///{tmp_path}/edge.db"),
+        StoreConfig(f"sqlite:///{tmp_path}/edgeproxy.db"),
         StatusConfig(HostPort("127.0.0.1", 0)),
     )
 

@@ -19,7 +19,7 @@ from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.status import NodeStatus, TrustStatus
 from edgeproxy.domain.model import Network
 from edgeproxy.node.status import StaticStatus, StatusRole
-from edgeproxy.store import Store, open_store
+from edgeproxy.store import Store
 from edgeproxy.tls.session import Reason
 
 LOOPBACK = StatusConfig(HostPort("127.0.0.1", 0))
@@ -179,14 +179,6 @@ async def test_stopped_role_no_longer_listens() -> None:
 # -- StaticStatus: the admin-only node, against a real SQLite store -------------------------------
 
 NODE = NodeConfig("admin-1", Network.PRODUCTION, ("admin",), Path("unused.snapshot.json"))
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'edgeproxy.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_static_status_ready_while_the_store_answers(store: Store) -> None:

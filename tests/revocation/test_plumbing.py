@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.shared import Actor
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.service.versions import VersionDraft
-from edgeproxy.store import Store, open_store
+from edgeproxy.store import Store
 from edgeproxy.tls.contexts import build_state, session_id_context
 from edgeproxy.tls.trust import TrustAnchors, context_key
 
@@ -69,14 +68,6 @@ def test_snapshot_keeps_crls_and_reads_old_snapshots(pki: Pki, tmp_path: Path) -
     assert old is not None
     assert old[1]["partners"] is not None
     assert old[1]["partners"].crls_der == ()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path}/edge.db")
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def _pem(crl_der: bytes) -> str:

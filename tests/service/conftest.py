@@ -3,10 +3,8 @@ made by trustme at test time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import trustme
@@ -17,7 +15,7 @@ from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.shared import Actor
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.service.versions import VersionDraft
-from edgeproxy.store import Store, open_store
+from edgeproxy.store import Store
 
 NODE_TTL = timedelta(seconds=15)
 ADMIN = Actor("alice")
@@ -39,14 +37,6 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 @pytest.fixture
