@@ -254,12 +254,30 @@ REJECTS = [
     (f"{C1}.private_key", "certs/missing.key", f"{K1}.private_key", "no such file"),
     (f"{C0}.certificate", "certs", f"{K0}.certificate", "no such file"),  # a directory
     (f"{C0}.certificate", "", f"{K0}.certificate", "must not be empty"),
+    # [log]
+    ("log.level", "verbose", "log.level", "debug, info, warning, error"),
+    ("log.format", "xml", "log.format", "json, text"),
+    ("log.access", "no", "log.access", ""),
+    ("log.file", "nowhere/edge.log", "log.file", "does not exist"),
+    ("log.access_file", "nowhere/access.log", "log.access_file", "does not exist"),
+    ("log.rotate", True, "log.rotate", ""),
 ]
 
 
 @pytest.mark.parametrize(("dotted", "value", "key", "fragment"), REJECTS)
 def test_rejects(conf_dir: Path, dotted: str, value: Any, key: str, fragment: str) -> None:
     reject(conf_dir, edit(base(), dotted, value), key, fragment)
+
+
+def test_log_defaults_are_stderr_json_and_the_access_log_on(conf_dir: Path) -> None:
+    log = parse(conf_dir, base()).log
+    assert (log.level, log.format, log.file, log.access, log.access_file) == (
+        "info",
+        "json",
+        None,
+        True,
+        None,
+    )
 
 
 def test_base_config_parses(conf_dir: Path) -> None:
@@ -421,6 +439,10 @@ ACCEPTS = [
     ("admin.tokens", [], lambda c: c.admin.tokens, ()),
     (f"{TOKEN}.role", "editor", lambda c: c.admin.tokens[0].role, Role.EDITOR),
     (f"{TOKEN}.name", "ci@build.example", lambda c: c.admin.tokens[0].name, "ci@build.example"),
+    ("log.level", "debug", lambda c: c.log.level, "debug"),
+    ("log.format", "text", lambda c: c.log.format, "text"),
+    ("log.access", False, lambda c: c.log.access, False),
+    ("log.file", "certs/edge.log", lambda c: c.log.file.name, "edge.log"),
 ]
 
 

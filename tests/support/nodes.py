@@ -110,6 +110,7 @@ class NodeFiles:
     status_port: int = 0
     edge_port: int = 0
     snapshot_at: Path | None = None  # default: var/<name>.snapshot.json
+    log: dict[str, Any] = field(default_factory=dict)  # the [log] table, when not empty
 
     @property
     def path(self) -> Path:
@@ -149,6 +150,8 @@ class NodeFiles:
             "[edge.limits]",
             *(f"{k} = {_toml(v)}" for k, v in self.limits.items()),
         ]
+        if self.log:
+            lines += ["", "[log]", *(f"{k} = {_toml(v)}" for k, v in self.log.items())]
         for edge in self.edges:
             lines += [
                 "",

@@ -159,6 +159,17 @@ class DemoConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """`[log]` (docs/configuration.md): where the process's lines go, and in which shape."""
+
+    level: str = "info"  # debug | info | warning | error: every logger but the access log
+    format: str = "json"  # json: one object per line | text: for people
+    file: Path | None = None  # None: stderr; reopened on SIGUSR1 (logrotate)
+    access: bool = True  # request lines; refused handshakes are always logged (sampled)
+    access_file: Path | None = None  # access lines there instead of with the others
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     node: NodeConfig
@@ -167,6 +178,7 @@ class Config:
     admin: AdminConfig | None = None
     edge: EdgeConfig | None = None
     demo: DemoConfig = field(default_factory=DemoConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
 
 class ConfigError(Exception):

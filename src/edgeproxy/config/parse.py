@@ -28,6 +28,7 @@ from edgeproxy.config.model import (
     FailureAction,
     HostPort,
     IdentityHeaderFormat,
+    LogConfig,
     MutualAuthConfig,
     NodeConfig,
     OcspConfig,
@@ -65,7 +66,7 @@ from edgeproxy.domain.model import Network, Role
 def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, str]) -> Config:
     path = Path(os.path.abspath(path))
     base = path.parent
-    root = Table(dict(data), "", ("node", "store", "admin", "status", "edge", "demo"))
+    root = Table(dict(data), "", ("node", "store", "admin", "status", "edge", "demo", "log"))
     demo = _demo(root.table("demo", ("enabled", "pki_dir", "origin_listen", "ca_set")), base)
     node = _node(root.table("node", ("name", "network", "roles", "snapshot")), base)
     if "store" not in root:
@@ -90,7 +91,26 @@ def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, s
     admin = _admin(root, base, environ) if "admin" in root else None
     edge = _edge(root, base, must_exist=not demo.enabled) if "edge" in root else None
     _check_listeners(node, status, admin, edge, demo)
-    return Config(path, node, store, status, admin, edge, demo)
+    log = _log(root.table("log", ("level", "format", "file", "access", "access_file")), base)
+    return Config(path, node, store, status, admin, edge, demo, log)
+
+
+def _log(t: Table, base: Path) -> LogConfig:
+    files = {name: t.opt(name, path_in(base), None) for name in ("file", "access_file")}
+    for name, file in files.items():
+        if file is not None and not file.parent.is_dir():
+            fail(t.at(name), f"the directory {file.parent} does not exist")
+    return LogConfig(
+        file=files["file"],
+        access_file=files["access_file"],
+        **t.fields(
+            {
+                "level": one_of("debug", "info", "warning", "error"),
+                "format": one_of("json", "text"),
+                "access": as_bool,
+            }
+        ),
+    )
 
 
 def _hp(port: int) -> HostPort:

@@ -20,6 +20,9 @@ from edgeproxy.tls.refusal import Refusal, describe
 from edgeproxy.tls.session import CERTIFICATE_VERDICTS, Reason, TlsSession, VerifyResult
 
 access_log = logging.getLogger("edgeproxy.access")
+# Request lines only (`log.access = false` turns this one off); their lines still say
+# "edgeproxy.access".
+request_log = logging.getLogger("edgeproxy.access.request")
 # The `revocation` field of a failed handshake (request lines take it from the AccessRecord).
 _REVOCATION = {Reason.REVOKED: "revoked", Reason.OCSP_UNAVAILABLE: "unavailable"}
 
@@ -122,7 +125,7 @@ class RequestLog:
             self.metrics.authorization_decided(
                 facts.edge_certificate, decision.decision, decision.rule
             )
-        if not access_log.isEnabledFor(logging.INFO):
+        if not request_log.isEnabledFor(logging.INFO):
             return
         encoded = facts.encoded
         if encoded is None:

@@ -190,7 +190,8 @@ async def _prepare_demo(config: Config, service: Truststore) -> str:
 
 
 def run(config: Config) -> int:
-    access_sink = logs.configure()
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the loop reopens the logs on it
+    access_sink = logs.configure(config.log)
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -203,6 +204,7 @@ def run(config: Config) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reload.set)
+        loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # logrotate's postrotate
         return await serve(config, stop, reload, access_sink=access_sink)
 
     try:

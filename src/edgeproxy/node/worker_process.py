@@ -100,6 +100,7 @@ async def _run_worker(spec: WorkerSpec, channel: int, access_sink: AccessSink) -
     stop, reload = asyncio.Event(), asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload.set)
+    loop.add_signal_handler(signal.SIGUSR1, logs.reopen)
 
     def parent_gone() -> None:
         try:
@@ -149,8 +150,9 @@ def main() -> int:
     # must not kill us (the parent re-sends it once we report).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    access_sink = logs.configure()
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # the log files are opened just below
     spec = _read_spec(0)
+    access_sink = logs.configure(spec.config.log)
     _tag_logs(spec.index)
     # Reports own fd 1; anything printed goes to stderr with the logs.
     channel = os.dup(1)

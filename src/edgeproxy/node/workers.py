@@ -47,6 +47,7 @@ from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.dataplane.metrics import Metrics, worker_exited
 from edgeproxy.dataplane.status import NodeStatus, WorkerStatus
 from edgeproxy.node.worker_spec import REPORT_LIMIT, WorkerSpec, worker_node
+from edgeproxy.runtime import logs
 from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.fleet import FleetService
@@ -107,11 +108,14 @@ class WorkerPool:
         self._restarts: deque[float] = deque()
         self._stopping = False
         self._tasks = TaskGroup()
+        self._unhook_reopen: Callable[[], None] | None = None
 
     # -- Role ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.local.start()
+        # SIGUSR1 in this process reopens its log files (node/run.py); each worker its own.
+        self._unhook_reopen = logs.on_reopen(self._reopen_logs)
         try:
             # Every worker binds the port worker 0 got (not the config's when that says port 0).
             self.edge = replace(self.edge, listen=HostPort(self.edge.listen.host, self.local.port))
@@ -139,6 +143,9 @@ class WorkerPool:
     async def stop(self) -> None:
         """Drain every worker at once: SIGTERM to the others while worker 0 drains here."""
         self._stopping = True
+        if self._unhook_reopen is not None:
+            self._unhook_reopen()
+            self._unhook_reopen = None
         await self._tasks.close()  # no restart from here on
         running = [w.process for w in self._workers if w.process and w.process.returncode is None]
         for process in running:
@@ -264,6 +271,10 @@ class WorkerPool:
                     self._signal(worker, signal.SIGHUP)
         except (ValueError, ConnectionError) as error:  # an over-long line: the channel is lost
             log.error("worker report channel lost", extra={"worker": worker.index, "error": error})
+
+    def _reopen_logs(self) -> None:
+        for worker in self._workers:
+            self._signal(worker, signal.SIGUSR1)
 
     def _signal(self, worker: _Worker, signum: signal.Signals) -> None:
         if worker.process is not None and worker.process.returncode is None:

@@ -1,4 +1,6 @@
-"""Process logging: one JSON object per line on stderr, for machines to read."""
+"""Process logging: one JSON object per line (or a text line, `log.format`), on stderr or in a
+file reopened on SIGUSR1 (`log.file`); the access log with them or in a file of its own
+(docs/operations.md "Logs")."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, Protocol
+
+from edgeproxy.config.model import LogConfig
+from edgeproxy.runtime.logfiles import LogFile, text_line, text_of
 
 # Attributes every LogRecord has; anything else passed via `extra=` becomes a JSON field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -38,6 +44,9 @@ class JsonFormatter(logging.Formatter):
         preformatted = getattr(record, "json_line", None)
         if preformatted is not None:
             return str(preformatted)
+        return _ENCODE(self.entry(record))
+
+    def entry(self, record: logging.LogRecord) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
@@ -47,7 +56,25 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return _ENCODE(entry)
+        return entry
+
+
+class TextFormatter(JsonFormatter):
+    """`log.format = "text"`: the same entries, as `time level logger message key=value ...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        preformatted = getattr(record, "json_line", None)
+        if preformatted is not None:
+            return text_line(str(preformatted))
+        return text_of(self.entry(record))
+
+
+class LogStream(Protocol):
+    """What BatchedHandler writes to: stderr, or a LogFile."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 class BatchedHandler(logging.Handler):
@@ -62,7 +89,7 @@ class BatchedHandler(logging.Handler):
 
     def __init__(
         self,
-        stream: TextIO,
+        stream: LogStream,
         *,
         interval: float = 0.1,
         batch_bytes: int = 64 * 1024,
@@ -126,6 +153,13 @@ class BatchedHandler(logging.Handler):
                 except (OSError, ValueError):
                     pass  # a closed stderr must not take the proxy down
 
+    def reopen(self) -> None:
+        """Open a log file again by its path (after logrotate moved it); stderr stays."""
+        if isinstance(self._stream, LogFile):
+            self.flush()
+            with self._write_lock:
+                self._stream.reopen()
+
     def _run(self) -> None:
         while not self._closed:
             self._wake.wait(self._interval)
@@ -140,13 +174,76 @@ class BatchedHandler(logging.Handler):
         super().close()
 
 
-def configure(level: int = logging.INFO) -> AccessSink:
-    """Log JSON lines to stderr; returns the sink the access log writes its lines to."""
-    handler = BatchedHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+_handlers: list[BatchedHandler] = []
+_reopen_hooks: list[Callable[[], None]] = []
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def _handler(file: Path | None, formatter: logging.Formatter) -> BatchedHandler:
+    handler = BatchedHandler(sys.stderr if file is None else LogFile(file))
+    handler.setFormatter(formatter)
+    _handlers.append(handler)
+    return handler
+
+
+def configure(settings: LogConfig | None = None) -> AccessSink:
+    """Set up the process's logging from `[log]`; returns the sink the access log writes its
+    lines to (JSON lines, turned into text for `format = "text"`).
+
+    `level` applies to every logger but the access log, which `access` switches: off, request
+    lines go; refused handshakes are always logged (sampled, docs/dataplane.md)."""
+    settings = settings or LogConfig()
+    for old in _handlers:
+        old.close()
+    _handlers.clear()
+    formatter = TextFormatter() if settings.format == "text" else JsonFormatter()
+    handler = _handler(settings.file, formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(_LEVELS[settings.level])
+    access = logging.getLogger("edgeproxy.access")
+    access.setLevel(logging.INFO)
+    access_handler = handler
+    if settings.access_file is not None:
+        access_handler = _handler(settings.access_file, formatter)
+    access.handlers[:] = [] if access_handler is handler else [access_handler]
+    access.propagate = access_handler is handler
+    logging.getLogger("edgeproxy.access.request").setLevel(
+        logging.NOTSET if settings.access else logging.WARNING
+    )
     # aiohttp's own access log would duplicate ours and could carry tokens in odd clients' URLs.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    return handler.write_line
+    if settings.format == "text":
+        write = access_handler.write_line
+
+        def as_text(line: str) -> None:
+            write(text_line(line))
+
+        return as_text
+    return access_handler.write_line
+
+
+def reopen() -> None:
+    """SIGUSR1: open every log file again, then tell whoever asked (edge workers)."""
+    for handler in _handlers:
+        try:
+            handler.reopen()
+        except OSError as error:
+            logging.getLogger(__name__).error(
+                "could not reopen a log file; still writing to the old one",
+                extra={"error": str(error)},
+            )
+    for hook in list(_reopen_hooks):
+        hook()
+    logging.getLogger(__name__).info("log files reopened")
+
+
+def on_reopen(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call `hook` on every `reopen()`; returns what removes it."""
+    _reopen_hooks.append(hook)
+    return lambda: _reopen_hooks.remove(hook)
