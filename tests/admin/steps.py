@@ -109,5 +109,6 @@ def every_route() -> list[tuple[str, str, Role]]:
         path = route.path.removeprefix(BASE)
         for name in ("caSetId", "version", "activationId", "crlId"):
             path = path.replace(f"{{{name}}}", "1")
+        path = path.replace("{nodeName}", "edge-1")
         cases.append((route.method, path, routes.REQUIRED_ROLE[route.handler]))
     return cases

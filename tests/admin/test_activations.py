@@ -33,7 +33,7 @@ async def test_activation_completes_at_once_with_no_live_node(
     api: Api, fleet: Fleet, versions: tuple[int, int, int]
 ) -> None:
     set_id, first, _ = versions
-    await fleet.report("stale", seen_ago=timedelta(minutes=5))  # not live: nobody to wait for
+    await fleet.report("stale", seen_ago=timedelta(minutes=10))  # lost: nobody to wait for
     activation = await activate(api, set_id, first)
     assert (activation["activationStatus"], activation["percentComplete"]) == ("COMPLETE", 100)
     assert activation["completedDate"] is not None

@@ -30,8 +30,11 @@ def test_activate_wait_shows_progress_until_complete(
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0] == "activation 1: ACTIVATE version 1 on STAGING"
-    assert "IN_PROGRESS 50%" in lines
+    # While it waits, it names the nodes it waits for.
+    assert "IN_PROGRESS 0% (waiting for edge-a, edge-b)" in lines
+    assert "IN_PROGRESS 50% (waiting for edge-b)" in lines
     assert lines[-1] == "COMPLETE 100%"
+    assert result.err == ""
 
 
 def test_activate_wait_reports_the_failure_reason(cli: Cli, pki: Pki, server: AdminServer) -> None:
@@ -58,7 +61,46 @@ def test_activate_wait_gives_up_at_the_timeout(cli: Cli, pki: Pki, server: Admin
         "activate", "partners", "1", "--network", "STAGING", "--wait", "--timeout", "0.3", *FAST
     )
     assert result.code == 1
-    assert result.err.startswith("error: activation 1 is still IN_PROGRESS 0% after 0.3s")
+    assert result.err.startswith(
+        "error: activation 1 is still IN_PROGRESS 0% (waiting for edge-a) after 0.3s"
+    )
+
+
+def test_activate_with_no_edge_node_completes_with_a_warning(
+    cli: Cli, pki: Pki, server: AdminServer
+) -> None:
+    _set_with_version(cli, pki)
+    for wait in ((), ("--wait", *FAST)):
+        network = "PRODUCTION" if wait else "STAGING"
+        result = cli("activate", "partners", "1", "--network", network, *wait)
+        assert result.code == 0, result.err
+        assert result.out.splitlines()[-1].endswith("COMPLETE 100%")
+        warnings = [line for line in result.err.splitlines() if "no-edge-nodes" in line]
+        assert len(warnings) == 1, result.err
+        assert warnings[0].startswith(f"warning: no-edge-nodes: no edge node of {network}")
+
+
+def test_nodes_forget_stops_the_wait_and_the_activation_says_so(
+    cli: Cli, pki: Pki, server: AdminServer
+) -> None:
+    _set_with_version(cli, pki)
+    for name in ("edge-a", "edge-b"):
+        server.run(server.report(name))
+    started = cli("activate", "partners", "1", "--network", "STAGING", "--json")
+    assert started.code == 0, started.err
+    assert json.loads(started.out)["pendingNodes"] == ["edge-a", "edge-b"]
+    server.run(server.report("edge-a"))  # applies; edge-b stays silent
+    forgot = cli("nodes", "forget", "edge-b")
+    assert forgot.code == 0, forgot.err
+    assert forgot.out.splitlines()[0] == "forgot edge-b"
+    # edge-a applied it, edge-b is forgotten: nothing left to wait for.
+    assert forgot.out.splitlines()[1] == "  activation no longer waits for it: COMPLETE"
+    listed = json.loads(cli("activations", "partners", "--json").out)["activations"][0]
+    assert (listed["activationStatus"], listed["lostNodes"]) == ("COMPLETE", ["edge-b"])
+    assert [w["type"] for w in listed["warnings"]] == ["nodes-lost"]
+    assert "forgotten by" in listed["warnings"][0]["detail"]
+    assert cli("nodes", "forget", "edge-b").code == 1  # gone already: 404
+    assert [n.split()[0] for n in cli("nodes").out.splitlines()[1:]] == ["edge-a"]
 
 
 def test_deactivate_is_refused_while_a_node_binds_the_set(
@@ -79,7 +121,9 @@ def test_deactivate_force_is_the_emergency_stop(cli: Cli, pki: Pki, server: Admi
     server.run(server.report("edge-a"))
     forced = cli("deactivate", "partners", "1", "--network", "STAGING", "--force")
     assert forced.code == 0, forced.err
-    assert forced.out.strip() == "activation 2: DEACTIVATE version 1 on STAGING: IN_PROGRESS 0%"
+    assert forced.out.strip() == (
+        "activation 2: DEACTIVATE version 1 on STAGING: IN_PROGRESS 0% (waiting for edge-a)"
+    )
 
 
 def test_associations_and_nodes_list_the_binding_node(

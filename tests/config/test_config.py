@@ -182,6 +182,10 @@ REJECTS = [
     ),
     ("admin.max_body_bytes", 0, "admin.max_body_bytes", "at least 1"),
     ("store.poll_interval", 0, "store.poll_interval", "positive"),
+    ("fleet.node_lost_after", 14, "fleet.node_lost_after", "must be 15..604800"),
+    ("fleet.node_lost_after", 604801, "fleet.node_lost_after", "must be 15..604800"),
+    ("fleet.node_lost_after", "5m", "fleet.node_lost_after", "must be a number"),
+    ("fleet.node_ttl", 5, "fleet.node_ttl", ""),
     ("store.connect_timeout", 0, "store.connect_timeout", "positive"),
     ("store.connect_timeout", "5s", "store.connect_timeout", "must be a number"),
     ("store.statement_timeout", -1, "store.statement_timeout", "positive"),
@@ -288,6 +292,7 @@ def test_base_config_parses(conf_dir: Path) -> None:
     assert config.node.roles == ("admin", "edge")
     assert config.node.snapshot == conf_dir / "var" / "test-node.snapshot.json"
     assert config.status.listen == HostPort("127.0.0.1", 9100)
+    assert config.fleet.node_lost_after == 300.0  # minutes, not seconds
     assert config.admin is not None
     assert config.admin.listen == HostPort("127.0.0.1", 9000)
     assert config.admin.tokens[0].role is Role.ADMIN
@@ -329,6 +334,7 @@ ACCEPTS = [
     ),
     ("admin.max_body_bytes", 4096, lambda c: c.admin.max_body_bytes, 4096),
     ("store.poll_interval", 1, lambda c: c.store.poll_interval, 1.0),
+    ("fleet.node_lost_after", 60, lambda c: c.fleet.node_lost_after, 60.0),
     ("store.connect_timeout", 2, lambda c: c.store.connect_timeout, 2.0),
     ("store.statement_timeout", 0.5, lambda c: c.store.statement_timeout, 0.5),
     (f"{C0}.default", True, lambda c: [x.default for x in c.edge.certificates], [True, False]),

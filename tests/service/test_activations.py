@@ -1,6 +1,6 @@
-"""Activation progress (docs/management.md): an activation is COMPLETE when every live edge node of
-its
-network has applied it; a node that cannot apply it fails it and the network goes back."""
+"""Activation progress (docs/management.md "Convergence"): an activation is COMPLETE when every
+edge node it expects has applied it or was declared lost; a node that cannot apply it fails it and
+the network goes back."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import trustme
 
 from edgeproxy.domain.errors import Conflict
-from edgeproxy.domain.model import Activation, ActivationStatus, Network
+from edgeproxy.domain.model import Activation, ActivationStatus, Network, NodeProgress
+from edgeproxy.domain.rules import NODE_LOST_AFTER
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.truststore import Truststore
 
@@ -118,12 +119,12 @@ async def test_a_production_activation_waits_for_production_nodes_only(
     assert await progress(service, fleet, activation) == (ActivationStatus.COMPLETE, 100)
 
 
-async def test_a_dead_node_does_not_count(
+async def test_a_lost_node_is_not_expected(
     service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     await fleet.report_node(edge_node(clock, "edge-1"))
-    gone = clock.now - NODE_TTL - timedelta(seconds=1)
+    gone = clock.now - NODE_LOST_AFTER - timedelta(seconds=1)
     # Its stale error must not fail the activation either.
     await fleet.report_node(
         edge_node(
@@ -131,23 +132,33 @@ async def test_a_dead_node_does_not_count(
         )
     )
     activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
+    assert activation.rollout is not None
+    assert activation.rollout.expected == ("edge-1",)
     await fleet.report_node(edge_node(clock, "edge-1", applied_revision=activation.revision))
     assert await progress(service, fleet, activation) == (ActivationStatus.COMPLETE, 100)
 
 
-async def test_a_node_seen_within_its_ttl_counts_until_it_ages_out(
+async def test_a_silent_node_holds_the_activation_until_it_is_declared_lost(
     service: Truststore, fleet: FleetService, clock: FakeClock, cas
 ) -> None:
     set_id = await new_set(service, cas)
     await fleet.report_node(edge_node(clock, "edge-1"))
-    await fleet.report_node(edge_node(clock, "edge-2", last_seen=clock.now - NODE_TTL))
+    # Past the liveness TTL but not lost: it may still serve the old state, so it is waited for.
+    await fleet.report_node(edge_node(clock, "edge-2", last_seen=clock.now - NODE_TTL * 2))
     activation = await service.activations.activate(ADMIN, set_id, 1, STAGING)
     await fleet.report_node(edge_node(clock, "edge-1", applied_revision=activation.revision))
     assert await progress(service, fleet, activation) == (ActivationStatus.IN_PROGRESS, 50)
 
-    clock.advance(timedelta(seconds=1))
+    clock.advance(NODE_LOST_AFTER)
     await fleet.report_node(edge_node(clock, "edge-1", applied_revision=activation.revision))
     assert await progress(service, fleet, activation) == (ActivationStatus.COMPLETE, 100)
+    done = await service.activations.get_activation(set_id, 1, activation.id)
+    assert done.rollout is not None
+    assert (done.rollout.named(NodeProgress.APPLIED), done.rollout.named(NodeProgress.LOST)) == (
+        ("edge-1",),
+        ("edge-2",),
+    )
+    assert [w.type for w in done.rollout.warnings()] == ["nodes-lost"]
 
 
 async def test_a_node_that_cannot_apply_fails_the_activation_and_the_network_reverts(

@@ -78,6 +78,8 @@ async def activate_row(
     status: ActivationStatus = ActivationStatus.IN_PROGRESS,
     type: ActivationType = ActivationType.ACTIVATE,
     at: datetime = T0,
+    revision: int | None = None,
+    rollout_id: int | None = None,
 ):
     return await tx.insert_activation(
         set_id=set_id,
@@ -87,9 +89,10 @@ async def activate_row(
         status=status,
         by=ALICE,
         at=at,
-        revision=await tx.bump_revision(),
+        revision=revision if revision is not None else await tx.bump_revision(),
         previous_version=None,
         warnings=(),
+        rollout_id=rollout_id,
     )
 
 

@@ -111,6 +111,7 @@ class NodeFiles:
     edge_port: int = 0
     snapshot_at: Path | None = None  # default: var/<name>.snapshot.json
     log: dict[str, Any] = field(default_factory=dict)  # the [log] table, when not empty
+    fleet: dict[str, float] = field(default_factory=dict)  # the [fleet] table, when given
 
     @property
     def path(self) -> Path:
@@ -137,6 +138,11 @@ class NodeFiles:
             f"url = {_toml(self.store_url or 'sqlite:///' + str(self.database))}",
             "poll_interval = 0.02",
             "",
+            *(
+                ["[fleet]", *(f"{k} = {_toml(v)}" for k, v in self.fleet.items()), ""]
+                if self.fleet
+                else []
+            ),
             "[admin]",
             f'listen = "127.0.0.1:{self.admin_port}"',
             f'tokens = [{{ name = "ops", role = "admin", token_sha256 = "{token_hash}" }}]',

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edgeproxy.config.values import NAME
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.errors import BadRequest, FieldError
 from edgeproxy.domain.model import Network
@@ -117,6 +118,18 @@ def decimal(value: str, maximum: int) -> int | None:
         return None
     number = int(value)
     return number if number <= maximum else None
+
+
+def node_name(request: web.Request) -> str:
+    name = request.match_info["nodeName"]
+    if not NAME.fullmatch(name):
+        raise _bad(
+            "invalid-path-parameter",
+            "nodeName must be a node name: 1-64 characters of A-Z a-z 0-9 _ . -, starting with a "
+            "letter or digit",
+            "",
+        )
+    return name
 
 
 def int_param(request: web.Request, name: str) -> int:

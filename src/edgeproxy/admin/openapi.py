@@ -369,6 +369,20 @@ def _paths() -> dict[str, dict[str, Any]]:
                 ok=(200, listing("nodes", "Node")),
             ),
         },
+        f"{BASE}/nodes/{{nodeName}}": {
+            "delete": _operation(
+                "forgetNode",
+                "Forget a node that is gone for good",
+                role=Role.ADMIN,
+                ok=(200, ref("Forgotten")),
+                params=("nodeName",),
+                errors={404: "No node registered under this name."},
+                note="Removes the node's registrations (its workers' too) and stops every change "
+                "in flight from waiting for it: it is listed in their `lostNodes`, forgotten by "
+                "the caller. A forgotten node that still runs registers again at its next report "
+                "(`edgeproxy nodes forget NAME`).",
+            ),
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapiDocument",

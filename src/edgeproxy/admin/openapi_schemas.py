@@ -13,6 +13,7 @@ from typing import Any
 
 from edgeproxy.admin.bodies import MAX_ID
 from edgeproxy.admin.routes import MAX_EXPIRY_THRESHOLD_DAYS
+from edgeproxy.config.values import NAME
 from edgeproxy.domain import rules
 from edgeproxy.domain.model import (
     ActivationStatus,
@@ -83,6 +84,29 @@ _FINDING = closed(
     }
 )
 _WARNINGS = closed({"warnings": array(ref("Finding"))})
+
+_NODES = array(TEXT)
+# A change converging on the edge nodes of its network (docs/management.md "Convergence").
+_ROLLOUT: dict[str, Schema] = {
+    "expectedNodes": {
+        **_NODES,
+        "description": "the edge nodes of the network not lost when the change started: the "
+        "change is COMPLETE once each applied it or was declared lost",
+    },
+    "pendingNodes": {**_NODES, "description": "expected nodes that have not applied it yet"},
+    "appliedNodes": {**_NODES, "description": "expected nodes that applied it"},
+    "failedNodes": {**_NODES, "description": "expected nodes that reported they could not"},
+    "lostNodes": {
+        **_NODES,
+        "description": "expected nodes no longer waited for: silent past "
+        "fleet.node_lost_after, gone from the fleet, or forgotten (`DELETE /nodes/{nodeName}`)",
+    },
+    "warnings": {
+        **array(ref("Finding")),
+        "description": "how it converged: `no-edge-nodes` (nothing was waited for) or "
+        "`nodes-lost` (naming each lost node and why)",
+    },
+}
 
 COMPONENT_SCHEMAS: dict[str, Schema] = {
     "Finding": _FINDING,
@@ -172,6 +196,7 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "completedDate": nullable(DATE),
             "validation": _WARNINGS,
             "activationLink": TEXT,
+            **_ROLLOUT,
         }
     ),
     "Activity": closed(
@@ -215,6 +240,10 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "network": enum(Network),
             "roles": array(TEXT),
             "live": {**BOOL, "description": "heartbeat within the node TTL"},
+            "lost": {
+                **BOOL,
+                "description": "silent past fleet.node_lost_after: changes no longer wait for it",
+            },
             "startedDate": DATE,
             "lastSeenDate": DATE,
             "appliedRevision": INT,
@@ -222,6 +251,19 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "appliedVersions": {"type": "object", "additionalProperties": nullable(INT)},
             "applyErrors": {"type": "object", "additionalProperties": TEXT},
             "bindings": array(ref("Binding")),
+        }
+    ),
+    "Forgotten": closed(
+        {
+            "forgottenNodes": {
+                **_NODES,
+                "description": "the registrations removed: the node and its workers",
+            },
+            "changes": {
+                **array(closed({"kind": TEXT, "status": enum(ActivationStatus), **_ROLLOUT})),
+                "description": "changes in flight that stopped waiting for them "
+                "(kind `activation`: activations and deactivations)",
+            },
         }
     ),
     "Crl": closed(
@@ -296,6 +338,13 @@ PARAMETERS = {
     "version": _path_param("version", "the version number within the set"),
     "activationId": _path_param("activationId", "the activation's id"),
     "crlId": _path_param("crlId", "the CRL's id"),
+    "nodeName": {
+        "name": "nodeName",
+        "in": "path",
+        "required": True,
+        "description": "a node's name (node.name); its workers' registrations go with it",
+        "schema": {"type": "string", "pattern": f"^{NAME.pattern}$"},
+    },
     "caSetNamePrefix": _query_param("caSetNamePrefix", {"type": "string"}, "name starts with"),
     "activatedOn": _query_param(
         "activatedOn",

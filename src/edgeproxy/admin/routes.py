@@ -299,7 +299,17 @@ async def list_associations(request: web.Request) -> web.Response:
 async def list_nodes(request: web.Request) -> web.Response:
     bodies.query(request, [])
     states = await request.app[SERVICE].nodes.list_nodes()
-    return _json({"nodes": [serialize.node(s.node, live=s.live) for s in states]})
+    return _json({"nodes": [serialize.node(s.node, live=s.live, lost=s.lost) for s in states]})
+
+
+@routes.delete(f"{BASE}/nodes/{{nodeName}}")
+@needs(Role.ADMIN)
+async def forget_node(request: web.Request) -> web.Response:
+    bodies.query(request, [])
+    forgotten = await request.app[SERVICE].reconciler.forget(
+        _actor(request), bodies.node_name(request)
+    )
+    return _json(serialize.forgotten(forgotten))
 
 
 # -- CRLs --------------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from edgeproxy.domain.model import (
     Node,
     Version,
 )
+from edgeproxy.domain.rollout import RolloutView
 from edgeproxy.service.ca_sets import DeleteStatus
+from edgeproxy.service.reconcile import Forgotten
 from edgeproxy.service.shared import Association
 
 BASE = "/mtls-edge-truststore/v2"
@@ -116,6 +118,20 @@ def activation(a: Activation) -> dict[str, Any]:
         "completedDate": _time(a.completed_at),
         "validation": {"warnings": _problems(a.warnings)},
         "activationLink": (f"{BASE}/ca-sets/{a.ca_set_id}/versions/{a.version}/activations/{a.id}"),
+        **rollout(RolloutView.of(a.rollout)),
+    }
+
+
+def rollout(view: RolloutView) -> dict[str, Any]:
+    """The node lists of a change converging on its network (domain/rollout.py), and the warnings
+    of how it went: no node to wait for, or nodes declared lost."""
+    return {
+        "expectedNodes": list(view.expected),
+        "pendingNodes": list(view.pending),
+        "appliedNodes": list(view.applied),
+        "failedNodes": list(view.failed),
+        "lostNodes": list(view.lost),
+        "warnings": _problems(view.warnings),
     }
 
 
@@ -149,12 +165,13 @@ def association(a: Association) -> dict[str, Any]:
     }
 
 
-def node(n: Node, *, live: bool) -> dict[str, Any]:
+def node(n: Node, *, live: bool, lost: bool) -> dict[str, Any]:
     return {
         "name": n.name,
         "network": n.network.value,
         "roles": list(n.roles),
         "live": live,
+        "lost": lost,
         "startedDate": _time(n.started_at),
         "lastSeenDate": _time(n.last_seen),
         "appliedRevision": n.applied_revision,
@@ -169,6 +186,16 @@ def node(n: Node, *, live: bool) -> dict[str, Any]:
                 "sendCaListToClient": b.send_ca_list_to_client,
             }
             for b in n.bindings
+        ],
+    }
+
+
+def forgotten(f: Forgotten) -> dict[str, Any]:
+    return {
+        "forgottenNodes": list(f.nodes),
+        "changes": [
+            {"kind": r.kind, "status": r.status.value, **rollout(RolloutView.of(r))}
+            for r in f.rollouts
         ],
     }
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
+from edgeproxy.admin.metrics import ConvergenceMetrics
 from edgeproxy.config.model import AdminConfig
 from edgeproxy.config.values import is_loopback
 from edgeproxy.runtime.tasks import TaskGroup, every
@@ -16,6 +17,7 @@ from edgeproxy.service.truststore import Truststore
 
 log = logging.getLogger(__name__)
 RECONCILE_INTERVAL = 0.2
+METRICS_INTERVAL = 1.0  # seconds between two reads of the convergence metrics
 
 
 def _server_tls(config: AdminConfig) -> ssl.SSLContext | None:
@@ -45,12 +47,18 @@ class AdminRole:
         )
         self._listener = WebListener(app, self.config.listen, ssl_context=_server_tls(self.config))
         self._tasks = TaskGroup()
+        # Registered on the node's /metrics by node/run.py.
+        self.metrics = ConvergenceMetrics(self.service.convergence)
 
     async def start(self) -> None:
         await self._listener.start()
         self._tasks.spawn(
             every(RECONCILE_INTERVAL, self.service.reconciler.reconcile, "activation reconcile"),
             "reconciler",
+        )
+        self._tasks.spawn(
+            every(METRICS_INTERVAL, self.metrics.refresh, "convergence metrics"),
+            "convergence-metrics",
         )
 
     @property

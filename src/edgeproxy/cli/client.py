@@ -206,7 +206,11 @@ def wait_for(
     deadline = time.monotonic() + timeout
     current, last = first, None
     while True:
-        shown = (current.get(status_key), current.get("percentComplete"))
+        shown = (
+            current.get(status_key),
+            current.get("percentComplete"),
+            tuple(current.get("pendingNodes") or ()),
+        )
         if shown != last:
             on_change(current)
             last = shown

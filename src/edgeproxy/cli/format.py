@@ -86,7 +86,7 @@ associations = _lister(
 )
 nodes = _lister(
     "nodes",
-    "NAME=name NETWORK=network ROLES=roles LIVE=live LAST_SEEN=lastSeenDate "
+    "NAME=name NETWORK=network ROLES=roles LIVE=live LOST=lost LAST_SEEN=lastSeenDate "
     "REVISION=appliedRevision APPLIED=appliedVersions ERRORS=applyErrors",
     "no nodes have registered",
 )
@@ -203,8 +203,27 @@ def issue_lines(
 
 
 def progress(doc: Row, status_key: str = "activationStatus") -> str:
+    """`IN_PROGRESS 50% (waiting for edge-2)`: the nodes named while a change converges."""
     percent = doc.get("percentComplete")
-    return f"{doc.get(status_key)}" + (f" {percent}%" if percent is not None else "")
+    text = f"{doc.get(status_key)}" + (f" {percent}%" if percent is not None else "")
+    pending = doc.get("pendingNodes") or []
+    if doc.get(status_key) == "IN_PROGRESS" and pending:
+        text += f" (waiting for {', '.join(pending)})"
+    return text
+
+
+def forgotten(doc: Row) -> str:
+    lines = [f"forgot {', '.join(doc.get('forgottenNodes', []))}"]
+    for change in doc.get("changes", []):
+        lines.append(
+            f"  {change.get('kind')} no longer waits for it: {change.get('status')}"
+            + (
+                f" (waiting for {', '.join(change['pendingNodes'])})"
+                if change.get("pendingNodes")
+                else ""
+            )
+        )
+    return "\n".join(lines)
 
 
 def activation(doc: Row, *, status: bool = True) -> str:

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -72,6 +73,7 @@ def _follow(s: Session, first: Any, fetch: Callable[[], Any], status_key: str) -
                          timeout=s.args.timeout, on_change=show)  # fmt: skip
     if s.json:
         s.emit(final, str)
+    _warn(final.get("warnings", []))
     status = final.get(status_key)
     if status == "COMPLETE":
         return 0
@@ -84,6 +86,11 @@ def _follow(s: Session, first: Any, fetch: Callable[[], Any], status_key: str) -
         f"{what} is still {fmt.progress(final, status_key)} after {s.args.timeout:g}s; "
         f"follow it with `edgeproxy {follow} {s.args.set}`"
     )
+
+
+def _warn(warnings: list[Any]) -> None:
+    for line in fmt.issue_lines(warnings, "warning"):
+        print(line, file=sys.stderr)
 
 
 def _upload(s: Session) -> dict[str, Any]:
@@ -142,14 +149,20 @@ def cmd_activate(s: Session) -> int:
     doc = s.client.call(
         "POST", f"{base}/{s.args.command}", body={k: v for k, v in body.items() if v}
     )
-    for line in fmt.issue_lines(doc.get("validation", {}).get("warnings", []), "warning"):
-        print(line, file=sys.stderr)
+    _warn(doc.get("validation", {}).get("warnings", []))
     if not s.args.wait:
+        _warn(doc.get("warnings", []))  # how it converges: no node to wait for, nodes lost
         s.emit(doc, fmt.activation)
         return 0
     s.note(fmt.activation(doc, status=False))
     link = f"{base}/activations/{doc['activationId']}"
     return _follow(s, doc, lambda: s.client.get(link), "activationStatus")
+
+
+def cmd_nodes_forget(s: Session) -> int:
+    doc = s.client.call("DELETE", f"/nodes/{urllib.parse.quote(s.args.name, safe='')}")
+    s.emit(doc, fmt.forgotten)
+    return 0
 
 
 # -- the parser --------------------------------------------------------------------------------
@@ -226,7 +239,11 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "network force wait"),
     ("", "activations", _get("/ca-sets/{id}/activations", fmt.activations),
      "a CA set's activations", "set", ""),
-    ("", "nodes", _get("/nodes", fmt.nodes), "registered nodes of the fleet", "", ""),
+    ("nodes", "list", _get("/nodes", fmt.nodes), "registered nodes of the fleet (the default)",
+     "", ""),
+    ("nodes", "forget", cmd_nodes_forget,
+     "forget a node gone for good: changes in flight stop waiting for it (and its workers)",
+     "name", ""),
 ]  # fmt: skip
 _COMMANDS += cli_crls.COMMANDS
 _POSITIONALS.update(cli_crls.POSITIONALS)
@@ -257,6 +274,7 @@ def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.Argument
             required=True
         ),
         "crls": top.add_parser("crls", help="CA set CRLs").add_subparsers(required=True),
+        "nodes": _nodes_group(top, common),
     }
     for group_name, name, command, text, positionals, bundles in _COMMANDS:
         p = groups[group_name].add_parser(name, help=text, description=text, parents=[common])
@@ -267,6 +285,14 @@ def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.Argument
             for flag, kwargs in _BUNDLES[bundle]:
                 p.add_argument(flag, **kwargs)
     return parser
+
+
+def _nodes_group(top: Any, common: argparse.ArgumentParser) -> Any:
+    """`edgeproxy nodes` lists the nodes, as before `nodes list` and `nodes forget` existed."""
+    text = "registered nodes of the fleet; `nodes forget NAME` forgets one"
+    nodes = top.add_parser("nodes", help=text, description=text, parents=[common])
+    nodes.set_defaults(handler=_get("/nodes", fmt.nodes), command="nodes")
+    return nodes.add_subparsers(required=False, metavar="{list,forget}")
 
 
 def main(argv: Sequence[str] | None = None, node_commands: Sequence[NodeCommand] = ()) -> int:

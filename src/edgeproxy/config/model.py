@@ -13,6 +13,7 @@ from typing import Literal
 
 from edgeproxy.authz.policy import Policy
 from edgeproxy.domain.model import Network, Role
+from edgeproxy.domain.rules import NODE_LOST_AFTER
 
 EnforcementMode = Literal["require", "request"]
 FailureAction = Literal["deny", "forward"]
@@ -45,6 +46,14 @@ class StoreConfig:
     # longest wait for a new connection (and for a free pooled one), and for one statement.
     connect_timeout: float = 5.0
     statement_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """How the admin role judges the edge nodes a change waits for (docs/management.md)."""
+
+    # Seconds an edge node may stay silent before changes stop waiting for it (declared lost).
+    node_lost_after: float = NODE_LOST_AFTER.total_seconds()
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,7 @@ class Config:
     edge: EdgeConfig | None = None
     demo: DemoConfig = field(default_factory=DemoConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
 
 
 class ConfigError(Exception):

@@ -26,6 +26,7 @@ from edgeproxy.config.model import (
     EdgeLimits,
     EnforcementMode,
     FailureAction,
+    FleetConfig,
     HostPort,
     IdentityHeaderFormat,
     LogConfig,
@@ -47,6 +48,7 @@ from edgeproxy.config.values import (
     ca_set_name,
     existing_file,
     fail,
+    float_range,
     hostname,
     http_url,
     int_range,
@@ -61,12 +63,19 @@ from edgeproxy.config.values import (
     str_list,
 )
 from edgeproxy.domain.model import Network, Role
+from edgeproxy.domain.rules import NODE_TTL
+
+# fleet.node_lost_after: at least the liveness TTL (a lost node is one long past not live), at
+# most a week.
+_NODE_LOST_AFTER = float_range(NODE_TTL.total_seconds(), 7 * 24 * 3600.0)
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, str]) -> Config:
     path = Path(os.path.abspath(path))
     base = path.parent
-    root = Table(dict(data), "", ("node", "store", "admin", "status", "edge", "demo", "log"))
+    root = Table(
+        dict(data), "", ("node", "store", "admin", "status", "edge", "demo", "log", "fleet")
+    )
     demo = _demo(root.table("demo", ("enabled", "pki_dir", "origin_listen", "ca_set")), base)
     node = _node(root.table("node", ("name", "network", "roles", "snapshot")), base)
     if "store" not in root:
@@ -92,7 +101,10 @@ def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, s
     edge = _edge(root, base, must_exist=not demo.enabled) if "edge" in root else None
     _check_listeners(node, status, admin, edge, demo)
     log = _log(root.table("log", ("level", "format", "file", "access", "access_file")), base)
-    return Config(path, node, store, status, admin, edge, demo, log)
+    fleet = FleetConfig(
+        **root.table("fleet", ("node_lost_after",)).fields({"node_lost_after": _NODE_LOST_AFTER})
+    )
+    return Config(path, node, store, status, admin, edge, demo, log, fleet)
 
 
 def _log(t: Table, base: Path) -> LogConfig:

@@ -146,6 +146,16 @@ def positive_float(value: Any, key: str) -> float:
     return number
 
 
+def float_range(low: float, high: float) -> Converter[float]:
+    def conv(value: Any, key: str) -> float:
+        number = as_float(value, key)
+        if not low <= number <= high:
+            fail(key, f"must be {low:g}..{high:g}")
+        return number
+
+    return conv
+
+
 def one_of(*options: str) -> Converter[str]:
     def conv(value: Any, key: str) -> str:
         if as_str(value, key) not in options:

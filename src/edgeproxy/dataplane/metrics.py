@@ -30,6 +30,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 from edgeproxy.domain.model import Network
 from edgeproxy.tls.session import Reason
@@ -404,6 +405,10 @@ class Metrics:
         self._store_reachable.set(1 if reachable else 0)
 
     # -- exposition -----------------------------------------------------------------------------
+
+    def register(self, collector: Collector) -> None:
+        """Show another role's metrics on this /metrics (the admin role's convergence view)."""
+        self._exposition.register(collector)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its Content-Type."""

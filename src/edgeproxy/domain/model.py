@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -149,6 +150,106 @@ class Activation:
     failure_reason: str | None = None
     percent_complete: int = 0
     warnings: tuple[FieldError, ...] = ()
+    # The nodes it waits for and what each did (None: recorded before rollouts existed).
+    rollout: Rollout | None = None
+
+
+# -- rollouts: a change on its way to the edge nodes (domain/rollout.py) -----------------------
+
+
+class NodeProgress(StrEnum):
+    PENDING = "PENDING"  # expected, has not applied the change yet
+    APPLIED = "APPLIED"  # reported a revision at or past the change's
+    FAILED = "FAILED"  # reported it could not apply it
+    LOST = "LOST"  # silent past fleet.node_lost_after, left the fleet, or forgotten
+
+
+# Why a node was declared lost; `FORGOTTEN` is final, the others hold while the node stays away.
+SILENT = "silent"
+LEFT = "left"
+FORGOTTEN = "forgotten"
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """What one expected node did with the change, and why (the error, or why it is lost)."""
+
+    state: NodeProgress
+    detail: str | None = None
+    lost: str | None = None  # SILENT, LEFT or FORGOTTEN when state is LOST
+
+
+PENDING = NodeOutcome(NodeProgress.PENDING)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One change on its way to the edge nodes of one network.
+
+    `revision`: the store revision that made the change visible; a node whose applied revision
+    reached it has applied it. `watch`: the key under which a node reports that it could not
+    apply the change (`Node.apply_errors`; for an activation, the CA set's name). `nodes`: every
+    expected node, by name; None only for a change recorded before rollouts existed, whose
+    expected nodes are captured at its first `advance`.
+    """
+
+    kind: str
+    network: Network
+    revision: int
+    watch: str
+    started_at: datetime
+    nodes: Mapping[str, NodeOutcome] | None
+    status: ActivationStatus = ActivationStatus.IN_PROGRESS
+    completed_at: datetime | None = None
+    id: int = 0
+
+    def named(self, state: NodeProgress) -> tuple[str, ...]:
+        return tuple(sorted(n for n, o in (self.nodes or {}).items() if o.state is state))
+
+    @property
+    def expected(self) -> tuple[str, ...]:
+        return tuple(sorted(self.nodes or {}))
+
+    @property
+    def percent_complete(self) -> int:
+        """Share of the expected nodes that applied it or were declared lost."""
+        if self.status is ActivationStatus.COMPLETE or not self.nodes:
+            return 100 if self.status is ActivationStatus.COMPLETE else 0
+        settled = len(self.named(NodeProgress.APPLIED)) + len(self.named(NodeProgress.LOST))
+        return settled * 100 // len(self.nodes)
+
+    @property
+    def failure_reason(self) -> str | None:
+        failed = self.named(NodeProgress.FAILED)
+        if not failed:
+            return None
+        assert self.nodes is not None
+        return "; ".join(f"{n}: {self.nodes[n].detail}" for n in failed)
+
+    def warnings(self) -> tuple[FieldError, ...]:
+        """What the operator must know about how it completed: nobody to wait for, or nodes
+        declared lost (they were not waited for, and may still hold the old state)."""
+        if self.nodes is not None and not self.nodes:
+            return (
+                FieldError(
+                    "no-edge-nodes",
+                    f"no edge node of {self.network} had reported within fleet.node_lost_after "
+                    "when the change started: nothing was waited for, and nothing confirms it "
+                    "is enforced",
+                ),
+            )
+        lost = self.named(NodeProgress.LOST)
+        if not lost:
+            return ()
+        assert self.nodes is not None
+        reasons = ", ".join(f"{n} ({self.nodes[n].detail})" for n in lost)
+        return (
+            FieldError(
+                "nodes-lost",
+                f"not waited for, declared lost: {reasons}; a lost node that still runs may "
+                "enforce the previous state",
+            ),
+        )
 
 
 @dataclass(frozen=True)

@@ -69,20 +69,33 @@ def check_no_activation_in_flight(in_flight: list[Activation]) -> None:
 
 # How long a node stays live after its last heartbeat; nodes heartbeat well inside it.
 NODE_TTL = timedelta(seconds=15)
+# How long an edge node may stay silent before a change stops waiting for it
+# (`fleet.node_lost_after`): minutes, not seconds, as a silent node may still serve the old state.
+NODE_LOST_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
 class Liveness:
-    """Which nodes count as live: the one home of that rule.
+    """Which nodes count as live, and which as lost: the one home of those rules.
 
-    A node is live while its last heartbeat is at most `ttl` old. Only live edge nodes are waited
-    for by an activation, block a deletion, or appear as associations of a CA set.
+    A node is live while its last heartbeat is at most `ttl` old. Only live edge nodes block a
+    deletion or appear as associations of a CA set. A node is lost once its last heartbeat is more
+    than `lost_after` old: until then a change waits for it (domain/rollout.py), since a node that
+    stopped reporting may still enforce the old state.
     """
 
     ttl: timedelta = NODE_TTL
+    lost_after: timedelta = NODE_LOST_AFTER
 
     def is_live(self, node: Node, now: datetime) -> bool:
         return node.last_seen >= now - self.ttl
 
+    def is_lost(self, node: Node, now: datetime) -> bool:
+        return node.last_seen < now - self.lost_after
+
     def live_edge_nodes(self, nodes: Iterable[Node], now: datetime) -> list[Node]:
         return [n for n in nodes if "edge" in n.roles and self.is_live(n, now)]
+
+    def tracked_edge_nodes(self, nodes: Iterable[Node], now: datetime) -> list[Node]:
+        """The edge nodes a change started now must wait for: every one not lost."""
+        return [n for n in nodes if "edge" in n.roles and not self.is_lost(n, now)]

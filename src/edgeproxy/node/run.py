@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -71,7 +72,9 @@ async def _serve(
         statement_timeout=config.store.statement_timeout,
     )
     opened = await _open_store(store, config)
-    service = Truststore.build(store)
+    service = Truststore.build(
+        store, node_lost_after=timedelta(seconds=config.fleet.node_lost_after)
+    )
     fleet = service.fleet
     if opened:
         await _settle_restart(service, config)
@@ -85,6 +88,7 @@ async def _serve(
         admin: AdminRole | None = None
         if config.admin is not None and "admin" in config.node.roles:
             admin = AdminRole(config.admin, service)
+            metrics.register(admin.metrics)
             roles.append(admin)
         status_source: StatusSource
         if config.edge is not None and "edge" in config.node.roles:

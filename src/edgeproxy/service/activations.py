@@ -15,8 +15,10 @@ from edgeproxy.domain.model import (
     CaSet,
     Network,
     Node,
+    Rollout,
     Version,
 )
+from edgeproxy.domain.rollout import start_rollout
 from edgeproxy.domain.rules import Liveness
 from edgeproxy.service.shared import (
     Actor,
@@ -28,6 +30,9 @@ from edgeproxy.service.shared import (
     version_or_404,
 )
 from edgeproxy.store import Store, Tx
+
+# The rollout kind of activations and deactivations (domain/rollout.py).
+ACTIVATION = "activation"
 
 
 class Activations:
@@ -109,17 +114,29 @@ class Activations:
         activate = type_ is ActivationType.ACTIVATE
         revision = await tx.bump_revision()
         await tx.set_active_version(ca_set.id, network, number if activate else None)
+        rollout = await tx.insert_rollout(
+            start_rollout(
+                kind=ACTIVATION,
+                network=network,
+                revision=revision,
+                watch=ca_set.name,
+                nodes=nodes,
+                now=now,
+                liveness=self._liveness,
+            )
+        )
         activation = await tx.insert_activation(
             set_id=ca_set.id,
             version=number,
             network=network,
             type=type_,
-            status=self._initial_status(nodes, network, now),
+            status=rollout.status,
             by=actor.name,
             at=now,
             revision=revision,
             previous_version=ca_set.active_version(network),
             warnings=warnings,
+            rollout_id=rollout.id,
         )
         await tx.record_activity(
             ca_set.id,
@@ -165,13 +182,6 @@ class Activations:
                 f"{', '.join(sorted(set(senders)))} send it to clients",
             )
 
-    def _initial_status(
-        self, nodes: list[Node], network: Network, now: datetime
-    ) -> ActivationStatus:
-        # With no live edge node on the network there is nobody to wait for (docs/management.md).
-        waiting = [n for n in self._liveness.live_edge_nodes(nodes, now) if n.network is network]
-        return ActivationStatus.IN_PROGRESS if waiting else ActivationStatus.COMPLETE
-
     async def list_activations(self, set_id: int) -> list[Activation]:
         async with self._store.transaction(write=False) as tx:
             await ca_set_or_404(tx, set_id)
@@ -183,3 +193,32 @@ class Activations:
         if activation is None or (activation.ca_set_id, activation.version) != (set_id, number):
             raise NotFound("activation-not-found", f"no activation {activation_id} here")
         return activation
+
+
+class ActivationRollouts:
+    """The activation side of a rollout (service/reconcile.py calls it when one moved): progress
+    and outcome copied to the activation; a failure puts the network's previous state back, so
+    the fleet converges to it."""
+
+    kind = ACTIVATION
+
+    async def rollout_moved(self, tx: Tx, rollout: Rollout, now: datetime) -> None:
+        activation = await tx.activation_of_rollout(rollout.id)
+        if activation is None:
+            return
+        failed = rollout.status is ActivationStatus.FAILED
+        await tx.update_activation(
+            activation.id,
+            status=rollout.status,
+            percent_complete=activation.percent_complete if failed else rollout.percent_complete,
+            at=rollout.completed_at,
+            failure_reason=rollout.failure_reason,
+        )
+        if failed:
+            restore = (
+                activation.previous_version
+                if activation.type is ActivationType.ACTIVATE
+                else activation.version
+            )
+            await tx.bump_revision()
+            await tx.set_active_version(activation.ca_set_id, activation.network, restore)

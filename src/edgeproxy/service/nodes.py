@@ -15,6 +15,7 @@ from edgeproxy.store import Store
 class NodeState:
     node: Node
     live: bool
+    lost: bool  # silent past fleet.node_lost_after: changes no longer wait for it
 
 
 class Nodes:
@@ -27,7 +28,10 @@ class Nodes:
         async with self._store.transaction(write=False) as tx:
             nodes = await tx.list_nodes()
         now = self._clock()
-        return [NodeState(n, self._liveness.is_live(n, now)) for n in nodes]
+        return [
+            NodeState(n, self._liveness.is_live(n, now), self._liveness.is_lost(n, now))
+            for n in nodes
+        ]
 
     async def associations(self, set_id: int) -> list[Association]:
         async with self._store.transaction(write=False) as tx:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from edgeproxy.domain.rules import NODE_TTL, Liveness
-from edgeproxy.service.activations import Activations
+from edgeproxy.domain.rules import NODE_LOST_AFTER, NODE_TTL, Liveness
+from edgeproxy.service.activations import ActivationRollouts, Activations
 from edgeproxy.service.ca_sets import CaSets
+from edgeproxy.service.convergence import Convergence
 from edgeproxy.service.crls import Crls
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.nodes import Nodes
@@ -29,12 +30,20 @@ class Truststore:
     nodes: Nodes
     fleet: FleetService
     reconciler: Reconciler
+    convergence: Convergence
 
     @classmethod
     def build(
-        cls, store: Store, *, clock: Clock = utc_now, node_ttl: timedelta = NODE_TTL
+        cls,
+        store: Store,
+        *,
+        clock: Clock = utc_now,
+        node_ttl: timedelta = NODE_TTL,
+        node_lost_after: timedelta = NODE_LOST_AFTER,
     ) -> Truststore:
-        liveness = Liveness(node_ttl)
+        liveness = Liveness(node_ttl, node_lost_after)
+        # Every kind of change that converges through a rollout (domain/rollout.py).
+        reconciler = Reconciler(store, clock, liveness, [ActivationRollouts()])
         return cls(
             ca_sets=CaSets(store, clock, liveness),
             versions=Versions(store, clock),
@@ -42,5 +51,6 @@ class Truststore:
             crls=Crls(store, clock),
             nodes=Nodes(store, clock, liveness),
             fleet=FleetService(store),
-            reconciler=Reconciler(store, clock, liveness),
+            reconciler=reconciler,
+            convergence=Convergence(store, clock, liveness, reconciler.kinds),
         )

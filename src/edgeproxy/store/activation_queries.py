@@ -14,7 +14,13 @@ from edgeproxy.domain.model import (
     Network,
 )
 from edgeproxy.store import codec
+from edgeproxy.store.rollout_queries import ROLLOUT_COLUMNS
 from edgeproxy.store.tx_base import TxBase
+
+# Every activation read joins its rollout (none for one recorded before rollouts existed).
+_SELECT = (
+    f"SELECT a.*, {ROLLOUT_COLUMNS} FROM activations a LEFT JOIN rollouts r ON r.id = a.rollout_id"
+)
 
 
 class ActivationQueries(TxBase):
@@ -33,13 +39,15 @@ class ActivationQueries(TxBase):
         revision: int,
         previous_version: int | None,
         warnings: tuple[FieldError, ...],
+        rollout_id: int | None = None,
     ) -> Activation:
         completed = at if status is not ActivationStatus.IN_PROGRESS else None
         percent = 100 if status is ActivationStatus.COMPLETE else 0
         activation_id = await self._db.fetchval(
             "INSERT INTO activations (ca_set_id, version, network, type, status, created_by, "
-            "created_at, revision, previous_version, completed_at, percent_complete, warnings) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            "created_at, revision, previous_version, completed_at, percent_complete, warnings, "
+            "rollout_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+            "RETURNING id",
             set_id,
             version,
             network.value,
@@ -52,24 +60,23 @@ class ActivationQueries(TxBase):
             completed,
             percent,
             codec.field_errors_to_json(warnings),
+            rollout_id,
         )
         activation = await self.get_activation(int(activation_id))
         assert activation is not None
         return activation
 
     async def get_activation(self, activation_id: int) -> Activation | None:
-        row = await self._db.fetchrow("SELECT * FROM activations WHERE id = $1", activation_id)
+        row = await self._db.fetchrow(f"{_SELECT} WHERE a.id = $1", activation_id)
         return codec.activation_from_row(row) if row else None
 
     async def list_activations(self, set_id: int) -> list[Activation]:
-        rows = await self._db.fetch(
-            "SELECT * FROM activations WHERE ca_set_id = $1 ORDER BY id DESC", set_id
-        )
+        rows = await self._db.fetch(f"{_SELECT} WHERE a.ca_set_id = $1 ORDER BY a.id DESC", set_id)
         return [codec.activation_from_row(r) for r in rows]
 
     async def in_progress_activations(self, set_id: int | None = None) -> list[Activation]:
         rows = await self._db.fetch(
-            "SELECT * FROM activations WHERE status = $1 AND (ca_set_id = $2 OR $3) ORDER BY id",
+            f"{_SELECT} WHERE a.status = $1 AND (a.ca_set_id = $2 OR $3) ORDER BY a.id",
             ActivationStatus.IN_PROGRESS.value,
             set_id if set_id is not None else -1,
             set_id is None,
@@ -88,6 +95,10 @@ class ActivationQueries(TxBase):
             ActivationStatus.FAILED.value,
         )
         return int(value) > 0
+
+    async def activation_of_rollout(self, rollout_id: int) -> Activation | None:
+        row = await self._db.fetchrow(f"{_SELECT} WHERE a.rollout_id = $1", rollout_id)
+        return codec.activation_from_row(row) if row else None
 
     async def update_activation(
         self,

@@ -21,6 +21,9 @@ from edgeproxy.domain.model import (
     Crl,
     Network,
     Node,
+    NodeOutcome,
+    NodeProgress,
+    Rollout,
     Version,
 )
 from edgeproxy.store.db import Record
@@ -135,6 +138,42 @@ def activation_from_row(row: Row) -> Activation:
         failure_reason=row["failure_reason"],
         percent_complete=int(row["percent_complete"]),
         warnings=field_errors_from_json(row["warnings"]),
+        rollout=rollout_from_row(row, "r_") if row["r_id"] is not None else None,
+    )
+
+
+def rollout_nodes_to_json(nodes: Mapping[str, NodeOutcome] | None) -> str | None:
+    if nodes is None:
+        return None
+    return dumps(
+        {
+            name: {"state": o.state.value, "detail": o.detail, "lost": o.lost}
+            for name, o in nodes.items()
+        }
+    )
+
+
+def rollout_from_row(row: Row, prefix: str = "") -> Rollout:
+    """A `rollouts` row; `prefix` names its columns when joined to its change's row."""
+    text = row[f"{prefix}nodes"]
+    nodes = (
+        {
+            name: NodeOutcome(NodeProgress(o["state"]), o["detail"], o["lost"])
+            for name, o in json.loads(text).items()
+        }
+        if text is not None
+        else None
+    )
+    return Rollout(
+        kind=row[f"{prefix}kind"],
+        network=Network(row[f"{prefix}network"]),
+        revision=int(row[f"{prefix}revision"]),
+        watch=row[f"{prefix}watch"],
+        started_at=required_ts(row[f"{prefix}started_at"]),
+        nodes=nodes,
+        status=ActivationStatus(row[f"{prefix}status"]),
+        completed_at=ts(row[f"{prefix}completed_at"]),
+        id=int(row[f"{prefix}id"]),
     )
 
 

@@ -17,6 +17,7 @@ from edgeproxy.store import codec
 from edgeproxy.store.activation_queries import ActivationQueries
 from edgeproxy.store.crl_queries import CrlQueries
 from edgeproxy.store.node_queries import NodeQueries
+from edgeproxy.store.rollout_queries import RolloutQueries
 
 # A constant column list, interpolated into SELECTs; values always go through parameters.
 _CA_SET_COLUMNS = """s.id, s.name, s.description, s.status, s.created_by, s.created_at,
@@ -44,7 +45,7 @@ def _ca_set(row: codec.Row) -> CaSet:
     return codec.ca_set_from_row(row, row["latest_version"])
 
 
-class Tx(ActivationQueries, NodeQueries, CrlQueries):
+class Tx(ActivationQueries, RolloutQueries, NodeQueries, CrlQueries):
     """One transaction's view of the store: every query, grouped by concern into mixins."""
 
     # -- revision ------------------------------------------------------------------------------
