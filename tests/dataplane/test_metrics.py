@@ -68,8 +68,14 @@ def test_exposition_has_every_metric_with_its_labels() -> None:
     assert value(m, cv, edge_certificate="api", result="success", reason="") == 1
     assert value(m, cv, edge_certificate="api", result="failure", reason="expired") == 1
     assert value(m, "edgeproxy_connections_active") == 1
-    assert value(m, "edgeproxy_http_requests_total", edge_certificate="api", code="200") == 1
-    assert value(m, "edgeproxy_http_requests_total", edge_certificate="api", code="403") == 1
+    assert (
+        value(m, "edgeproxy_http_requests_total", edge_certificate="api", code="200", protocol="h1")
+        == 1
+    )
+    assert (
+        value(m, "edgeproxy_http_requests_total", edge_certificate="api", code="403", protocol="h1")
+        == 1
+    )
     # Only the request that reached the origin is timed.
     assert value(m, "edgeproxy_origin_request_duration_seconds_count") == 1
     assert value(m, "edgeproxy_trust_active_version", ca_set="partners", network="STAGING") == 3

@@ -100,4 +100,9 @@ async def test_origin_down_is_502_and_origin_up_is_200(
     assert response.status == 502
     assert response.json()["status"] == 502
     metrics = await node.status.metrics()
-    assert metrics.value("edgeproxy_http_requests_total", edge_certificate="api", code="502") == 1
+    assert (
+        metrics.value(
+            "edgeproxy_http_requests_total", edge_certificate="api", code="502", protocol="h1"
+        )
+        == 1
+    )

@@ -470,11 +470,15 @@ def test_metrics_add_up_the_handshakes_of_every_worker(
 ) -> None:
     node, context = fleet.node, _client_context(pki, pki.client)
     before = node.handshakes("success")
-    requests = node.metric("edgeproxy_http_requests_total", edge_certificate="api", code="200")
+    requests = node.metric(
+        "edgeproxy_http_requests_total", edge_certificate="api", code="200", protocol="h1"
+    )
     for i in range(CONNECTIONS):
         assert _get(node.edge, context, f"/sum/{i}") == 200
     assert node.handshakes("success") - before == CONNECTIONS
-    after = node.metric("edgeproxy_http_requests_total", edge_certificate="api", code="200")
+    after = node.metric(
+        "edgeproxy_http_requests_total", edge_certificate="api", code="200", protocol="h1"
+    )
     assert after - requests == CONNECTIONS
     # A live-summed gauge: back to zero once every worker closed its connections.
     _until("no open connection", lambda: node.metric("edgeproxy_connections_active") == 0)

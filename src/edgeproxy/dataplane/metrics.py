@@ -44,6 +44,7 @@ FAILURE: Final = "failure"
 # The three certificate statuses of RFC 6960 §2.2, plus "error": no usable response (unreachable
 # responder, bad signature, outside its validity window).
 OCSP_STATUSES: Final = ("good", "revoked", "unknown", "error")
+PROTOCOLS: Final = ("h1", "h2")  # the `protocol` label: HTTP/1.x or HTTP/2
 
 # What a binding's authorization rules decided for a request (report mode: would_deny).
 AUTHORIZATION_DECISIONS: Final = ("allow", "deny", "would_deny")
@@ -173,8 +174,8 @@ class Metrics:
         )
         self._requests = Counter(
             "edgeproxy_http_requests",
-            "HTTP requests answered, by status code.",
-            ["edge_certificate", "code"],
+            "HTTP requests answered, by status code and protocol (h1: HTTP/1.x, h2: HTTP/2).",
+            ["edge_certificate", "code", "protocol"],
             registry=r,
         )
         self._origin_seconds = Histogram(
@@ -243,7 +244,7 @@ class Metrics:
 
         self._handshake_children: dict[tuple[str, Network, Reason | None], Any] = {}
         self._verification_children: dict[tuple[str, Reason | None], Any] = {}
-        self._request_children: dict[tuple[str, int], Any] = {}
+        self._request_children: dict[tuple[str, int, str], Any] = {}
         self._authorization_children: dict[tuple[str, str, str], Any] = {}
         self._reload_ok = self._reloads.labels(SUCCESS)
         self._reload_failed = self._reloads.labels(FAILURE)
@@ -278,11 +279,13 @@ class Metrics:
     def client_cert_rejected(self, edge: str, reason: Reason) -> None:
         self._verification(edge, reason).inc()
 
-    def request_done(self, edge: str, code: int, origin_duration: float | None = None) -> None:
+    def request_done(
+        self, edge: str, code: int, origin_duration: float | None = None, protocol: str = "h1"
+    ) -> None:
         """One answered request; `origin_duration` is None when the origin was never asked."""
-        child = self._request_children.get((edge, code))
+        child = self._request_children.get((edge, code, protocol))
         if child is None:
-            child = self._request(edge, code)
+            child = self._request(edge, code, protocol)
         child.inc()
         if origin_duration is not None:
             self._origin_seconds.observe(origin_duration)
@@ -343,10 +346,13 @@ class Metrics:
             )
         return child
 
-    def _request(self, edge: str, code: int) -> Any:
+    def _request(self, edge: str, code: int, protocol: str) -> Any:
         if not 100 <= code <= 599:
             raise ValueError(f"HTTP status {code} is outside 100-599")
-        child = self._request_children[edge, code] = self._requests.labels(edge, str(code))
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
+        child = self._requests.labels(edge, str(code), protocol)
+        self._request_children[edge, code, protocol] = child
         return child
 
     # -- trust state ----------------------------------------------------------------------------

@@ -119,7 +119,9 @@ class RequestLog:
 
     def request_done(self, record: AccessRecord) -> None:
         facts = record.connection
-        self.metrics.request_done(facts.edge_certificate, record.status, record.origin_duration)
+        self.metrics.request_done(
+            facts.edge_certificate, record.status, record.origin_duration, facts.protocol
+        )
         decision = record.authorization
         if decision is not None:
             self.metrics.authorization_decided(

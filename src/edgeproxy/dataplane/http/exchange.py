@@ -28,7 +28,6 @@ Writes are gathered and flushed once per input (one buffer per read), never per 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from enum import Enum, Flag
 from time import perf_counter
@@ -36,9 +35,7 @@ from typing import Protocol, cast
 
 import httptools
 
-from edgeproxy.authz.policy import Decision, PeerPolicy
-from edgeproxy.config.model import EdgeLimits
-from edgeproxy.dataplane.http.authorization import connection_policy, refusal_status
+from edgeproxy.authz.policy import Decision
 from edgeproxy.dataplane.http.headers import (
     CHUNKED,
     UNTIL_CLOSE,
@@ -47,17 +44,11 @@ from edgeproxy.dataplane.http.headers import (
     rewrite_request,
     rewrite_response,
 )
-from edgeproxy.dataplane.http.identity import ClientIdentity, IdentityCache
 from edgeproxy.dataplane.http.parser import HttpError, RequestHead, RequestReader
+from edgeproxy.dataplane.http.policy import ClientPolicy, Shared
 from edgeproxy.dataplane.http.problems import local_problem
-from edgeproxy.dataplane.http.records import (
-    AccessRecord,
-    ConnectionFacts,
-    RequestObserver,
-    RevocationGate,
-    RevocationProvider,
-)
-from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
+from edgeproxy.dataplane.http.records import RevocationGate
+from edgeproxy.tls.session import TlsSession
 
 log = logging.getLogger(__name__)
 INF = float("inf")
@@ -273,16 +264,6 @@ class OriginSource(Protocol):
     def release(self, link: OriginLink) -> None: ...
 
 
-class Shared(Protocol):
-    """What the machine reads of its listener (context.ProxyContext)."""
-
-    limits: EdgeLimits
-    observer: RequestObserver | None
-    identities: IdentityCache
-    revocation: RevocationProvider | None
-    draining: bool
-
-
 _NO_REQUEST = RequestHead(b"-", b"-", "1.1", [], False, False, False)  # for 400/408/431 records
 
 
@@ -291,26 +272,19 @@ class HttpConnection:
 
     # Slots: thousands of idle keep-alive connections hold one each.
     __slots__ = (
-        "_authz",
         "_client_blocked",
         "_client_ip",
         "_clock",
         "_close_after",
         "_ctx",
-        "_deny",
-        "_facts",
-        "_identity",
-        "_last_host",
         "_limits",
-        "_matcher",
         "_out",
         "_paused",
         "_peer",
         "_peer_eof",
+        "_policy",
         "_pool",
         "_reader",
-        "_rev_check",
-        "_rev_status",
         "_served",
         "_session",
         "_stream",
@@ -336,11 +310,7 @@ class HttpConnection:
         self._clock = clock
         self._peer = peer
         self._client_ip = peer[0].encode()
-        self._matcher = matcher
         self._pool = pool
-        self._last_host = b""  # the last Host that matched: one bytes compare per request
-        self._identity: ClientIdentity | None = None
-        self._facts: ConnectionFacts | None = None  # the access records' per-connection part
         self._paused = 0  # Pause bits
         self._client_blocked = False  # the client's write buffer is full
         self._close_after = context.draining
@@ -348,31 +318,9 @@ class HttpConnection:
         self._out: list[bytes] = []  # bytes for the client, sent once per input
         self._served = 0  # requests begun on this connection (max_requests_per_connection)
         self.ex = Exchange()
-        auth = session.edge.mutual_authentication
-        self._deny = (
-            session.verify_result is not VerifyResult.SUCCESS and not auth.forwards_failures
-        )
-        # OCSP (docs/dataplane.md): a pending or denying check, None once settled (the keep-alive
-        # fast path); the status goes to every access record of the connection.
-        self._rev_check: RevocationGate | None = None
-        self._rev_status = "not_checked"
-        reason = session.verify_reason
-        if reason is Reason.REVOKED:  # on a CRL, or a cached OCSP answer (request mode)
-            self._rev_status = "revoked"
-        elif reason is Reason.OCSP_UNAVAILABLE:  # a stale CRL under hard (request mode)
-            self._rev_status = "unavailable"
-        elif (
-            auth.ocsp.enabled
-            and context.revocation is not None
-            and session.verify_result is VerifyResult.SUCCESS
-        ):
-            # Asked now, not at the first request: the answer may be in before the request is.
-            fingerprint = self._client_identity().fingerprint_sha256
-            self._rev_status, self._rev_check = context.revocation.start(session, fingerprint)
-        # The binding's authorization rules paired with this client, judged per request.
-        self._authz: PeerPolicy | None = None
-        if auth.authorization is not None:
-            self._authz = connection_policy(session, self._client_identity())
+        # The enforcement HTTP/2 shares (policy.py): Host, deny/forward, authorization rules,
+        # OCSP, identity, access records.
+        self._policy = ClientPolicy(context, session, peer, matcher, "h1")
         self._reader = RequestReader(self, limits.max_header_bytes, limits.max_body_bytes)
         self.deadline = clock() + limits.header_timeout  # the listener's sweep reads this
 
@@ -435,8 +383,9 @@ class HttpConnection:
             ex.move(C_CLOSED)
         self._close_origin(ex, abort=True)
         self._reader.detach()
-        if self._rev_check is not None:
-            self._rev_check.unsubscribe(self._revocation_settled)
+        check = self._policy.rev_check
+        if check is not None:
+            check.unsubscribe(self._revocation_settled)
         live = client is C_HEAD or client is C_FORWARD or client is C_LOCAL
         if live and ex.head is not None:
             self._record(ex, ex.status if done else 499)  # 499: client went away
@@ -534,7 +483,7 @@ class HttpConnection:
                 authority = normal_host(url.host + (b":%d" % url.port if url.port else b""))
                 target = (url.path or b"/") + (b"?" + url.query if url.query else b"")
             data, host, length, chunked = rewrite_request(
-                head, target, self._client_ip, self._client_identity().header_block
+                head, target, self._client_ip, self._policy.identity().header_block
             )
         except httptools.HttpParserInvalidURLError:
             return self._local(400, close=True)
@@ -548,15 +497,14 @@ class HttpConnection:
         ex.body = chunked or length > 0
         ex.chunked = chunked
         ex.length = length
-        if not (self._host_ok(host) and (authority is None or self._matcher.matches(authority))):
-            return self._local(421)
-        if self._deny:
-            return self._local(403)
-        authz = self._authz
-        if authz is not None:
-            decision = ex.authz = authz.decide(method, target)
-            if not decision.forward:
-                return self._local(refusal_status(decision), reason=decision.reason)
+        policy = self._policy
+        refused = policy.admit(host, authority)
+        if refused:
+            return self._local(refused)  # 421, or 403 for a client the binding denies
+        if policy.authz is not None:
+            refused = policy.authorize(ex, method, target)
+            if refused:
+                return self._local(refused, reason=policy.refusal_reason(ex))
         if length > self._limits.max_body_bytes:
             return self._local(413, close=True)
         if head.upgrade and ex.body:
@@ -568,7 +516,7 @@ class HttpConnection:
         if ex.body:
             ex.body_start = self._clock()
             self.deadline = self._body_deadline(ex)
-        if self._rev_check is not None:  # OCSP pending or denying: only until it settles
+        if policy.rev_check is not None:  # OCSP pending or denying: only until it settles
             return self._await_revocation(ex)
         if ex.body or head.expect_continue:
             return self._authorised(ex)
@@ -756,7 +704,7 @@ class HttpConnection:
     def _await_revocation(self, ex: Exchange) -> None:
         """Hold the request (head and body, reads paused) until the OCSP answer is in
         (docs/dataplane.md)."""
-        check = self._rev_check
+        check = self._policy.rev_check
         assert check is not None
         if check.done:
             return self._apply_revocation(check)
@@ -767,16 +715,14 @@ class HttpConnection:
     def _revocation_settled(self, _future: object) -> None:
         """The answer came in (a later loop iteration). Unless the request is still waiting,
         the connection has been answered or closed meanwhile, and nothing is left to do."""
-        check = self._rev_check
+        check = self._policy.rev_check
         if check is not None and self.ex.origin is O_GATED:
             self._apply_revocation(check)
 
     def _apply_revocation(self, check: RevocationGate) -> None:
-        self._rev_status = check.status
-        reason = check.deny_reason
+        reason = self._policy.settle(check)
         if reason is not None:
             return self._local(403, close=True, reason=reason)  # the lingering close resumes
-        self._rev_check = None  # settled: later requests take the fast path
         ex = self.ex
         waited = ex.origin is O_GATED
         self._authorised(ex)
@@ -838,14 +784,6 @@ class HttpConnection:
     def _can_retry(self, ex: Exchange) -> bool:
         return not ex.retried and not ex.body and ex.request_done
 
-    def _host_ok(self, host: bytes | None) -> bool:
-        if host == self._last_host:
-            return True
-        if host is not None and self._matcher.matches(host):
-            self._last_host = host
-            return True
-        return False
-
     def _local(self, status: int, close: bool = False, reason: str | None = None) -> None:
         """Answer the current request ourselves; the origin never sees it."""
         ex = self.ex
@@ -857,7 +795,7 @@ class HttpConnection:
             close = True  # an unread body or tunnel bytes follow: the connection cannot go on
         close = close or self._close_after or self._ctx.draining
         if status == 403 and reason is None:
-            reason = self._session.verify_reason or "other"
+            reason = self._policy.deny_reason()
         data = local_problem(status, reason, close=close, head_only=req.method == b"HEAD")
         self._out.append(data)
         ex.bytes_out += len(data)
@@ -892,58 +830,8 @@ class HttpConnection:
         if self._paused & _PIPELINED and not reader.backlog:
             self._unpause(_PIPELINED)
 
-    def _client_identity(self) -> ClientIdentity:
-        identity = self._identity
-        if identity is None:  # once per connection: the TLS session does not change
-            identity = self._identity = self._ctx.identities.get(self._session)
-        return identity
-
-    def _connection_facts(self) -> ConnectionFacts:
-        facts = self._facts
-        if facts is None:  # once per connection: the TLS session does not change
-            session = self._session
-            identity = self._client_identity()
-            facts = self._facts = ConnectionFacts(
-                client_address=self._peer[0],
-                client_port=self._peer[1],
-                edge_certificate=session.edge.name,
-                sni=session.sni,
-                tls_version=session.tls_version,
-                client_subject=identity.subject,
-                client_serial=identity.serial,
-                client_fingerprint_sha256=identity.fingerprint_sha256,
-                verify_result=session.verify_result.value,
-                verify_reason=session.verify_reason,
-                ca_set=session.ca_set,
-                ca_set_version=session.ca_set_version,
-            )
-        return facts
-
     def _record(self, ex: Exchange, status: int) -> None:
-        observer = self._ctx.observer
-        req = ex.head
-        if observer is None or req is None:
-            return
-        # Durations on perf_counter: uvloop's loop.time() ticks in whole milliseconds.
-        now = perf_counter()
-        t_origin = ex.t_origin
-        record = AccessRecord(
-            time.time() - (now - ex.t0),
-            self._facts or self._connection_facts(),
-            req.method.decode("latin-1"),
-            req.target.decode("latin-1"),
-            status,
-            ex.bytes_in,
-            ex.bytes_out,
-            now - ex.t0,
-            now - t_origin if t_origin else None,
-            self._rev_status,
-            ex.authz,
-        )
-        try:
-            observer.request_done(record)
-        except Exception:  # a broken log or metrics sink must not break proxying
-            log.exception("request observer failed")
+        self._policy.record(ex, status)
 
     # -- output --------------------------------------------------------------------------------
 

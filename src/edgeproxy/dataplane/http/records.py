@@ -32,6 +32,7 @@ class ConnectionFacts:
         "client_subject",
         "edge_certificate",
         "encoded",
+        "protocol",
         "sni",
         "tls_version",
         "verify_reason",
@@ -44,6 +45,7 @@ class ConnectionFacts:
         "edge_certificate",
         "sni",
         "tls_version",
+        "protocol",
         "client_subject",
         "client_serial",
         "client_fingerprint_sha256",
@@ -61,6 +63,7 @@ class ConnectionFacts:
         edge_certificate: str,
         sni: str | None,
         tls_version: str,
+        protocol: str = "h1",  # h1 | h2
         client_subject: str | None,
         client_serial: str | None,
         client_fingerprint_sha256: str | None,
@@ -74,6 +77,7 @@ class ConnectionFacts:
         self.edge_certificate = edge_certificate
         self.sni = sni
         self.tls_version = tls_version
+        self.protocol = protocol
         self.client_subject = client_subject
         self.client_serial = client_serial
         self.client_fingerprint_sha256 = client_fingerprint_sha256
@@ -121,6 +125,7 @@ class AccessRecord:
     edge_certificate = _from_connection("edge_certificate")
     sni = _from_connection("sni")
     tls_version = _from_connection("tls_version")
+    protocol = _from_connection("protocol")
     client_subject = _from_connection("client_subject")
     client_serial = _from_connection("client_serial")
     client_fingerprint_sha256 = _from_connection("client_fingerprint_sha256")
