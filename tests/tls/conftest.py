@@ -67,6 +67,7 @@ class Pki:
         default: bool = False,
         send_ca_list: bool = False,
         origin: str = "http://127.0.0.1:8080",
+        alpn: tuple[str, ...] = ("h2", "http/1.1"),
     ) -> EdgeCertificateConfig:
         auth = MutualAuthConfig(ca_set="p", mode=mode, send_ca_list_to_client=send_ca_list)
         return EdgeCertificateConfig(
@@ -77,6 +78,7 @@ class Pki:
             origin=origin,
             mutual_authentication=auth,
             default=default,
+            alpn=alpn,
         )
 
     def client_context(

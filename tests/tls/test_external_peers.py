@@ -44,7 +44,7 @@ def files(pki: Pki, tmp_path: Path) -> dict[str, str]:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 async def test_curl(pki: Pki, start: Callable[..., Any], files: dict[str, str]) -> None:
     server = await start()
-    base = ["curl", "-sS", "--max-time", "10", "--cacert", files["ca"]]
+    base = ["curl", "-sS", "--http1.1", "--max-time", "10", "--cacert", files["ca"]]
     base += ["--resolve", f"{API}:{server.port}:127.0.0.1", f"https://{API}:{server.port}/"]
     code, out = await run(*base[:-1], "--cert", files["good"], "--key", files["good"], base[-1])
     assert (code, out) == (0, "ok")

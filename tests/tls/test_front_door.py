@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import shutil
 import socket
 import ssl
@@ -179,7 +178,7 @@ async def test_the_server_name_is_acknowledged(
 ) -> None:
     """RFC 6066 §3: a server that used the name sends an empty server_name extension back (in
     EncryptedExtensions under TLS 1.3); s_client -tlsextdebug lists what the server sent."""
-    server = await start(state_for(mode="request"))
+    server = await start(state_for(mode="request", alpn=("http/1.1",)))
     code, out = await run(
         "openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-servername", API,
         "-tlsextdebug", version,
@@ -207,15 +206,24 @@ async def alpn_handshake(server: Server, ctx: ssl.SSLContext) -> str | None:
 
 
 @pytest.mark.parametrize(
-    "offer", [["http/1.1"], ["h2", "http/1.1"], ["http/1.1", "h2"], ["spdy/3", "http/1.1"]]
+    ("offer", "chosen"),
+    [
+        (["http/1.1"], "http/1.1"),
+        (["h2", "http/1.1"], "h2"),
+        (["http/1.1", "h2"], "h2"),  # the server's preference wins (RFC 7301 section 3.2)
+        (["spdy/3", "http/1.1"], "http/1.1"),
+        (["h2"], "h2"),
+    ],
 )
-async def test_alpn_selects_http_1_1(pki: Pki, start: Callable[..., Any], offer: list[str]) -> None:
+async def test_alpn_selects_by_the_edges_preference(
+    pki: Pki, start: Callable[..., Any], offer: list[str], chosen: str
+) -> None:
     server = await start()
     ctx = pki.client_context(pki.good)
     ctx.set_alpn_protocols(offer)
-    assert await alpn_handshake(server, ctx) == "http/1.1"
+    assert await alpn_handshake(server, ctx) == chosen
     [(session, _)] = server.observer.done
-    assert session.alpn == "http/1.1"
+    assert session.alpn == chosen
 
 
 async def test_no_alpn_offer_is_http_1_1(pki: Pki, start: Callable[..., Any]) -> None:
@@ -227,10 +235,14 @@ async def test_no_alpn_offer_is_http_1_1(pki: Pki, start: Callable[..., Any]) ->
 
 @pytest.mark.parametrize("offer", [["h2"], ["h2", "h3"], ["x" * 200]])
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-async def test_an_offer_without_http_1_1_is_refused(
-    pki: Pki, start: Callable[..., Any], offer: list[str], version: ssl.TLSVersion
+async def test_an_offer_without_http_1_1_is_refused_by_an_http_1_1_edge(
+    pki: Pki,
+    start: Callable[..., Any],
+    state_for: Callable[..., TrustState],
+    offer: list[str],
+    version: ssl.TLSVersion,
 ) -> None:
-    server = await start()
+    server = await start(state_for(alpn=("http/1.1",)))
     ctx = pki.client_context(pki.good, tls=version)
     ctx.set_alpn_protocols(offer)
     with pytest.raises(ssl.SSLError, match="no application protocol"):
@@ -241,18 +253,21 @@ async def test_an_offer_without_http_1_1_is_refused(
     assert server.apps == []
 
 
-async def test_the_protocol_list_belongs_to_the_prepared_edge(
-    pki: Pki, start: Callable[..., Any], state_for: Callable[..., TrustState]
+@pytest.mark.parametrize("offer", [None, ["http/1.1"]])
+async def test_an_h2_only_edge_refuses_http_1_1_and_no_alpn(
+    pki: Pki,
+    start: Callable[..., Any],
+    state_for: Callable[..., TrustState],
+    offer: list[str] | None,
 ) -> None:
-    """Where HTTP/2 will add h2: the engine offers what the prepared edge lists, in its order."""
-    state = state_for()
-    [prepared] = state.edges.values()
-    server = await start(
-        TrustState([dataclasses.replace(prepared, protocols=(b"h2", b"http/1.1"))])
-    )
+    server = await start(state_for(alpn=("h2",)))
     ctx = pki.client_context(pki.good)
-    ctx.set_alpn_protocols(["http/1.1", "h2"])
-    assert await alpn_handshake(server, ctx) == "h2"
+    if offer is not None:
+        ctx.set_alpn_protocols(offer)
+    with pytest.raises(ssl.SSLError, match="no application protocol"):
+        await alpn_handshake(server, ctx)
+    await server.observer.wait_failed()
+    assert [f[0] for f in server.observer.failed] == [Reason.NO_APPLICATION_PROTOCOL]
 
 
 @pytest.mark.parametrize(
@@ -291,7 +306,7 @@ async def test_s_client_alpn(
     pki: Pki, start: Callable[..., Any], state_for: Callable[..., TrustState], offer: str,
     selected: bool,
 ) -> None:  # fmt: skip
-    server = await start(state_for(mode="request"))
+    server = await start(state_for(mode="request", alpn=("http/1.1",)))
     code, out = await run(
         "openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-servername", API,
         "-alpn", offer,

@@ -19,6 +19,9 @@ EnforcementMode = Literal["require", "request"]
 FailureAction = Literal["deny", "forward"]
 IdentityHeaderFormat = Literal["xfcc", "rfc9440"]
 OcspFailureMode = Literal["soft", "hard"]
+# ALPN protocol names (RFC 7301) an edge certificate may speak, and its default: both, HTTP/2
+# preferred. HTTP/2 only ever over TLS (no h2c from clients).
+ALPN_PROTOCOLS: tuple[str, ...] = ("h2", "http/1.1")
 
 
 @dataclass(frozen=True)
@@ -113,9 +116,10 @@ class EdgeCertificateConfig:
     hostnames: tuple[str, ...]
     certificate: Path  # PEM chain, leaf first
     private_key: Path
-    origin: str  # http://host:port
+    origin: str  # http://host:port (HTTP/1.1) or h2c://host:port (HTTP/2 with prior knowledge)
     mutual_authentication: MutualAuthConfig
     default: bool = False
+    alpn: tuple[str, ...] = ALPN_PROTOCOLS  # in the server's order of preference
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,8 @@ class EdgeLimits:
     # (nginx's keepalive_requests): a bound on what one TLS session may do, whatever happens to
     # its trust meanwhile.
     max_requests_per_connection: int = 1000
+    # HTTP/2: streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    max_concurrent_streams: int = 100
     # Request bodies up to this size are read whole before an origin connection is taken (nginx's
     # proxy_request_buffering): a slow client then holds no origin connection. Larger bodies, and
     # chunked ones once they grow past it, stream.

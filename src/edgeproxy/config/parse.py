@@ -17,6 +17,7 @@ from typing import Any, cast
 from edgeproxy.authz.parse import PolicyError, parse_policy
 from edgeproxy.authz.policy import Policy
 from edgeproxy.config.model import (
+    ALPN_PROTOCOLS,
     AdminConfig,
     Config,
     ConfigError,
@@ -204,7 +205,7 @@ def _edge(root: Table, base: Path, *, must_exist: bool) -> EdgeConfig:
         for f in dataclasses.fields(EdgeLimits)
     }
     limits = EdgeLimits(**t.table("limits", limit_spec).fields(limit_spec))
-    keys = ("name", "hostnames", "certificate", "private_key", "origin", "default")
+    keys = ("name", "hostnames", "certificate", "private_key", "origin", "default", "alpn")
     tables = t.tables("certificates", (*keys, "mutual_authentication"))
     if not tables:
         fail(t.at("certificates"), "at least one [[edge.certificates]] is required")
@@ -244,9 +245,10 @@ def _certificate(t: Table, base: Path, *, must_exist: bool) -> EdgeCertificateCo
         hostnames=t.req("hostnames", str_list(hostname, non_empty=True)),
         certificate=certificate,
         private_key=private_key,
-        origin=t.req("origin", http_url("http")),
+        origin=t.req("origin", http_url("http", "h2c")),
         mutual_authentication=_mutual(t),
         default=t.opt("default", as_bool, False),
+        alpn=t.opt("alpn", str_list(one_of(*ALPN_PROTOCOLS), non_empty=True), ALPN_PROTOCOLS),
     )
 
 

@@ -264,7 +264,7 @@ def http_url(*schemes: str) -> Converter[str]:
             fail(key, shape)
         if parts.username or parts.password or parts.query or parts.fragment:
             fail(key, shape + " (no credentials, query or fragment)")
-        if schemes == ("http",) and parts.path not in ("", "/"):
+        if "https" not in schemes and parts.path not in ("", "/"):  # an origin: no path
             fail(key, shape + " (no path)")
         return text
 

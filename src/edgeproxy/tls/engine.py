@@ -41,7 +41,7 @@ from edgeproxy.tls.contexts import ChainBook, VerifyRecord
 from edgeproxy.tls.reasons import classify, error_text, from_verify_error
 from edgeproxy.tls.refusal import Refusal, refusal_of
 from edgeproxy.tls.session import CERTIFICATE_VERDICTS, Reason, TlsSession, VerifyResult
-from edgeproxy.tls.trust import PreparedEdge, TrustState
+from edgeproxy.tls.trust import HTTP1, PreparedEdge, TrustState
 
 READ_CHUNK: Final = 16 * 1024 + 256  # one TLS record of plaintext (RFC 8446 §5.1) per recv
 BIO_CHUNK: Final = 64 * 1024
@@ -232,6 +232,10 @@ class TlsEngine:
                     reason = Reason.NO_APPLICATION_PROTOCOL
                     return self._fail(reason, detail, _ALERT_NO_APPLICATION_PROTOCOL)
                 self._verify.alpn = chosen
+            elif HTTP1 not in prepared.protocols:  # no ALPN is HTTP/1.1, which this edge refuses
+                detail = "no ALPN offered and HTTP/1.1 is not spoken here"
+                reason = Reason.NO_APPLICATION_PROTOCOL
+                return self._fail(reason, detail, _ALERT_NO_APPLICATION_PROTOCOL)
             conn = SSL.Connection(prepared.context, None)
             conn.set_accept_state()
             conn.set_app_data(self._verify)

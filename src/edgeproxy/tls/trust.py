@@ -134,8 +134,7 @@ def context_key(
     )
 
 
-# ALPN protocol names (RFC 7301) an edge speaks, in the server's order of preference.
-HTTP1_ONLY: tuple[bytes, ...] = (b"http/1.1",)
+HTTP1: bytes = b"http/1.1"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -144,9 +143,10 @@ class PreparedEdge:
 
     `anchors=None`: the bound set has no active version on this network; the context fails closed
     (every client is refused, reason `no_active_version`).
-    `protocols`: what ALPN may select (engine.py). A client that offers ALPN but none of these is
-    refused with `no_application_protocol`; one that offers none gets HTTP/1.1. Not a context
-    input: the context's select callback takes the engine's choice (contexts.py).
+    `protocols`: what ALPN may select (engine.py), the edge certificate's `alpn` in its order of
+    preference. A client that offers ALPN but none of these is refused with
+    `no_application_protocol`; one that offers none gets HTTP/1.1 where the edge speaks it. Not a
+    context input: the context's select callback takes the engine's choice (contexts.py).
     `forward`: the deny/forward policy for a client whose certificate did not verify (`request`
     mode with `on_failure = "forward"`): forwarded, flagged, instead of answered 403.
     """
@@ -155,11 +155,14 @@ class PreparedEdge:
     anchors: TrustAnchors | None
     context: SSL.Context
     key: ContextKey
-    protocols: tuple[bytes, ...] = HTTP1_ONLY
 
     @property
     def name(self) -> str:
         return self.edge.name
+
+    @property
+    def protocols(self) -> tuple[bytes, ...]:
+        return tuple(p.encode("ascii") for p in self.edge.alpn)
 
     @property
     def forward(self) -> bool:
