@@ -18,7 +18,7 @@ setup: $(STAMP)
 # Tools the tests drive as real peers or checkers; installed from Debian when missing.
 system-deps:
 	@missing=""; \
-	for tool in curl:curl openssl:openssl promtool:prometheus; do \
+	for tool in curl:curl openssl:openssl promtool:prometheus nghttp:nghttp2-client h2load:nghttp2-client; do \
 	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi

@@ -158,11 +158,17 @@ class Run:
 
 
 async def run_tool(
-    *argv: str, stdin: bytes | None = None, timeout: float = TIMEOUT, keep_stdin_open: bool = False
+    *argv: str,
+    stdin: bytes | None = None,
+    timeout: float = TIMEOUT,
+    keep_stdin_open: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Run:
-    """Run a tool to its end (bounded). `keep_stdin_open`: write `stdin` but never send EOF."""
+    """Run a tool to its end (bounded). `keep_stdin_open`: write `stdin` but never send EOF;
+    `env`: variables added to the environment."""
     process = await asyncio.create_subprocess_exec(
         *argv,
+        env=None if env is None else {**os.environ, **env},
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -209,6 +215,7 @@ async def curl(
     client: Client | None,
     path: str = "/",
     headers: Mapping[str, str] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> tuple[Run, int | None, bytes]:
     """curl https://host:port/path pinned to 127.0.0.1: (run, HTTP status or None, body)."""
     argv = [
@@ -220,7 +227,7 @@ async def curl(
         argv += ["--cert", str(client.cert), "--key", str(client.key)]
     for name, value in (headers or {}).items():
         argv += ["--header", f"{name}: {value}"]
-    run = await run_tool(*argv, f"https://{host}:{port}{path}")
+    run = await run_tool(*argv, *extra, f"https://{host}:{port}{path}")
     body, _, code = run.stdout.rpartition("\n")
     status = int(code) if code.isdigit() and code != "000" else None
     return run, status, body.encode()

@@ -54,6 +54,7 @@ class EdgeSpec:
     origin: str | None = None  # default: the recording origin
     # The binding's `authorization` table, in TOML spelling (snake_case keys); None: no rules.
     authorization: dict[str, Any] | None = None
+    default: bool = False  # served when the client sends no SNI
 
 
 def default_edges() -> list[EdgeSpec]:
@@ -167,6 +168,7 @@ class NodeFiles:
                 f"certificate = {_toml(self.server_chain)}",
                 f"private_key = {_toml(self.server_key)}",
                 f"origin = {_toml(edge.origin or self.origin_url)}",
+                f"default = {_toml(edge.default)}",
                 "[edge.certificates.mutual_authentication]",
                 f"ca_set = {_toml(edge.ca_set)}",
                 f"send_ca_list_to_client = {_toml(edge.send_ca_list)}",

@@ -6,7 +6,8 @@ Behaviour on request, so one server serves every test:
   with a Content-Length; `/ws` is a WebSocket echo (text as `echo:<text>`, binary reversed);
 * query: `hold` waits for `release_rest` before reading the body; `sleep=S` answers after S
   seconds; `stream=N` streams N bytes chunked (`gate`: pause after the first MiB until
-  `release_rest`); `hop` adds hop-by-hop response fields; `close` closes after the answer.
+  `release_rest`); `hop` adds hop-by-hop response fields; `altsvc` an Alt-Svc field; `close`
+  closes after the answer.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class RecordingOrigin:
         if "hop" in query:
             hop = {"Connection": "X-Resp-Hop", "X-Resp-Hop": "1", "Via": "1.1 app"}
             response.headers.update(hop)
+        if "altsvc" in query:  # an alternative service the edge must not advertise
+            response.headers["Alt-Svc"] = 'h3=":443"; ma=86400'
         if "close" in query:
             response.force_close()
         return response

@@ -245,7 +245,7 @@ def _certificate(t: Table, base: Path, *, must_exist: bool) -> EdgeCertificateCo
         hostnames=t.req("hostnames", str_list(hostname, non_empty=True)),
         certificate=certificate,
         private_key=private_key,
-        origin=t.req("origin", http_url("http", "h2c")),
+        origin=t.req("origin", http_url("http")),
         mutual_authentication=_mutual(t),
         default=t.opt("default", as_bool, False),
         alpn=t.opt("alpn", str_list(one_of(*ALPN_PROTOCOLS), non_empty=True), ALPN_PROTOCOLS),

@@ -14,6 +14,7 @@ import aiohttp
 from edgeproxy.config.model import EdgeConfig, NodeConfig
 from edgeproxy.dataplane.connections import ConnectionWatch, WatchedTlsProtocol
 from edgeproxy.dataplane.http.context import ProxyContext
+from edgeproxy.dataplane.http.h2protocol import protocol_for
 from edgeproxy.dataplane.http.protocol import ProxyProtocol
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
@@ -87,7 +88,8 @@ class EdgeRole:
         watch.start()
 
         def http(session: TlsSession) -> ProxyProtocol:
-            return ProxyProtocol(context, session, served.get(session.edge))
+            # HTTP/2 where ALPN chose h2, else HTTP/1.1.
+            return protocol_for(session)(context, session, served.get(session.edge))
 
         def connection() -> TlsServerProtocol:
             protocol = WatchedTlsProtocol(state, http, limits, observer)

@@ -31,11 +31,12 @@ import logging
 from collections.abc import Callable
 from enum import Enum, Flag
 from time import perf_counter
-from typing import Protocol, cast
+from typing import cast
 
 import httptools
 
 from edgeproxy.authz.policy import Decision
+from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http.headers import (
     CHUNKED,
     UNTIL_CLOSE,
@@ -44,6 +45,7 @@ from edgeproxy.dataplane.http.headers import (
     rewrite_request,
     rewrite_response,
 )
+from edgeproxy.dataplane.http.links import ClientStream, OriginLink, OriginSource
 from edgeproxy.dataplane.http.parser import HttpError, RequestHead, RequestReader
 from edgeproxy.dataplane.http.policy import ClientPolicy, Shared
 from edgeproxy.dataplane.http.problems import local_problem
@@ -226,42 +228,24 @@ class Exchange:
         return self.client is C_LOCAL or self.origin is O_DONE
 
 
-# -- what the machine is plugged into ------------------------------------------------------------
+def body_deadline(limits: EdgeLimits, ex: Exchange) -> float:
+    """When a request body must be complete: header_timeout seconds of grace, one more second per
+    body_min_rate bytes received, never beyond body_timeout (HTTP/1.1 and HTTP/2 alike)."""
+    allowance = limits.header_timeout + ex.bytes_in / limits.body_min_rate
+    return ex.body_start + min(limits.body_timeout, allowance)
 
 
-class ClientStream(Protocol):
-    """The client's side of the connection (an asyncio transport fits as it is)."""
-
-    def write(self, data: bytes) -> None: ...
-    def pause_reading(self) -> None: ...
-    def resume_reading(self) -> None: ...
-    def can_write_eof(self) -> bool: ...
-    def write_eof(self) -> None: ...
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
-
-
-class OriginLink(Protocol):
-    """One origin connection while it carries an exchange (origin.OriginConnection)."""
-
-    reused: bool  # served an earlier exchange: it may be a keep-alive the origin just closed
-    got_response: bool  # bytes of the current response have arrived
-
-    def start(self, owner: HttpConnection, head_only: bool, upgrade: bool) -> None: ...
-    def write(self, data: bytes) -> None: ...
-    def write_eof(self) -> None: ...
-    def pause_reading(self) -> None: ...
-    def resume_reading(self) -> None: ...
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
-
-
-class OriginSource(Protocol):
-    """Where origin connections come from (origin.OriginPool)."""
-
-    def take(self) -> OriginLink | None: ...
-    def connect(self, owner: HttpConnection) -> None: ...  # -> origin_connected / _connect_failed
-    def release(self, link: OriginLink) -> None: ...
+def close_origin(ex: Exchange, abort: bool) -> None:
+    """Let the exchange's origin connection go (aborted, or closed) and drop what it still had
+    to send; the origin side ends CLOSED unless it had not begun or was done."""
+    link = ex.link
+    if link is not None:
+        ex.link = None
+        link.abort() if abort else link.close()
+    ex.to_origin = []
+    origin = ex.origin
+    if origin is not O_IDLE and origin is not O_DONE and origin is not O_CLOSED:
+        ex.move(O_CLOSED)
 
 
 _NO_REQUEST = RequestHead(b"-", b"-", "1.1", [], False, False, False)  # for 400/408/431 records
@@ -566,6 +550,9 @@ class HttpConnection:
 
     # -- origin events (origin.OriginConnection and OriginPool) --------------------------------
 
+    def origin_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Trailers of an HTTP/2 origin's response: an HTTP/1.1 client is sent none."""
+
     def origin_connected(self, link: OriginLink) -> None:
         ex = self.ex
         if ex.origin is not O_CONNECTING:
@@ -743,11 +730,7 @@ class HttpConnection:
         self._connect_origin(ex)
 
     def _body_deadline(self, ex: Exchange) -> float:
-        """When the request body must be complete: header_timeout seconds of grace, one more
-        second per body_min_rate bytes received, never beyond body_timeout."""
-        limits = self._limits
-        allowance = limits.header_timeout + ex.bytes_in / limits.body_min_rate
-        return ex.body_start + min(limits.body_timeout, allowance)
+        return body_deadline(self._limits, ex)
 
     def _connect_origin(self, ex: Exchange) -> None:
         link = self._pool.take()
@@ -849,14 +832,7 @@ class HttpConnection:
             buf.clear()
 
     def _close_origin(self, ex: Exchange, abort: bool) -> None:
-        link = ex.link
-        if link is not None:
-            ex.link = None
-            link.abort() if abort else link.close()
-        ex.to_origin = []
-        origin = ex.origin
-        if origin is not O_IDLE and origin is not O_DONE and origin is not O_CLOSED:
-            ex.move(O_CLOSED)
+        close_origin(ex, abort)
 
     def _linger_close(self, ex: Exchange) -> None:
         """Close after a final response without an RST that could destroy it (RFC 9112 §9.6)."""

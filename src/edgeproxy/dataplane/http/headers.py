@@ -80,7 +80,9 @@ _REQUEST = {
     b"x-forwarded-host": _DROP,
     b"expect": _EXPECT,
 }
-_RESPONSE = _HOP
+# An origin's Alt-Svc would send clients to another endpoint or protocol (HTTP/3), around the
+# edge's mutual TLS: the edge advertises no alternative service, and passes none on.
+_RESPONSE = {**_HOP, b"alt-svc": _DROP}
 # Every other name's verdict, _FORWARD or _DROP, memoised: real traffic repeats a few dozen
 # names, so the byte scans below run once per name, not once per header of every request. Bounded:
 # once full (names made up to fill it), new names are classified every time, which stays correct.
@@ -275,6 +277,38 @@ def rewrite_response(
     else:
         out.append(b"\r\n")
     return b"".join(out), framing, until_eof
+
+
+def response_fields(
+    status: int, headers: list[tuple[bytes, bytes]], *, head_only: bool
+) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """The client-bound HTTP/2 field list of an origin response (the rules of `rewrite_response`,
+    without HTTP/1.1 framing: HTTP/2 frames the body itself); returns (fields, origin body ends
+    at EOF)."""
+    fields = [(b":status", b"%d" % status)]
+    has_length = False
+    chunked = via = b""
+    named = _NONE
+    for name, value in headers:
+        lname = name.lower()
+        kind = _RESPONSE.get(lname)
+        if kind is None:
+            if lname[:6] != b"proxy-":
+                fields.append((lname, value))
+        elif kind == _LENGTH:
+            has_length = True
+            fields.append((lname, value))
+        elif kind == _TE:
+            chunked = value if not chunked else chunked + b", " + value
+        elif kind == _VIA:
+            via = value if not via else via + b", " + value
+        elif kind == _CONNECTION:
+            named = named | _named(value)
+    if named:
+        fields = [f for f in fields if f[0] not in named]
+    fields.append((b"via", via + b", " + VIA if via else VIA))
+    no_body = head_only or status < 200 or status in (204, 304)
+    return fields, not no_body and not has_length and not _ends_chunked(chunked)
 
 
 def _ends_chunked(value: bytes) -> bool:

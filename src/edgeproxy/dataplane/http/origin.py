@@ -11,38 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol, cast
+from typing import cast
 
 import httptools
 
-from edgeproxy.dataplane.http.exchange import OriginLink
+from edgeproxy.dataplane.http.links import OriginLink, OriginOwner
 from edgeproxy.runtime.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 # Bytes an origin may send without llhttp reporting progress (a header line, a trailer): beyond
 # this the response is refused rather than accumulated inside httptools.
 MAX_PENDING = 64 * 1024
-
-
-class OriginOwner(Protocol):
-    """What a client connection offers the origin side (all called on the event loop)."""
-
-    def origin_connected(self, conn: OriginConnection) -> None: ...
-    def origin_connect_failed(self, timed_out: bool) -> None: ...
-    def origin_interim(
-        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> None: ...
-    def origin_head(
-        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> bool: ...
-    def origin_body(self, data: bytes) -> None: ...
-    def origin_end(self, keep_alive: bool) -> None: ...
-    def origin_upgraded(self, data: bytes) -> None: ...
-    def origin_tunnel_data(self, data: bytes) -> None: ...
-    def origin_flush(self) -> None: ...
-    def origin_failed(self, detail: str) -> None: ...
-    def origin_pause_writing(self) -> None: ...
-    def origin_resume_writing(self) -> None: ...
 
 
 class _Stop(Exception):

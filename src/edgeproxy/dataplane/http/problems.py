@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 
 PROBLEM_BASE = "https://edgeproxy.dev/problems/"
+PROBLEM_TYPE = "application/problem+json"
 
 _TITLES = {
     400: "Bad Request",
@@ -26,7 +27,7 @@ _TITLES = {
 
 # status -> (problem type slug, detail) for the fixed cases.
 _DEFAULTS = {
-    400: ("bad-request", "The request is not valid HTTP/1.1."),
+    400: ("bad-request", "The request is not valid HTTP."),
     405: ("method-not-allowed", "This method is not served by the edge."),
     408: ("request-timeout", "The request head was not received in time."),
     413: ("content-too-large", "The request body exceeds the size limit."),
@@ -36,6 +37,23 @@ _DEFAULTS = {
     503: ("shutting-down", "The edge is shutting down."),
     504: ("origin-timeout", "The origin did not answer in time."),
 }
+
+
+@lru_cache(maxsize=128)
+def problem_body(
+    status: int, slug: str | None = None, detail: str | None = None, reason: str | None = None
+) -> bytes:
+    """The problem document itself (both protocols' local answers carry it)."""
+    default_slug, default_detail = _DEFAULTS.get(status, ("error", ""))
+    doc: dict[str, object] = {
+        "type": PROBLEM_BASE + (slug or default_slug),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail or default_detail,
+    }
+    if reason is not None:
+        doc["reason"] = reason
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 @lru_cache(maxsize=128)
@@ -49,20 +67,10 @@ def problem_response(
     reason: str | None = None,
 ) -> bytes:
     """A complete HTTP/1.1 response carrying a problem document."""
-    default_slug, default_detail = _DEFAULTS.get(status, ("error", ""))
-    title = _TITLES.get(status, "Error")
-    doc: dict[str, object] = {
-        "type": PROBLEM_BASE + (slug or default_slug),
-        "title": title,
-        "status": status,
-        "detail": detail or default_detail,
-    }
-    if reason is not None:
-        doc["reason"] = reason
-    body = json.dumps(doc, separators=(",", ":")).encode()
+    body = problem_body(status, slug, detail, reason)
     head = (
-        f"HTTP/1.1 {status} {title}\r\n"
-        "Content-Type: application/problem+json\r\n"
+        f"HTTP/1.1 {status} {_TITLES.get(status, 'Error')}\r\n"
+        f"Content-Type: {PROBLEM_TYPE}\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Cache-Control: no-store\r\n"
         f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
@@ -82,28 +90,39 @@ _AUTHORIZATION = {
         "authorization rules cannot match it unambiguously.",
     ),
 }
+Named = tuple[str | None, str | None, str | None]  # (slug, detail, reason) of a problem
+
+
+def _named(status: int, reason: str | None) -> Named:
+    """A certificate or authorization refusal when `reason` names one, else the status's own."""
+    known = _AUTHORIZATION.get(reason) if reason is not None else None
+    if known is not None:
+        return known[0], known[1], reason
+    if status == 403 and reason is not None:
+        slug, detail = _certificate_problem(reason)
+        return slug, detail, reason
+    return None, None, None
 
 
 def local_problem(status: int, reason: str | None, *, close: bool, head_only: bool) -> bytes:
-    """The edge's own answer to a request: a certificate or authorization refusal when `reason`
-    names one, else the status's fixed problem."""
-    known = _AUTHORIZATION.get(reason) if reason is not None else None
-    if known is not None:
-        slug, detail = known
-        return problem_response(
-            status, slug, detail, close=close, head_only=head_only, reason=reason
-        )
-    if status == 403 and reason is not None:
-        return client_certificate_problem(reason, close=close, head_only=head_only)
-    return problem_response(status, close=close, head_only=head_only)
+    """The edge's own answer to an HTTP/1.1 request (`_named` says which problem)."""
+    slug, detail, named = _named(status, reason)
+    return problem_response(status, slug, detail, close=close, head_only=head_only, reason=named)
+
+
+def local_document(status: int, reason: str | None = None) -> bytes:
+    """The same answer's document alone, for HTTP/2, which frames it itself."""
+    return problem_body(status, *_named(status, reason))
+
+
+def _certificate_problem(reason: str) -> tuple[str, str]:
+    if reason == "no_certificate":
+        return "client-certificate-required", "A client certificate is required."
+    return "client-certificate-rejected", f"The client certificate was not accepted: {reason}."
 
 
 def client_certificate_problem(reason: str, *, close: bool, head_only: bool) -> bytes:
     """403 for a request-mode binding that denies a failed or missing client certificate
     (docs/dataplane.md)."""
-    if reason == "no_certificate":
-        slug, detail = "client-certificate-required", "A client certificate is required."
-    else:
-        slug = "client-certificate-rejected"
-        detail = f"The client certificate was not accepted: {reason}."
+    slug, detail = _certificate_problem(reason)
     return problem_response(403, slug, detail, close=close, head_only=head_only, reason=reason)

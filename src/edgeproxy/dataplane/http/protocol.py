@@ -12,20 +12,51 @@ origin.OriginConnection, which report to the machine too.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from collections.abc import Callable
+from typing import ClassVar, Protocol, cast
 
-from edgeproxy.dataplane.http.context import ProxyContext
+from edgeproxy.dataplane.http.context import ProxyContext, Tracked
 from edgeproxy.dataplane.http.exchange import HttpConnection
+from edgeproxy.dataplane.http.headers import HostMatcher
+from edgeproxy.dataplane.http.links import ClientStream, OriginSource
+from edgeproxy.dataplane.http.policy import Shared
 from edgeproxy.dataplane.http.served import ServedEdge
 from edgeproxy.tls.session import TlsSession
 
 
+class Machine(Tracked, Protocol):
+    """A connection's sans-IO machine, as the protocol drives it: exchange.HttpConnection for
+    HTTP/1.1, h2server.Http2Connection for HTTP/2."""
+
+    def receive(self, data: bytes) -> None: ...
+    def receive_eof(self) -> bool | None: ...
+    def connection_lost(self) -> None: ...
+    def client_blocked(self, blocked: bool) -> None: ...
+    def close_after_response(self) -> None: ...
+
+
+class MachineType(Protocol):
+    def __call__(
+        self,
+        context: Shared,
+        session: TlsSession,
+        stream: ClientStream,
+        *,
+        peer: tuple[str, int],
+        matcher: HostMatcher,
+        pool: OriginSource,
+        clock: Callable[[], float],
+    ) -> Machine: ...
+
+
 class ProxyProtocol(asyncio.Protocol):
-    """Serves HTTP/1.1 on one client connection; `ProxyProtocol(context, session, served)`."""
+    """Serves HTTP/1.1 on one client connection; `ProxyProtocol(context, session, served)`.
+    Subclasses name another `machine` (h2protocol.Http2Protocol)."""
 
     __slots__ = ("_conn", "_ctx", "_served", "_session")
+    machine: ClassVar[MachineType] = HttpConnection
     # Set by connection_made, which asyncio runs before any other callback of the protocol.
-    _conn: HttpConnection
+    _conn: Machine
 
     def __init__(self, context: ProxyContext, session: TlsSession, served: ServedEdge) -> None:
         self._ctx = context
@@ -33,13 +64,13 @@ class ProxyProtocol(asyncio.Protocol):
         self._served = served
 
     def __repr__(self) -> str:
-        return f"<ProxyProtocol {getattr(self, '_conn', None)!r}>"
+        return f"<{type(self).__name__} {getattr(self, '_conn', None)!r}>"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         ctx = self._ctx
         served = self._served
         peer = transport.get_extra_info("peername") or ("", 0)
-        conn = self._conn = HttpConnection(
+        conn = self._conn = self.machine(
             ctx,
             self._session,
             # A stream transport; uvloop's does not subclass asyncio.Transport, so no isinstance.
@@ -53,9 +84,9 @@ class ProxyProtocol(asyncio.Protocol):
 
     def close_after_response(self) -> None:
         """The edge no longer wants this connection (a trust change, its age): no further
-        request; the in-flight response ends with `Connection: close` (dataplane/connections.py)."""
-        if self._conn is not None:
-            self._conn.close_after_response()
+        request; the in-flight response ends with `Connection: close`, or HTTP/2's GOAWAY
+        (dataplane/connections.py)."""
+        self._conn.close_after_response()
 
     def data_received(self, data: bytes) -> None:
         self._conn.receive(data)
@@ -64,7 +95,7 @@ class ProxyProtocol(asyncio.Protocol):
         return self._conn.receive_eof()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        conn: HttpConnection | None = getattr(self, "_conn", None)
+        conn: Machine | None = getattr(self, "_conn", None)
         if conn is not None:  # None: connection_made raised before it built the machine
             self._ctx.unregister(conn)
             conn.connection_lost()
