@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edgeproxy.config.model import HostPort, NodeConfig, StatusConfig
 from edgeproxy.dataplane.metrics import Metrics
-from edgeproxy.dataplane.status import NodeStatus, TrustStatus
+from edgeproxy.dataplane.status import NodeStatus, Readiness, TrustStatus
 from edgeproxy.domain.model import Network
 from edgeproxy.node.status import StaticStatus, StatusRole
 from edgeproxy.store import Store
@@ -30,11 +30,10 @@ class Source:
     """A StatusSource whose answers the test sets (the edge role's real one comes later)."""
 
     metrics: Metrics = field(default_factory=Metrics)
-    is_ready: bool = True
-    details: dict[str, Any] = field(default_factory=dict)
+    readiness: Readiness = field(default_factory=lambda: Readiness(ready=True))
 
-    def ready(self) -> tuple[bool, dict[str, Any]]:
-        return self.is_ready, self.details
+    def ready(self) -> Readiness:
+        return self.readiness
 
     def status(self) -> NodeStatus:
         return NodeStatus(
@@ -112,19 +111,18 @@ async def test_metrics_serves_the_sources_registry(
 async def test_readyz_200_lists_fail_closed_bindings(
     client: tuple[str, aiohttp.ClientSession], source: Source
 ) -> None:
-    source.details = {"failClosed": [{"edgeCertificate": "api", "caSet": "partners"}]}
+    source.readiness = Readiness(ready=True, fail_closed=("api",))
     base, http = client
     async with http.get(f"{base}/readyz") as response:
         assert response.status == 200
         body = await response.json()
-    assert body == {"ready": True, "failClosed": [{"edgeCertificate": "api", "caSet": "partners"}]}
+    assert body == {"ready": True, "failClosed": ["api"]}
 
 
 async def test_readyz_503_names_its_reasons(
     client: tuple[str, aiohttp.ClientSession], source: Source
 ) -> None:
-    source.is_ready = False
-    source.details = {"reasons": ["trust state not loaded for api"]}
+    source.readiness = Readiness(ready=False, reasons=("trust state not loaded for api",))
     base, http = client
     async with http.get(f"{base}/readyz") as response:
         assert response.status == 503
@@ -135,7 +133,7 @@ async def test_readyz_503_names_its_reasons(
 async def test_readyz_503_without_details_still_gives_a_reason(
     client: tuple[str, aiohttp.ClientSession], source: Source
 ) -> None:
-    source.is_ready = False
+    source.readiness = Readiness(ready=False)
     base, http = client
     async with http.get(f"{base}/readyz") as response:
         assert response.status == 503
@@ -228,20 +226,20 @@ async def test_static_status_recovers_when_the_store_comes_back(store: Store) ->
     status = StaticStatus(NODE, store, Metrics(), probe_interval=60)
     await store.close()
     assert await status.probe() is False
-    assert status.ready()[0] is False
+    assert status.ready().ready is False
     await store.open()
     assert await status.probe() is True
-    assert status.ready() == (True, {"failClosed": []})
+    assert status.ready().as_json() == {"ready": True, "failClosed": []}
 
 
 async def test_static_status_background_probe_notices_the_store_going_away(store: Store) -> None:
     status = StaticStatus(NODE, store, Metrics(), probe_interval=0.01)
     await status.start()
     try:
-        assert status.ready()[0] is True
+        assert status.ready().ready is True
         await store.close()
         async with asyncio.timeout(5):
-            while status.ready()[0]:
+            while status.ready().ready:
                 await asyncio.sleep(0.01)
     finally:
         await status.stop()

@@ -138,9 +138,9 @@ async def test_readiness_says_unreachable_while_postgres_hangs(
     for _ in range(2):
         async with asyncio.timeout(BOUND):
             assert await status.probe() is False
-    ready, body = status.ready()
-    assert not ready
-    assert "timed out" in body["reasons"][0]
+    readiness = status.ready()
+    assert not readiness.ready
+    assert "timed out" in readiness.reasons[0]
     assert b"edgeproxy_store_reachable 0.0" in metrics.render()[0]
 
 

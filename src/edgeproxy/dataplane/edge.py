@@ -20,7 +20,7 @@ from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.dataplane.revocation.client import OcspClient
-from edgeproxy.dataplane.status import NodeStatus, TrustStatus
+from edgeproxy.dataplane.status import NodeStatus, Readiness, TrustStatus
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.dataplane.trust_sync import TrustSync
 from edgeproxy.revocation.crl import CrlWatch
@@ -147,16 +147,17 @@ class EdgeRole:
 
     # -- StatusSource --------------------------------------------------------------------------
 
-    def ready(self) -> tuple[bool, dict[str, Any]]:
+    def ready(self) -> Readiness:
         applied = self.sync.applied
-        body: dict[str, Any] = {
-            "ready": applied is not None,
-            "failClosed": self.sync.fail_closed(),
-            "storeReachable": self.sync.store_reachable,
-        }
-        if applied is not None and applied.source == "snapshot":
-            body["reasons"] = ["serving the last applied trust state from the local snapshot"]
-        return applied is not None, body
+        snapshot = applied is not None and applied.source == "snapshot"
+        return Readiness(
+            ready=applied is not None,
+            fail_closed=tuple(self.sync.fail_closed()),
+            reasons=("serving the last applied trust state from the local snapshot",)
+            if snapshot
+            else (),
+            store_reachable=self.sync.store_reachable,
+        )
 
     def status(self) -> NodeStatus:
         applied = self.sync.applied

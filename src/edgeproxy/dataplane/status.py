@@ -1,6 +1,6 @@
-"""The one shape of a node's /status (docs/api.md): every status source fills a `NodeStatus`, the
-listener renders it with `as_json`. An edge node, a worker pool and an admin-only node differ only
-in which fields hold something."""
+"""The one shape of a node's /status and /readyz (docs/api.md): every status source fills a
+`NodeStatus` and a `Readiness`, the listener renders them with `as_json`. An edge node, a worker
+pool and an admin-only node differ only in which fields hold something."""
 
 from __future__ import annotations
 
@@ -57,6 +57,32 @@ class WorkerStatus:
             "connections": self.connections,
             "revision": self.revision,
         }
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """/readyz: ready or not, and why.
+
+    `fail_closed`: bindings refusing every client for want of an active version (listed, yet
+    ready). `reasons`: why not ready, or what a ready node wants said (serving its snapshot).
+    `store_reachable`: None where the source does not say (a node without the edge role tells
+    its store's trouble in `reasons`). `workers`: one row per edge worker (edge.workers > 1)."""
+
+    ready: bool
+    fail_closed: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    store_reachable: bool | None = None
+    workers: tuple[WorkerStatus, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ready": self.ready, "failClosed": list(self.fail_closed)}
+        if self.store_reachable is not None:
+            body["storeReachable"] = self.store_reachable
+        if self.reasons or not self.ready:
+            body["reasons"] = list(self.reasons) or ["not ready"]
+        if self.workers:
+            body["workers"] = [w.as_json() for w in self.workers]
+        return body
 
 
 @dataclass(frozen=True)

@@ -83,16 +83,6 @@ _SIGNATURES: dict[str, tuple[str, _Strength]] = {
 _STRONG_HASHES = frozenset({"sha256", "sha384", "sha512"})
 
 
-def parse_certificate_pem(pem: str) -> list[x509.Certificate]:
-    """Every certificate of a PEM text; ValueError on anything else (never echoing the text)."""
-    certs: list[x509.Certificate] = []
-    for item in _parse_blocks(pem):
-        if isinstance(item, BlockError):
-            raise ValueError(item.detail)
-        certs.append(item.cert)
-    return certs
-
-
 def certificate_record(cert: x509.Certificate, description: str | None) -> Certificate:
     return Certificate(
         subject=cert.subject.rfc4514_string(),

@@ -181,7 +181,8 @@ def _signing_key(key: CertificatePublicKeyTypes) -> TypeGuard[CertificateIssuerP
     return isinstance(key, _SIGNING_KEY_TYPES)
 
 
-def _signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+def crl_signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    """Is the CRL's signature made by `ca`'s key? (A key that signs nothing: no.)"""
     key = ca.public_key()
     if not _signing_key(key):
         return False  # a key-agreement key (X25519, ML-KEM, ...) signs nothing
@@ -217,7 +218,7 @@ def crl_record(parsed: ParsedCrl, cas: Iterable[Certificate], description: str |
     if not named:
         detail = f"the CRL's issuer {shown!r} is not a CA certificate of any version of this set"
         raise _refuse([_error("crl-issuer-unknown", detail)])
-    signers = [(record, cert) for record, cert in named.values() if _signed_by(parsed.crl, cert)]
+    signers = [(record, cert) for record, cert in named.values() if crl_signed_by(parsed.crl, cert)]
     if not signers:
         detail = (
             f"no CA certificate named {shown!r} in this CA set verifies the CRL's signature; "

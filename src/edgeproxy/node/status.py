@@ -10,13 +10,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
 from edgeproxy.config.model import NodeConfig, StatusConfig
 from edgeproxy.dataplane.metrics import Metrics
-from edgeproxy.dataplane.status import NodeStatus
+from edgeproxy.dataplane.status import NodeStatus, Readiness
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.runtime.weblistener import WebListener
 from edgeproxy.store import Store
@@ -30,9 +30,8 @@ STORE_PROBE_TIMEOUT = 2.0
 class StatusSource(Protocol):
     metrics: Metrics
 
-    def ready(self) -> tuple[bool, dict[str, Any]]:
-        """(ready?, details). Details carry `failClosed` (bindings refusing every client for want
-        of an active version: listed, yet ready) and, when not ready, `reasons`."""
+    def ready(self) -> Readiness:
+        """Ready or not, and why (dataplane/status.py)."""
 
     def status(self) -> NodeStatus:
         """Node, network, roles, store reachability and, with the edge role, the trust state."""
@@ -53,11 +52,9 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    ok, details = request.app[_SOURCE].ready()
-    body: dict[str, Any] = {"failClosed": [], **details, "ready": ok}
-    if not ok:
-        body.setdefault("reasons", ["not ready"])
-    return web.json_response(body, status=200 if ok else 503, headers=_NO_STORE)
+    readiness = request.app[_SOURCE].ready()
+    status = 200 if readiness.ready else 503
+    return web.json_response(readiness.as_json(), status=status, headers=_NO_STORE)
 
 
 async def _status(request: web.Request) -> web.Response:
@@ -139,10 +136,10 @@ class StaticStatus:
     async def stop(self) -> None:
         await self._tasks.close()
 
-    def ready(self) -> tuple[bool, dict[str, Any]]:
+    def ready(self) -> Readiness:
         if self._reachable:
-            return True, {"failClosed": []}
-        return False, {"failClosed": [], "reasons": [f"store unreachable: {self._error}"]}
+            return Readiness(ready=True)
+        return Readiness(ready=False, reasons=(f"store unreachable: {self._error}",))
 
     def status(self) -> NodeStatus:
         return NodeStatus(

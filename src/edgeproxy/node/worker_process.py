@@ -76,12 +76,12 @@ class _Reporter:
         # A parent that does not read (stopped, gone) costs at most REPORT_LIMIT bytes here.
         if self.transport.is_closing() or self.transport.get_write_buffer_size() > REPORT_LIMIT:
             return
-        ok, details = self.edge.ready()
+        readiness = self.edge.ready()
         status = self.edge.status()
         report = {
             "pid": os.getpid(),
-            "ready": ok,
-            "storeReachable": details["storeReachable"],
+            "ready": readiness.ready,
+            "storeReachable": readiness.store_reachable,
             "connections": status.connections,
             "revision": status.trust.revision if status.trust else None,
         }

@@ -45,7 +45,7 @@ from typing import Any, Final
 from edgeproxy.config.model import Config, EdgeConfig, HostPort
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.dataplane.metrics import Metrics, worker_exited
-from edgeproxy.dataplane.status import NodeStatus, WorkerStatus
+from edgeproxy.dataplane.status import NodeStatus, Readiness, WorkerStatus
 from edgeproxy.node.worker_spec import REPORT_LIMIT, WorkerSpec, worker_node
 from edgeproxy.runtime import logs
 from edgeproxy.runtime.logs import AccessSink
@@ -297,7 +297,7 @@ class WorkerPool:
         return None
 
     def _summaries(self) -> list[WorkerStatus]:
-        ok, _ = self.local.ready()
+        ok = self.local.ready().ready
         status = self.local.status()
         rows = [
             WorkerStatus(
@@ -325,19 +325,18 @@ class WorkerPool:
             )
         return rows
 
-    def ready(self) -> tuple[bool, dict[str, Any]]:
-        ok, details = self.local.ready()
-        problems = [] if ok else ["worker 0 has no trust state yet"]
+    def ready(self) -> Readiness:
+        local = self.local.ready()
+        problems = [] if local.ready else ["worker 0 has no trust state yet"]
         problems += [p for w in self._workers if (p := self._problem(w)) is not None]
         workers = self._summaries()
-        body = {
-            **details,
-            "storeReachable": _store_reachable(workers),
-            "workers": [w.as_json() for w in workers],
-        }
-        if problems:
-            body["reasons"] = [*details.get("reasons", []), *problems]
-        return ok and not problems, body
+        return replace(
+            local,
+            ready=local.ready and not problems,
+            reasons=(*local.reasons, *problems),
+            store_reachable=_store_reachable(workers),
+            workers=tuple(workers),
+        )
 
     def status(self) -> NodeStatus:
         workers = self._summaries()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from cryptography import x509
 from OpenSSL import crypto
 
+from edgeproxy.domain.crls import crl_signed_by
 from edgeproxy.tls.reasons import from_verify_error
 from edgeproxy.tls.session import Reason
 from edgeproxy.tls.trust import TrustAnchors
@@ -84,15 +85,9 @@ def _revoked(
     """The leaf is on a CRL of the issuer that verified it (signed by that issuer's key)."""
     issuer_cert = issuer.to_cryptography()
     serial = leaf.get_serial_number()
-    key = issuer_cert.public_key()
     for crl in crls:
-        if crl.issuer != issuer_cert.subject:
-            continue
-        try:
-            if not crl.is_signature_valid(key):  # type: ignore[arg-type]
-                continue  # a same-DN CA's list: not this issuer's (contexts.py)
-        except (TypeError, ValueError):
-            continue
+        if crl.issuer != issuer_cert.subject or not crl_signed_by(crl, issuer_cert):
+            continue  # another issuer's list, or a same-DN CA's (contexts.py)
         if crl.get_revoked_certificate_by_serial_number(serial) is not None:
             return True
     return False

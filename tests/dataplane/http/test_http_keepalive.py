@@ -210,15 +210,3 @@ async def test_stale_pooled_connection_is_retried_for_bodyless_requests_only(
     assert accepts == 2
     assert (await client.request("/", method="POST", body=b"x")).status == 502  # not replayed
     await client.close()
-
-
-async def test_close_idle_closes_only_idle_connections(
-    origin: RecordingOrigin, start_proxy: StartProxy
-) -> None:
-    proxy = await start_proxy(origin.url)
-    idle = await idle_client(proxy)
-    busy = await busy_client(proxy, 0.2, settle=0.05)
-    assert proxy.context.close_idle() == 1
-    assert await idle.at_eof(timeout=1)
-    assert (await busy.response()).status == 200
-    assert (await busy.request("/again")).status == 200  # not draining: it stays usable

@@ -26,7 +26,6 @@ class Tracked(Protocol):
 
     def on_deadline(self, now: float) -> None: ...
     def drain(self) -> None: ...
-    def close_if_idle(self) -> bool: ...
     def abort(self) -> None: ...
 
 
@@ -82,10 +81,6 @@ class ProxyContext:
                     conn.abort()
         finally:
             self._timer = loop.call_later(self.tick, self._sweep) if self._connections else None
-
-    def close_idle(self) -> int:
-        """Close keep-alive connections waiting for a request."""
-        return sum(1 for conn in list(self._connections) if conn.close_if_idle())
 
     async def drain(self, grace: float | None = None) -> int:
         """Graceful stop (SIGTERM): finish in-flight requests, close the rest.
