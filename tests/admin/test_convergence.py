@@ -155,7 +155,7 @@ async def test_metrics_show_desired_and_applied_versions_and_the_oldest_change(
     api: Api, fleet: Fleet, clock: Clock, partners: tuple[int, int, int]
 ) -> None:
     set_id, first, _ = partners
-    collector = ConvergenceMetrics(fleet.truststore.convergence)
+    collector = ConvergenceMetrics(fleet.truststore)
     registry = CollectorRegistry()
     registry.register(collector)
     assert generate_latest(registry) == b""  # nothing read yet: nothing shown
@@ -194,5 +194,11 @@ async def test_metrics_show_desired_and_applied_versions_and_the_oldest_change(
     assert metrics["edgeproxy_rollouts_in_flight", (("kind", "activation"),)] == 0
     assert metrics["edgeproxy_rollout_oldest_in_flight_seconds", (("kind", "activation"),)] == 0
     assert metrics["edgeproxy_edge_nodes_lost", (("network", "STAGING"),)] == 1
+    assert metrics["edgeproxy_nodes_forgotten_total", ()] == 0
+    await api.delete("/nodes/edge-old")
+    await collector.refresh()
+    metrics = _samples(generate_latest(registry).decode())
+    assert metrics["edgeproxy_nodes_forgotten_total", ()] == 1
+    assert metrics["edgeproxy_edge_nodes_lost", (("network", "STAGING"),)] == 0
     production = (("ca_set", "partners"), ("network", "PRODUCTION"))
     assert metrics["edgeproxy_ca_set_desired_version", production] == 0

@@ -1,7 +1,7 @@
 """Convergence you can trust (docs/management.md "Convergence"), with real processes: two edge
-nodes on one store, one of them stopped (SIGSTOP). The activation stays IN_PROGRESS with that node
-pending until it resumes, or until an operator forgets it; a network without edge nodes completes
-at once, with a warning."""
+nodes on one store (SQLite, and PostgreSQL with LISTEN/NOTIFY), one of them stopped (SIGSTOP). The
+activation stays IN_PROGRESS with that node pending until it resumes, or until an operator forgets
+it; a network without edge nodes completes at once, with a warning."""
 
 from __future__ import annotations
 
@@ -52,14 +52,30 @@ async def _applied_by(admin: Admin, set_id: int, activation: Any, names: list[st
     return await poll(applied, f"{names} to apply activation {activation['activationId']}")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared(request: pytest.FixtureRequest) -> str | None:
+    """The store of the three processes: a fresh PostgreSQL database, or (None) the admin node's
+    SQLite file."""
+    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
+
+
 async def test_a_stopped_node_holds_an_activation_until_it_resumes_or_is_forgotten(
-    pki: E2ePki, node_files: MakeFiles, start_node: StartNode, spawn_node: StartNode
+    shared: str | None,
+    pki: E2ePki,
+    node_files: MakeFiles,
+    start_node: StartNode,
+    spawn_node: StartNode,
 ) -> None:
     # The admin role alone in this process; nothing here waits for node_lost_after.
     control = await start_node(
-        node_files(name="conv-admin", roles=("admin",), fleet={"node_lost_after": 120.0})
+        node_files(
+            name="conv-admin",
+            roles=("admin",),
+            store_url=shared,
+            fleet={"node_lost_after": 120.0},
+        )
     )
-    store = f"sqlite:///{control.node.files.database}"
+    store = shared or f"sqlite:///{control.node.files.database}"
     edges = [
         await spawn_node(node_files(name=name, roles=("edge",), store_url=store)) for name in EDGES
     ]
@@ -87,6 +103,20 @@ async def test_a_stopped_node_holds_an_activation_until_it_resumes_or_is_forgott
             assert state["percentComplete"] == 50
             await asyncio.sleep(0.2)
             state = await admin.activation(set_id, activation)
+
+        # The admin node's /metrics shows it: one node behind, still on the first version.
+        async def behind() -> Any:
+            metrics = await control.status.metrics()
+            staging = {"ca_set": "partners", "network": "STAGING"}
+            found = (
+                metrics.value("edgeproxy_ca_set_desired_version", **staging),
+                metrics.value("edgeproxy_ca_set_applied_version", **staging),
+                metrics.value("edgeproxy_ca_set_nodes_behind", **staging),
+                metrics.value("edgeproxy_rollouts_in_flight", kind="activation"),
+            )
+            return found if found == (second, first, 1, 1) else None
+
+        await poll(behind, "the convergence metrics to show conv-2 behind")
     resumed = await admin.settle(set_id, activation)
     assert (resumed["activationStatus"], resumed["appliedNodes"], resumed["lostNodes"]) == (
         "COMPLETE",

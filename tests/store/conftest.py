@@ -1,21 +1,13 @@
 """Store fixtures: every contract test runs against SQLite (a file in tmp_path) and PostgreSQL (a
-fresh database per test, dropped afterwards).
-
-PostgreSQL comes from `EDGEPROXY_TEST_POSTGRES` (default: the local trust-auth server, database
-`test`). When it is unreachable the PostgreSQL cases skip with the reason, except when `CI` is set:
-CI must prove both back ends, so there they fail.
+fresh database per test, dropped afterwards: `postgres_url` of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -26,60 +18,10 @@ from edgeproxy.domain.model import Certificate
 from edgeproxy.store import Store, open_store
 from support.pki import build_certificate, common_name
 
-ADMIN_DSN = os.environ.get("EDGEPROXY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 # What a unique-index violation raises, per driver: the store passes driver errors through.
 UNIQUE_VIOLATION = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
 
 OpenStore = Callable[..., Awaitable[Store]]
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _server() -> str:
-    """host:port of the test server, never its credentials."""
-    parts = urlsplit(ADMIN_DSN)
-    return f"{parts.hostname}:{parts.port or 5432}"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if _in_ci():
-        pytest.fail(
-            f"PostgreSQL at {_server()} is unreachable ({reason}) and CI is set: "
-            "CI must run the contract suite on both back ends",
-            pytrace=False,
-        )
-    pytest.skip(f"PostgreSQL at {_server()} is unreachable ({reason}); set CI=1 to fail instead")
-
-
-@pytest.fixture(scope="session")
-def postgres_probe() -> dict[str, str]:
-    """Remembers why the server was unreachable, so later cases do not wait for it again."""
-    return {}
-
-
-@pytest.fixture
-async def postgres_url(postgres_probe: dict[str, str]) -> AsyncIterator[str]:
-    """A fresh empty database `edgeproxy_t_<random>` (stores migrate it on open), then dropped."""
-    admin = None
-    if "error" not in postgres_probe:
-        try:
-            admin = await asyncpg.connect(ADMIN_DSN, timeout=5)
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            postgres_probe["error"] = f"{type(exc).__name__}: {exc}"
-    if admin is None:
-        _unavailable(postgres_probe["error"])
-    name = f"edgeproxy_t_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlsplit(ADMIN_DSN)._replace(path=f"/{name}").geturl()
-        finally:
-            # FORCE: a store a failing test left open must not keep the database alive.
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(

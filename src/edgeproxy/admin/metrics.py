@@ -6,25 +6,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from edgeproxy.service.convergence import Convergence, ConvergenceReport
+from edgeproxy.service.convergence import ConvergenceReport
+from edgeproxy.service.truststore import Truststore
 
 
 class ConvergenceMetrics(Collector):
-    def __init__(self, convergence: Convergence) -> None:
-        self._convergence = convergence
+    def __init__(self, service: Truststore) -> None:
+        self._service = service
         self._report: ConvergenceReport | None = None
 
     async def refresh(self) -> None:
-        self._report = await self._convergence.report()
+        self._report = await self._service.convergence.report()
 
     def collect(self) -> Iterator[Metric]:
         report = self._report
         if report is None:  # not read yet: publish nothing rather than zeros
             return
+        yield CounterMetricFamily(
+            "edgeproxy_nodes_forgotten",
+            "Node registrations forgotten through this admin node (`edgeproxy nodes forget`).",
+            value=self._service.reconciler.forgotten_total,
+        )
         desired = GaugeMetricFamily(
             "edgeproxy_ca_set_desired_version",
             "Active version of each CA set per network in the store (0: none active).",

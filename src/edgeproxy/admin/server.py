@@ -48,7 +48,7 @@ class AdminRole:
         self._listener = WebListener(app, self.config.listen, ssl_context=_server_tls(self.config))
         self._tasks = TaskGroup()
         # Registered on the node's /metrics by node/run.py.
-        self.metrics = ConvergenceMetrics(self.service.convergence)
+        self.metrics = ConvergenceMetrics(self.service)
 
     async def start(self) -> None:
         await self._listener.start()

@@ -54,6 +54,8 @@ class Reconciler:
         self._clock = clock
         self._liveness = liveness
         self._owners: Mapping[str, RolloutOwner] = {o.kind: o for o in owners}
+        # Node registrations forgotten through this process (edgeproxy_nodes_forgotten_total).
+        self.forgotten_total = 0
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -108,6 +110,7 @@ class Reconciler:
                 moved = advance(forget(rollout, names, actor.name), reports, now, self._liveness)
                 await self._save(tx, rollout, moved, now)
                 touched.append(moved)
+        self.forgotten_total += len(names)
         log.warning(
             "node forgotten",
             extra={"node": name, "registrations": sorted(names), "actor": actor.name},
