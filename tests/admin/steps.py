@@ -96,6 +96,11 @@ async def new_version(api: Api, set_id: int, *pems: str, **options: Any) -> int:
     return int(reply.body["version"])
 
 
+async def activity_types(api: Api, set_id: int) -> list[str]:
+    reply = await api.get(f"/ca-sets/{set_id}/activities", as_="viewer")
+    return [a["type"] for a in reply.body["activities"]]
+
+
 async def activate(api: Api, set_id: int, version: int, network: str = "STAGING") -> dict:
     reply = await api.post(f"/ca-sets/{set_id}/versions/{version}/activate", {"network": network})
     assert reply.status == 202, reply.body

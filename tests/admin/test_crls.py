@@ -19,7 +19,7 @@ from edgeproxy.store import Store
 from support.admin import Api, Reply
 from support.pki import DAY, Issued, Pki, build_crl, crl_without_next_update
 
-from .steps import Clock, Fleet, new_set, new_version
+from .steps import Clock, Fleet, activity_types, new_set, new_version
 
 CRLS = "/ca-sets/{}/crls"
 
@@ -80,11 +80,6 @@ async def listed(api: Api, set_id: int) -> list[dict]:
     reply = await api.get(CRLS.format(set_id), as_="viewer")
     assert reply.status == 200, reply.body
     return list(reply.body["crls"])
-
-
-async def activity_types(api: Api, set_id: int) -> list[str]:
-    reply = await api.get(f"/ca-sets/{set_id}/activities", as_="viewer")
-    return [a["type"] for a in reply.body["activities"]]
 
 
 async def edge_crls(fleet_service: FleetService) -> dict[str, tuple[bytes, ...]]:

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from edgeproxy.admin.auth import TokenAuthenticator, require_role
+from edgeproxy.admin.block_routes import block_routes
 from edgeproxy.admin.keys import AUTH, PRINCIPAL, SERVICE
 from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.problems import problem_middleware
@@ -71,5 +72,6 @@ def create_admin_app(
     app[SERVICE] = service
     app[AUTH] = authenticator
     app.router.add_routes(routes)
+    app.router.add_routes(block_routes)
     app.router.add_get("/openapi.json", serve_openapi)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -77,6 +78,21 @@ def network(value: Any, pointer: str = "/network") -> Network:
         return Network(value)
     except ValueError:
         raise _bad("invalid-network", "network must be STAGING or PRODUCTION", pointer) from None
+
+
+def timestamp(value: str, pointer: str) -> datetime:
+    """An RFC 3339 date-time with its offset (`2027-01-31T12:00:00Z`), as an aware datetime."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise _bad(
+            "invalid-timestamp",
+            "must be an RFC 3339 date-time with an offset, e.g. 2027-01-31T12:00:00Z",
+            pointer,
+        )
+    return parsed.astimezone(UTC)
 
 
 def version_draft(data: Mapping[str, Any]) -> VersionDraft:

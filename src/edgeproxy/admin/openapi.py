@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeproxy.admin.openapi_blocks import BLOCK_PARAMETERS, BLOCK_SCHEMAS, block_paths
 from edgeproxy.admin.openapi_schemas import (
     ACTIVATE_BODY,
     CA_SET_CREATE,
@@ -409,11 +410,12 @@ def openapi_document() -> dict[str, Any]:
             "version": "2",
             "description": "CA sets, versions and activations of the edgeproxy truststore "
             "(shaped like mTLS Edge Truststore v2). Every GET also answers HEAD. Errors are "
-            "RFC 9457 problem+json. Roles: viewer (read) < editor (+ sets, versions, CRLs) < admin "
-            "(+ activate, deactivate, delete); `x-required-role` names each operation's role.",
+            "RFC 9457 problem+json. Roles: viewer (read) < editor (+ sets, versions, CRLs, blocks) "
+            "< admin (+ activate, deactivate, delete); `x-required-role` names each operation's "
+            "role.",
         },
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **block_paths(_operation)},
         "components": {
             "securitySchemes": {
                 "bearer": {
@@ -422,7 +424,7 @@ def openapi_document() -> dict[str, Any]:
                     "description": "A token from the admin configuration (compared by SHA-256).",
                 }
             },
-            "parameters": PARAMETERS,
+            "parameters": {**PARAMETERS, **BLOCK_PARAMETERS},
             "schemas": {
                 **COMPONENT_SCHEMAS,
                 "CaSetCreate": CA_SET_CREATE,
@@ -430,6 +432,7 @@ def openapi_document() -> dict[str, Any]:
                 "ActivateBody": ACTIVATE_BODY,
                 "DeactivateBody": DEACTIVATE_BODY,
                 "CrlCreate": CRL_CREATE,
+                **BLOCK_SCHEMAS,
             },
         },
     }

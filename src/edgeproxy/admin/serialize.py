@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from edgeproxy.domain.blocks import in_force
 from edgeproxy.domain.certificates import ValidationReport
 from edgeproxy.domain.crls import CrlState
 from edgeproxy.domain.errors import FieldError
 from edgeproxy.domain.model import (
     Activation,
     Activity,
+    BlockedCertificate,
     CaSet,
     CaSetStatus,
     Certificate,
@@ -197,6 +199,21 @@ def forgotten(f: Forgotten) -> dict[str, Any]:
             {"kind": r.kind, "status": r.status.value, **rollout(RolloutView.of(r))}
             for r in f.rollouts
         ],
+    }
+
+
+def blocked_certificate(b: BlockedCertificate, now: datetime) -> dict[str, Any]:
+    return {
+        "blockId": b.id,
+        "caSetId": b.ca_set_id,
+        "fingerprintSha256": b.fingerprint,
+        "issuer": b.issuer,
+        "serialNumber": b.serial_number,
+        "reason": b.reason,
+        "expiresAt": _time(b.expires_at),
+        "expired": not in_force(b, now),
+        "createdBy": b.created_by,
+        "createdDate": _time(b.created_at),
     }
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from edgeproxy import __version__
+from edgeproxy.cli import blocks as cli_blocks
 from edgeproxy.cli import client as api
 from edgeproxy.cli import crls as cli_crls
 from edgeproxy.cli import format as fmt
@@ -245,9 +246,10 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "forget a node gone for good: changes in flight stop waiting for it (and its workers)",
      "name", ""),
 ]  # fmt: skip
-_COMMANDS += cli_crls.COMMANDS
-_POSITIONALS.update(cli_crls.POSITIONALS)
-_BUNDLES.update(cli_crls.BUNDLES)
+for _part in (cli_crls, cli_blocks):
+    _COMMANDS += _part.COMMANDS
+    _POSITIONALS.update(_part.POSITIONALS)
+    _BUNDLES.update(_part.BUNDLES)
 
 
 def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.ArgumentParser:

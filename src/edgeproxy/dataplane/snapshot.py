@@ -9,9 +9,12 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from edgeproxy.domain.model import Network
+from edgeproxy.domain.model import BlockedCertificate, Network
+from edgeproxy.tls.blocklist import BlockList
 from edgeproxy.tls.trust import TrustAnchors
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,10 @@ def write_snapshot(
                 "requireRootCertificate": a.require_root_certificate,
                 "certificatesDer": [base64.b64encode(d).decode() for d in a.certificates_der],
                 "crlsDer": [base64.b64encode(d).decode() for d in a.crls_der],
+                "blocked": [
+                    {"fingerprint": f, "issuer": i, "serialNumber": n, "expires": e}
+                    for f, i, n, e in a.blocked.key
+                ],
             }
             for name, a in active.items()
         },
@@ -49,6 +56,24 @@ def write_snapshot(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _blocked(entries: list[dict[str, Any]]) -> BlockList:
+    """The block list as the snapshot keeps it (absent before blocks existed: none)."""
+    return BlockList.of(
+        BlockedCertificate(
+            id=0,
+            ca_set_id=0,
+            fingerprint=e["fingerprint"],
+            issuer=e["issuer"],
+            serial_number=e["serialNumber"],
+            reason="",
+            expires_at=None if e["expires"] is None else datetime.fromtimestamp(e["expires"], UTC),
+            created_by="",
+            created_at=datetime.fromtimestamp(0, UTC),
+        )
+        for e in entries
+    )
 
 
 def read_snapshot(
@@ -74,6 +99,7 @@ def read_snapshot(
                     bool(entry["requireRootCertificate"]),
                     # Absent in snapshots written before CRLs existed: none, as then.
                     tuple(base64.b64decode(d) for d in entry.get("crlsDer", ())),
+                    _blocked(entry.get("blocked", ())),
                 )
             )
         return int(document["revision"]), active

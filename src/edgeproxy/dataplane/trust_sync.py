@@ -22,7 +22,7 @@ from edgeproxy.config.model import EdgeCertificateConfig, EdgeConfig, NodeConfig
 from edgeproxy.dataplane.http.served import ServedEdges
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.snapshot import read_snapshot, write_snapshot
-from edgeproxy.domain.model import Binding, Node, Version
+from edgeproxy.domain.model import Binding, BlockedCertificate, Node, Version
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.fleet import FleetService, TrustView
 from edgeproxy.store import Store
@@ -54,9 +54,11 @@ def _anchors_from_view(
     *,
     versions: Mapping[str, Version | None],
     crls: Mapping[str, tuple[bytes, ...]],
+    blocked: Mapping[str, tuple[BlockedCertificate, ...]],
 ) -> dict[str, TrustAnchors | None]:
-    """Each bound set's anchors: the ones in force when the version and CRLs are the same (known
-    by stored fingerprints, nothing re-read or re-hashed), else parsed from the version's PEM."""
+    """Each bound set's anchors: the ones in force when the version, CRLs and blocked
+    certificates are the same (known by stored fingerprints, nothing re-read or re-hashed), else
+    parsed from the version's PEM."""
     old = previous.active if previous is not None else {}
     active: dict[str, TrustAnchors | None] = {}
     for name in bound:
@@ -65,11 +67,12 @@ def _anchors_from_view(
             active[name] = None
             continue
         set_crls = tuple(crls.get(name, ()))
+        set_blocked = tuple(blocked.get(name, ()))
         known = old.get(name)
-        if known is not None and known.key == anchors_key(name, version, set_crls):
+        if known is not None and known.key == anchors_key(name, version, set_crls, set_blocked):
             active[name] = known
         else:
-            active[name] = TrustAnchors.from_version(name, version, set_crls)
+            active[name] = TrustAnchors.from_version(name, version, set_crls, set_blocked)
     return active
 
 
@@ -222,7 +225,12 @@ class TrustSync:
         try:
             state = await self._build(
                 self.edge.certificates,
-                functools.partial(_anchors_from_view, versions=view.active, crls=view.crls),
+                functools.partial(
+                    _anchors_from_view,
+                    versions=view.active,
+                    crls=view.crls,
+                    blocked=view.blocked,
+                ),
                 view.revision,
                 "store",
             )

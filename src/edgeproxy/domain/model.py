@@ -69,6 +69,8 @@ class ActivityType(StrEnum):
     DELETE_CA_SET = "DELETE_CA_SET"
     ADD_CRL = "ADD_CRL"
     DELETE_CRL = "DELETE_CRL"
+    BLOCK_CERTIFICATE = "BLOCK_CERTIFICATE"
+    UNBLOCK_CERTIFICATE = "UNBLOCK_CERTIFICATE"
 
 
 @dataclass(frozen=True)
@@ -307,5 +309,21 @@ class Crl:
     fingerprint: str  # SHA-256 of the DER, lower-case hex
     crl_pem: str  # re-encoded from DER: never the upload text
     description: str | None
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BlockedCertificate:
+    """One client certificate a CA set refuses (docs/management.md "Blocked certificates"), named
+    by `fingerprint`, or by `issuer` and `serial_number`; not versioned, like a CRL."""
+
+    id: int
+    ca_set_id: int
+    fingerprint: str | None  # SHA-256 of the DER, lower-case hex
+    issuer: str | None  # RFC 4514, as cryptography writes it
+    serial_number: str | None  # lower-case hex, no leading zeros
+    reason: str
+    expires_at: datetime | None  # None: until unblocked
     created_by: str
     created_at: datetime

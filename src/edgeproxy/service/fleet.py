@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from edgeproxy.domain.crls import crl_der, effective_crls
-from edgeproxy.domain.model import CaSetStatus, Network, Node, Version
+from edgeproxy.domain.model import BlockedCertificate, CaSetStatus, Network, Node, Version
 from edgeproxy.store import Store
 
 
@@ -26,6 +26,9 @@ class TrustView:
     # whatever the version. One past its nextUpdate is still sent: the data plane decides what
     # an expired CRL means, rather than revoked certificates silently passing again.
     crls: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
+    # Every live CA set by name → its blocked certificates, expired ones included (the data
+    # plane reads the time at each check, so an expiry needs no store change).
+    blocked: dict[str, tuple[BlockedCertificate, ...]] = field(default_factory=dict)
 
 
 class FleetService:
@@ -50,11 +53,13 @@ class FleetService:
             active: dict[str, Version | None] = {}
             changed_at: dict[str, datetime] = {}
             crls: dict[str, tuple[bytes, ...]] = {}
+            blocked: dict[str, tuple[BlockedCertificate, ...]] = {}
             for ca_set in await tx.list_ca_sets():
                 if ca_set.status is CaSetStatus.DELETED:
                     continue
                 effective = effective_crls(await tx.list_crls(ca_set.id))
                 crls[ca_set.name] = tuple(crl_der(c) for c in effective)
+                blocked[ca_set.name] = tuple(await tx.list_blocks(ca_set.id))
                 number = ca_set.active_version(network)
                 active[ca_set.name] = (
                     await tx.get_version(ca_set.id, number) if number is not None else None
@@ -65,4 +70,4 @@ class FleetService:
                 )
                 if latest is not None:
                     changed_at[ca_set.name] = latest.created_at
-            return TrustView(revision, network, active, changed_at, crls)
+            return TrustView(revision, network, active, changed_at, crls, blocked)

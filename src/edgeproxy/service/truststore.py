@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from edgeproxy.domain.rules import NODE_LOST_AFTER, NODE_TTL, Liveness
 from edgeproxy.service.activations import ActivationRollouts, Activations
+from edgeproxy.service.blocks import Blocks
 from edgeproxy.service.ca_sets import CaSets
 from edgeproxy.service.convergence import Convergence
 from edgeproxy.service.crls import Crls
@@ -27,6 +28,7 @@ class Truststore:
     versions: Versions
     activations: Activations
     crls: Crls
+    blocks: Blocks
     nodes: Nodes
     fleet: FleetService
     reconciler: Reconciler
@@ -49,6 +51,7 @@ class Truststore:
             versions=Versions(store, clock),
             activations=Activations(store, clock, liveness),
             crls=Crls(store, clock),
+            blocks=Blocks(store, clock),
             nodes=Nodes(store, clock, liveness),
             fleet=FleetService(store),
             reconciler=reconciler,

@@ -15,6 +15,7 @@ from edgeproxy.domain.model import (
     Activity,
     ActivityType,
     Binding,
+    BlockedCertificate,
     CaSet,
     CaSetStatus,
     Certificate,
@@ -222,6 +223,20 @@ def node_from_row(row: Row) -> Node:
         applied_versions=json.loads(row["applied_versions"]),
         apply_errors=json.loads(row["apply_errors"]),
         applied_at=ts(row["applied_at"]),
+    )
+
+
+def block_from_row(row: Row) -> BlockedCertificate:
+    return BlockedCertificate(
+        id=int(row["id"]),
+        ca_set_id=int(row["ca_set_id"]),
+        fingerprint=row["fingerprint"],
+        issuer=row["issuer"],
+        serial_number=row["serial_number"],
+        reason=row["reason"],
+        expires_at=ts(row["expires_at"]),
+        created_by=row["created_by"],
+        created_at=required_ts(row["created_at"]),
     )
 
 

@@ -15,6 +15,7 @@ from edgeproxy.domain.model import (
 )
 from edgeproxy.store import codec
 from edgeproxy.store.activation_queries import ActivationQueries
+from edgeproxy.store.block_queries import BlockQueries
 from edgeproxy.store.crl_queries import CrlQueries
 from edgeproxy.store.node_queries import NodeQueries
 from edgeproxy.store.rollout_queries import RolloutQueries
@@ -45,7 +46,7 @@ def _ca_set(row: codec.Row) -> CaSet:
     return codec.ca_set_from_row(row, row["latest_version"])
 
 
-class Tx(ActivationQueries, RolloutQueries, NodeQueries, CrlQueries):
+class Tx(ActivationQueries, RolloutQueries, NodeQueries, CrlQueries, BlockQueries):
     """One transaction's view of the store: every query, grouped by concern into mixins."""
 
     # -- revision ------------------------------------------------------------------------------

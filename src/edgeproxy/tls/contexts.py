@@ -26,7 +26,13 @@ from cryptography import x509
 from OpenSSL import SSL, crypto
 
 from edgeproxy.config.model import EdgeCertificateConfig
-from edgeproxy.tls.reasons import CERT_REVOKED, NO_CRL_FOR_ISSUER, STALE_CRL
+from edgeproxy.tls.blocklist import NO_BLOCKS
+from edgeproxy.tls.reasons import (
+    APPLICATION_VERIFICATION,
+    CERT_REVOKED,
+    NO_CRL_FOR_ISSUER,
+    STALE_CRL,
+)
 from edgeproxy.tls.trust import ContextKey, PreparedEdge, TrustAnchors, TrustState, context_key
 
 # Mozilla "intermediate" TLS 1.2 suites: ECDHE + AEAD only. TLS 1.3 suites stay OpenSSL's defaults.
@@ -161,6 +167,8 @@ def _make_verify(
     * a stale CRL (past nextUpdate, or not yet valid): `ocsp.failure_mode` decides. soft: carry
       on (OpenSSL still refuses serials the stale list names) and count it; hard: refuse,
       reason ocsp_unavailable (reasons.py), alert certificate_expired (OpenSSL's choice).
+    Blocked certificates: a leaf on the set's block list (tls/blocklist.py) is refused with reason
+    `blocked`, checked only when the list is not empty.
     OCSP: at depth 0 the binding's cache is consulted; "revoked" refuses with reason `revoked`.
     With `ocsp.check_intermediates`, at every depth that has a certificate verified just above it:
     OpenSSL calls back from the top of the chain down, and the top is the trust anchor (trusted
@@ -176,6 +184,7 @@ def _make_verify(
     if not auth.ocsp.enabled:
         lookup = None
     every_depth = auth.ocsp.check_intermediates
+    blocked = anchors.blocked if anchors is not None else NO_BLOCKS
 
     def verify(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
         rec = conn.get_app_data()
@@ -203,6 +212,8 @@ def _make_verify(
             elif depth == 0 and rec.error is None and lookup(cert, rec.issuer):
                 errno, ok = CERT_REVOKED, 0
                 rec.revoked_by = "ocsp"
+        if ok and depth == 0 and blocked and blocked.blocks(cert.to_cryptography()):
+            errno, ok = APPLICATION_VERIFICATION, 0  # reasons.py: Reason.BLOCKED
         if not ok and rec.error is None:
             rec.error = errno
             rec.depth = depth
@@ -223,10 +234,11 @@ def session_id_context(
     h = hashlib.sha256(b"edgeproxy-sid-v2\0" + edge.name.encode() + b"\0")
     h.update(repr(context_key(edge, anchors, generation)[:-1]).encode() + b"\0")
     if anchors is not None:
-        ca_set, version, root, prints, crls = anchors.key
+        ca_set, version, root, prints, crls, blocked = anchors.key
         h.update(f"{ca_set}\0{version}\0{root}\0{','.join(prints)}\0".encode())
         for der in crls:
             h.update(len(der).to_bytes(4, "big") + der)
+        h.update(repr(blocked).encode())
     return h.digest()
 
 

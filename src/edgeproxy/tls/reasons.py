@@ -26,10 +26,13 @@ _VERIFY: Final[dict[int, Reason]] = {
     # (contexts.py accepts these under soft): revocation status unknown, not "revoked".
     11: Reason.OCSP_UNAVAILABLE,  # CRL_NOT_YET_VALID
     12: Reason.OCSP_UNAVAILABLE,  # CRL_HAS_EXPIRED
+    # The verify callback refused a certificate on the CA set's block list (contexts.py).
+    50: Reason.BLOCKED,  # APPLICATION_VERIFICATION
 }
 
 # Codes the verify callbacks act on (contexts.py); named here, next to the classifier.
 CERT_REVOKED: Final = 23
+APPLICATION_VERIFICATION: Final = 50  # a blocked certificate
 # Not this issuer's CRL: UNABLE_TO_GET_CRL (CRL_CHECK is on, but the store has no CRL naming the
 # issuer) and CRL_SIGNATURE_FAILURE (a CRL naming it, signed by another key: a same-DN CA,
 # docs/management.md).

@@ -52,8 +52,8 @@ class Judge:
         before: TrustAnchors | None = None,
     ) -> Reason | None:
         """None while the chain (leaf first, as the client sent it) is still trusted under
-        `anchors`, else why not: no_active_version, revoked, or the handshake's reason for the
-        verify error. `before`: the anchors it was trusted under, to rebuild the whole chain
+        `anchors`, else why not: no_active_version, revoked, blocked, or the handshake's reason
+        for the verify error. `before`: the anchors it was trusted under, to rebuild the whole chain
         first (a resumed session may know only the leaf, its intermediates not resent)."""
         if anchors is None:
             return Reason.NO_ACTIVE_VERSION
@@ -76,6 +76,8 @@ class Judge:
             return from_verify_error(code) if code else Reason.BAD_CERTIFICATE
         if crls and len(verified) > 1 and _revoked(verified[0], verified[1], crls):
             return Reason.REVOKED
+        if anchors.blocked and anchors.blocked.blocks(leaf.to_cryptography(), chain_der[0]):
+            return Reason.BLOCKED
         return None
 
 

@@ -26,6 +26,8 @@ class Reason(StrEnum):
     # CRL case is told apart by edgeproxy_crl_expired and its log line.
     OCSP_UNAVAILABLE = "ocsp_unavailable"
     BAD_CERTIFICATE = "bad_certificate"
+    # On the CA set's list of blocked certificates (docs/management.md "Blocked certificates").
+    BLOCKED = "blocked"
     NO_ACTIVE_VERSION = "no_active_version"
     SNI_MISMATCH = "sni_mismatch"
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
@@ -56,6 +58,7 @@ CERTIFICATE_VERDICTS: Final = frozenset(
         Reason.REVOKED,
         Reason.OCSP_UNAVAILABLE,
         Reason.BAD_CERTIFICATE,
+        Reason.BLOCKED,
         Reason.NO_ACTIVE_VERSION,
     }
 )

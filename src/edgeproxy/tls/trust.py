@@ -22,22 +22,36 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from edgeproxy.config.model import EdgeCertificateConfig
-from edgeproxy.domain.model import Version
+from edgeproxy.domain.model import BlockedCertificate, Version
 from edgeproxy.domain.pem import BlockError, certificate_blocks
+from edgeproxy.tls.blocklist import NO_BLOCKS, BlockKey, BlockList
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
 
 # What identifies a version's anchors without reading them: (CA set, version, require root,
-# SHA-256 fingerprints of the certificates, DER of the CRLs in effect). A set deleted and created
-# again restarts at version 1, hence the fingerprints; they are stored, so nothing is hashed.
-AnchorsKey = tuple[str, int, bool, tuple[str, ...], tuple[bytes, ...]]
+# SHA-256 fingerprints of the certificates, DER of the CRLs in effect, the blocked certificates).
+# A set deleted and created again restarts at version 1, hence the fingerprints; they are stored,
+# so nothing is hashed.
+AnchorsKey = tuple[str, int, bool, tuple[str, ...], tuple[bytes, ...], BlockKey]
 
 
-def anchors_key(ca_set: str, version: Version, crls_der: tuple[bytes, ...]) -> AnchorsKey:
+def anchors_key(
+    ca_set: str,
+    version: Version,
+    crls_der: tuple[bytes, ...],
+    blocked: tuple[BlockedCertificate, ...] = (),
+) -> AnchorsKey:
     """The key of the anchors a store version gives, from its stored fingerprints (no parsing)."""
     root = version.require_root_certificate
-    return (ca_set, version.version, root, version.fingerprints, crls_der)
+    return (
+        ca_set,
+        version.version,
+        root,
+        version.fingerprints,
+        crls_der,
+        BlockList.of(blocked).key,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +63,8 @@ class TrustAnchors:
     handshake; an issuer without one is not (contexts.py).
     `expiries`: (SHA-256 fingerprint, notAfter Unix time) per certificate, for the metrics; they
     follow from the certificates, so they take no part in equality.
+    `blocked`: the set's blocked certificates (not versioned either), refused in the handshake
+    and by the re-check of open connections.
     """
 
     ca_set: str
@@ -57,10 +73,15 @@ class TrustAnchors:
     require_root_certificate: bool = False
     crls_der: tuple[bytes, ...] = ()
     expiries: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+    blocked: BlockList = NO_BLOCKS
 
     @classmethod
     def from_version(
-        cls, ca_set: str, version: Version, crls_der: tuple[bytes, ...] = ()
+        cls,
+        ca_set: str,
+        version: Version,
+        crls_der: tuple[bytes, ...] = (),
+        blocked: tuple[BlockedCertificate, ...] = (),
     ) -> TrustAnchors:
         """Decode a store version's PEM to DER (off the event loop: a version holds up to 300).
 
@@ -79,6 +100,7 @@ class TrustAnchors:
             version.require_root_certificate,
             tuple(crls_der),
             tuple((c.fingerprint, c.end_date.timestamp()) for c in version.certificates),
+            BlockList.of(blocked),
         )
 
     @classmethod
@@ -89,6 +111,7 @@ class TrustAnchors:
         ders: tuple[bytes, ...],
         root: bool = False,
         crls_der: tuple[bytes, ...] = (),
+        blocked: BlockList = NO_BLOCKS,
     ) -> TrustAnchors:
         """From DER (the snapshot): the expiries are read from the certificates."""
         certs = [x509.load_der_x509_certificate(d) for d in ders]
@@ -102,6 +125,7 @@ class TrustAnchors:
                 (c.fingerprint(hashes.SHA256()).hex(), c.not_valid_after_utc.timestamp())
                 for c in certs
             ),
+            blocked,
         )
 
     @property
@@ -110,7 +134,8 @@ class TrustAnchors:
         prints = tuple(sorted(f for f, _ in self.expiries))
         if len(prints) != len(self.certificates_der):  # made without expiries (tests)
             prints = tuple(sorted(hashlib.sha256(d).hexdigest() for d in self.certificates_der))
-        return (self.ca_set, self.version, self.require_root_certificate, prints, self.crls_der)
+        root = self.require_root_certificate
+        return (self.ca_set, self.version, root, prints, self.crls_der, self.blocked.key)
 
 
 # What shapes an edge's SSL.Context: the edge's TLS settings, the key generation (bumped when the
