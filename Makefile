@@ -15,12 +15,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Tools the tests drive as real peers or checkers; installed from Debian when missing.
+# Tools the tests drive as real peers or checkers; installed from Debian when missing. The console's
+# browser tests drive Debian's chromium (Playwright's own browser download is never used), with the
+# DejaVu fonts its pages and screenshots are drawn in.
 system-deps:
 	@missing=""; \
-	for tool in curl:curl openssl:openssl promtool:prometheus nghttp:nghttp2-client h2load:nghttp2-client; do \
+	for tool in curl:curl openssl:openssl promtool:prometheus nghttp:nghttp2-client h2load:nghttp2-client \
+	    chromium:chromium; do \
 	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
 	done; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 
 run: setup

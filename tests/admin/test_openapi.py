@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
+from edgeproxy.admin.console import CONSOLE_HANDLERS
 from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.routes import REQUIRED_ROLE
 from support.admin import BASE, Api, OpenApiChecker, Reply
@@ -20,12 +21,15 @@ from .steps import Fleet, new_set, new_version
 
 
 def _served(api: Api) -> dict[tuple[str, str], Any]:
-    """(method, path) → handler of every route the running app serves, HEAD twins aside."""
+    """(method, path) → handler of every API route the running app serves, HEAD twins and the
+    console's pages and sign-in aside (docs/api.md, Console: not part of the API)."""
     router = api.client.app.router
     return {
         (route.method, route.resource.canonical): route.handler
         for route in router.routes()
-        if route.method != "HEAD" and route.resource is not None
+        if route.method != "HEAD"
+        and route.resource is not None
+        and route.handler not in CONSOLE_HANDLERS
     }
 
 
@@ -54,7 +58,11 @@ async def test_documented_operations_are_exactly_the_served_routes(api: Api) -> 
 
 async def test_every_get_also_answers_head_as_the_document_says(api: Api) -> None:
     router = api.client.app.router
-    heads = {r.resource.canonical for r in router.routes() if r.method == "HEAD"}
+    heads = {
+        r.resource.canonical
+        for r in router.routes()
+        if r.method == "HEAD" and r.handler not in CONSOLE_HANDLERS
+    }
     gets = {path for method, path in _served(api) if method == "GET"}
     assert heads == gets
     assert "Every GET also answers HEAD" in openapi_document()["info"]["description"]
@@ -75,8 +83,9 @@ async def test_roles_and_operation_ids_match_the_handlers(api: Api) -> None:
 
 def test_every_operation_needs_the_bearer_token_but_the_document_itself() -> None:
     document = openapi_document()
-    assert document["security"] == [{"bearer": []}]
+    assert document["security"] == [{"bearer": []}, {"consoleSession": []}]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["components"]["securitySchemes"]["consoleSession"]["in"] == "cookie"
     for (_, path), operation in _documented().items():
         assert ("security" in operation) == (path == "/openapi.json")
         if path != "/openapi.json":

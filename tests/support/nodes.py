@@ -113,6 +113,8 @@ class NodeFiles:
     snapshot_at: Path | None = None  # default: var/<name>.snapshot.json
     log: dict[str, Any] = field(default_factory=dict)  # the [log] table, when not empty
     fleet: dict[str, float] = field(default_factory=dict)  # the [fleet] table, when given
+    # (name, role, token) of each admin token; the config holds their SHA-256.
+    tokens: tuple[tuple[str, str, str], ...] = (("ops", "admin", ADMIN_TOKEN),)
 
     @property
     def path(self) -> Path:
@@ -127,7 +129,11 @@ class NodeFiles:
         return self.directory / "var" / "edgeproxy.db"
 
     def text(self) -> str:
-        token_hash = hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
+        tokens = ", ".join(
+            f'{{ name = "{name}", role = "{role}", '
+            f'token_sha256 = "{hashlib.sha256(token.encode()).hexdigest()}" }}'
+            for name, role, token in self.tokens
+        )
         lines = [
             "[node]",
             f"name = {_toml(self.name)}",
@@ -146,7 +152,7 @@ class NodeFiles:
             ),
             "[admin]",
             f'listen = "127.0.0.1:{self.admin_port}"',
-            f'tokens = [{{ name = "ops", role = "admin", token_sha256 = "{token_hash}" }}]',
+            f"tokens = [{tokens}]",
             "",
             "[status]",
             f'listen = "127.0.0.1:{self.status_port}"',

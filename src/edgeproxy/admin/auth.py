@@ -36,9 +36,17 @@ class TokenAuthenticator:
         token = token.strip(" \t")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("missing-token", "send Authorization: Bearer <token>")
+        return self.principal(self.digest(token))
+
+    def digest(self, token: str) -> str:
+        """The SHA-256 (hex) of a well-formed token, as the config holds it; 401 otherwise."""
         if not _well_formed(token):
             raise Unauthorized("invalid-token", "the bearer token is not valid")
-        digest = hashlib.sha256(token.encode()).hexdigest()
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def principal(self, digest: str) -> Principal:
+        """Who a token's digest names among the tokens configured now (a console session is
+        checked again on every request, so a token removed by SIGHUP ends its sessions)."""
         found: Principal | None = None
         # Compare against every token so timing does not reveal which one nearly matched.
         for entry in self._tokens:

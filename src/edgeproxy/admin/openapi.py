@@ -24,6 +24,7 @@ from edgeproxy.admin.openapi_schemas import (
     ref,
 )
 from edgeproxy.admin.serialize import BASE
+from edgeproxy.admin.sessions import COOKIE, CSRF_HEADER
 from edgeproxy.domain import rules
 from edgeproxy.domain.model import Role
 
@@ -412,9 +413,10 @@ def openapi_document() -> dict[str, Any]:
             "(shaped like mTLS Edge Truststore v2). Every GET also answers HEAD. Errors are "
             "RFC 9457 problem+json. Roles: viewer (read) < editor (+ sets, versions, CRLs, blocks) "
             "< admin (+ activate, deactivate, delete); `x-required-role` names each operation's "
-            "role.",
+            "role. The operator console (`/console/`) calls these same operations with the "
+            "session cookie its sign-in sets instead of the token (docs/api.md, Console).",
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"consoleSession": []}],
         "paths": {**_paths(), **block_paths(_operation)},
         "components": {
             "securitySchemes": {
@@ -422,7 +424,18 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A token from the admin configuration (compared by SHA-256).",
-                }
+                },
+                "consoleSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": COOKIE,
+                    "description": "The console's session (`__Host-` prefixed over TLS), made by "
+                    "signing in with a token at `POST /console/session`; the token's role "
+                    f"applies. Every call but GET and HEAD must also send the `{CSRF_HEADER}` "
+                    "header with the session's CSRF token (403 `csrf-token-missing` or "
+                    "`csrf-token-invalid` otherwise); an idle or ended session is 401 "
+                    "`session-expired`.",
+                },
             },
             "parameters": {**PARAMETERS, **BLOCK_PARAMETERS},
             "schemas": {

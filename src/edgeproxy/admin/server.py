@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
 from edgeproxy.admin.metrics import ConvergenceMetrics
+from edgeproxy.admin.sessions import SessionStore
 from edgeproxy.config.model import AdminConfig
 from edgeproxy.config.values import is_loopback
 from edgeproxy.runtime.tasks import TaskGroup, every
@@ -40,10 +41,12 @@ class AdminRole:
 
     def __post_init__(self) -> None:
         self._authenticator = TokenAuthenticator(self.config.tokens)
+        self._sessions = SessionStore(self.config.console_idle_timeout)
         app = create_admin_app(
             self.service,
             self._authenticator,
             max_body_bytes=self.config.max_body_bytes,
+            sessions=self._sessions,
         )
         self._listener = WebListener(app, self.config.listen, ssl_context=_server_tls(self.config))
         self._tasks = TaskGroup()
@@ -66,7 +69,8 @@ class AdminRole:
         return self._listener.port
 
     def reload(self, config: AdminConfig) -> None:
-        """SIGHUP: new tokens take effect at once; the listener and body limit need a restart."""
+        """SIGHUP: new tokens and the console's idle timeout take effect at once (a session
+        whose token is gone ends); the listener and body limit need a restart."""
         if (config.listen, config.tls_certificate, config.tls_private_key) != (
             self.config.listen,
             self.config.tls_certificate,
@@ -74,7 +78,10 @@ class AdminRole:
         ) or config.max_body_bytes != self.config.max_body_bytes:
             log.warning("admin listener settings changed: they take effect at the next restart")
         self._authenticator.replace(config.tokens)
-        self.config = replace(self.config, tokens=config.tokens)
+        self._sessions.idle_timeout = config.console_idle_timeout
+        self.config = replace(
+            self.config, tokens=config.tokens, console_idle_timeout=config.console_idle_timeout
+        )
 
     async def stop(self) -> None:
         await self._tasks.close()

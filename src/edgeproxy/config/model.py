@@ -73,6 +73,7 @@ class AdminConfig:
     tls_certificate: Path | None = None  # required for a non-loopback listen
     tls_private_key: Path | None = None
     max_body_bytes: int = 1024 * 1024
+    console_idle_timeout: float = 900.0  # seconds a console session lives unused
 
 
 @dataclass(frozen=True)

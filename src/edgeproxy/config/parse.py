@@ -153,7 +153,14 @@ def _node(t: Table, base: Path) -> NodeConfig:
 
 
 def _admin(root: Table, base: Path, environ: Mapping[str, str]) -> AdminConfig:
-    keys = ("listen", "tokens", "tls_certificate", "tls_private_key", "max_body_bytes")
+    keys = (
+        "listen",
+        "tokens",
+        "tls_certificate",
+        "tls_private_key",
+        "max_body_bytes",
+        "console_idle_timeout",
+    )
     t = root.table("admin", keys)
     address = t.opt("listen", listen, _hp(9000))
     cert = t.opt("tls_certificate", path_in(base), None)
@@ -167,7 +174,13 @@ def _admin(root: Table, base: Path, environ: Mapping[str, str]) -> AdminConfig:
         if file is not None:
             existing_file(file, t.at(name))
     tokens = _tokens(t.tables("tokens", ("name", "role", "token_sha256", "token_env")), environ)
-    return AdminConfig(address, tokens, cert, key, **t.fields({"max_body_bytes": int_range(1)}))
+    return AdminConfig(
+        address,
+        tokens,
+        cert,
+        key,
+        **t.fields({"max_body_bytes": int_range(1), "console_idle_timeout": positive_float}),
+    )
 
 
 def _tokens(tables: list[Table], environ: Mapping[str, str]) -> tuple[TokenConfig, ...]:

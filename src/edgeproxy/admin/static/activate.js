@@ -1,0 +1,131 @@
+// "Activate version N": the set's details, the warnings, and the activation's live progress.
+// Deactivation asks for an explicit confirmation.
+import { get, post } from "./api.js";
+import { announce, checkbox, dialog, h, mount, problem } from "./dom.js";
+
+const POLL_MS = 500;
+const POLL_LIMIT = 3600; // at most 30 minutes of polling, the documents' longest activation
+
+export async function activateDialog(set, version) {
+  const number = version.version;
+  const warnings = await activationWarnings(set, version);
+  await dialog(`Activate version ${number}`, (close) => {
+    const progress = h("div", { class: "progress-area" });
+    const buttons = ["STAGING", "PRODUCTION"].map((network) => {
+      const where = network.toLowerCase();
+      const active = version[`${where}Status`] === "ACTIVE";
+      return h("button", {
+        type: "button", class: "primary", disabled: active,
+        onclick: async () => {
+          buttons.forEach((b) => { b.disabled = true; });
+          try {
+            const activation = await post(`/ca-sets/${set.caSetId}/versions/${number}/activate`, { network });
+            await follow(activation, progress);
+          } catch (error) {
+            mount(progress, problem(error, `Version ${number} was not activated on ${where}.`));
+          }
+        },
+      }, active ? `Version ${number} is active on ${where}` : `Activate version ${number} on ${where}`);
+    });
+    return [
+      h("dl", { class: "facts" },
+        h("dt", {}, "CA set"), h("dd", {}, set.caSetName),
+        h("dt", {}, "Version"), h("dd", {}, `${number}${version.description ? ` — ${version.description}` : ""}`),
+        h("dt", {}, "Certificates"), h("dd", {}, String(version.certificates.length)),
+        h("dt", {}, "Active now"), h("dd", {}, `staging: ${set.stagingVersion ? `v${set.stagingVersion}` : "none"}, production: ${set.productionVersion ? `v${set.productionVersion}` : "none"}`)),
+      warnings.map((w) => h("p", { class: "warn" }, w)),
+      h("p", { class: "hint" }, "Every edge node of the network applies the version; you can close this window, the activation goes on."),
+      h("div", { class: "actions" }, buttons),
+      progress,
+      h("div", { class: "actions" }, h("button", { type: "button", onclick: () => { close(true); window.dispatchEvent(new HashChangeEvent("hashchange")); } }, "Close")),
+    ];
+  });
+}
+
+// What an operator should know first: never tested on staging, and clients that would lose access
+// (CA certificates in the active version that this one drops).
+async function activationWarnings(set, version) {
+  const out = [];
+  const { activations } = await get(`/ca-sets/${set.caSetId}/activations`);
+  const tested = activations.some((a) => a.version === version.version && a.network === "STAGING"
+    && a.activationType === "ACTIVATE" && a.activationStatus === "COMPLETE");
+  if (!tested) out.push(`Version ${version.version} has never been active on staging: consider activating it on staging first for testing.`);
+  const mine = new Set(version.certificates.map((c) => c.fingerprint));
+  for (const network of ["staging", "production"]) {
+    const current = set[`${network}Version`];
+    if (!current || current === version.version) continue;
+    const active = await get(`/ca-sets/${set.caSetId}/versions/${current}`);
+    const dropped = active.certificates.filter((c) => !mine.has(c.fingerprint));
+    if (dropped.length) {
+      out.push(`On ${network}, clients issued by ${dropped.map((c) => c.subject).join("; ")} would lose access (in version ${current}, not in version ${version.version}).`);
+    }
+  }
+  return out;
+}
+
+export async function deactivateDialog(set, version, network) {
+  const where = network.toLowerCase();
+  const number = version.version;
+  await dialog(`Deactivate version ${number} on ${where}`, (close) => {
+    const progress = h("div", { class: "progress-area" });
+    const confirm = checkbox(`I understand: edge certificates bound to ${set.caSetName} on ${where} will refuse every client`, false);
+    const force = checkbox("Force (emergency stop, even while edge certificates bind this set)", false,
+      "Without it, deactivation is refused while a live edge node of this network binds the set.");
+    const go = h("button", {
+      type: "button", class: "danger",
+      onclick: async () => {
+        if (!confirm.input.checked) {
+          mount(progress, h("p", { class: "error", role: "alert" }, "Tick the confirmation first."));
+          confirm.input.focus();
+          return;
+        }
+        go.disabled = true;
+        try {
+          const activation = await post(`/ca-sets/${set.caSetId}/versions/${number}/deactivate`,
+            { network, force: force.input.checked });
+          await follow(activation, progress);
+        } catch (error) {
+          mount(progress, problem(error, `Version ${number} was not deactivated on ${where}.`));
+          go.disabled = false;
+        }
+      },
+    }, `Deactivate version ${number} on ${where}`);
+    return [
+      h("p", {}, `With no active version on ${where}, the set's edge certificates there fail closed.`),
+      confirm.wrap, force.wrap,
+      h("div", { class: "actions" }, go,
+        h("button", { type: "button", onclick: () => { close(true); window.dispatchEvent(new HashChangeEvent("hashchange")); } }, "Close")),
+      progress,
+    ];
+  });
+}
+
+// Live progress until COMPLETE or FAILED: percent, and the nodes' counts when the API gives them.
+export async function follow(activation, area) {
+  const bar = h("progress", { max: 100, value: activation.percentComplete || 0, "aria-label": "Activation progress" });
+  const text = h("p", { class: "activation-status", role: "status" });
+  const nodes = h("p", { class: "small" });
+  mount(area, bar, text, nodes,
+    activation.validation.warnings.map((w) => h("p", { class: "warn" }, w.detail)));
+  let current = activation;
+  const link = `/ca-sets/${activation.caSetId}/versions/${activation.version}/activations/${activation.activationId}`;
+  for (let i = 0; i < POLL_LIMIT && area.isConnected; i += 1) {
+    bar.value = current.percentComplete || 0;
+    const verb = current.activationType === "DEACTIVATE" ? "Deactivation" : "Activation";
+    text.textContent = `${verb} on ${current.network.toLowerCase()}: ${current.activationStatus} (${current.percentComplete}%)`;
+    const counts = ["pendingNodes", "appliedNodes", "failedNodes", "lostNodes"].filter((k) => k in current);
+    nodes.textContent = counts.map((k) => `${k.replace("Nodes", "")}: ${nodeCount(current[k])}`).join(" · ");
+    if (current.activationStatus !== "IN_PROGRESS") {
+      if (current.activationStatus === "FAILED") area.append(h("p", { class: "error", role: "alert" }, `FAILED: ${current.failureReason || "no reason given"}`));
+      announce(`${verb} ${current.activationStatus}`);
+      return current;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    current = await get(link);
+  }
+  return current;
+}
+
+function nodeCount(value) {
+  return Array.isArray(value) ? `${value.length}${value.length ? ` (${value.join(", ")})` : ""}` : String(value);
+}

@@ -1,0 +1,232 @@
+"""Fixtures of the console's browser tests: one node process (admin + edge) with a token per
+role, one Chromium for the whole session (Debian's `chromium`, never Playwright's own download),
+and one page per role, reused by every test.
+
+Playwright's async API runs on pytest-asyncio's session loop (the tests say
+`asyncio(loop_scope="session")`): its sync API would leave its own loop marked running in this
+thread for the rest of the session, and every later asyncio test would fail to start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    async_playwright,
+    expect,
+)
+
+from e2e.pki import E2ePki, make_pki
+from support.nodes import EdgeSpec, NodeFiles
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make system-deps`)
+TOKENS = {
+    "admin": ("ops", "console-admin-token"),
+    "editor": ("dev", "console-editor-token"),
+    "viewer": ("auditor", "console-viewer-token"),
+}
+BOUND_SET = "partners"  # the CA set the node's edge certificate binds (TOML)
+EDGE_HOST = "api.test"
+STARTUP = 30.0  # seconds the node may take to serve /healthz
+TIMEOUT_MS = 15_000  # the longest any one browser wait may take
+# `EDGEPROXY_SCREENSHOTS=docs/screenshots pytest tests/console` refreshes the README's pictures.
+SCREENSHOTS = os.environ.get("EDGEPROXY_SCREENSHOTS")
+
+
+class _Origin(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"origin says hello\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def console_pki(tmp_path_factory: pytest.TempPathFactory) -> E2ePki:
+    return make_pki(tmp_path_factory.mktemp("console-pki"))
+
+
+@pytest.fixture(scope="session")
+def origin_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class ConsoleNode:
+    files: NodeFiles
+    process: subprocess.Popen[bytes]
+    pki: E2ePki
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.files.admin_port}"
+
+    @property
+    def edge_port(self) -> int:
+        return self.files.edge_port
+
+    def log(self) -> str:
+        return (self.files.directory / "node.stderr").read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def node(
+    tmp_path_factory: pytest.TempPathFactory, console_pki: E2ePki, origin_url: str
+) -> Iterator[ConsoleNode]:
+    directory = tmp_path_factory.mktemp("console-node")
+    files = NodeFiles(
+        directory,
+        origin_url,
+        console_pki.server_chain,
+        console_pki.server_key,
+        name="console-edge",
+        tokens=tuple((name, role, token) for role, (name, token) in TOKENS.items()),
+        edges=[EdgeSpec("api", (EDGE_HOST,), ca_set=BOUND_SET)],
+    )
+    files.use_free_ports()
+    path = files.write()
+    with (directory / "node.stderr").open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edgeproxy", "serve", "-c", str(path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    running = ConsoleNode(files, process, console_pki)
+    try:
+        _wait_healthy(running)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _wait_healthy(node: ConsoleNode) -> None:
+    url = f"http://127.0.0.1:{node.files.status_port}/healthz"
+    deadline = time.monotonic() + STARTUP
+    for _ in range(int(STARTUP / 0.1)):
+        if node.process.poll() is not None:
+            raise AssertionError(f"the node exited: {node.log()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"the node did not serve /healthz in {STARTUP}s: {node.log()[-2000:]}")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def playwright() -> AsyncIterator[Playwright]:
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(
+            f"{CHROMIUM} is missing: `make system-deps` installs Debian's chromium"
+        )
+    async with async_playwright() as driver:
+        yield driver
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
+    launched = await playwright.chromium.launch(executable_path=CHROMIUM)
+    yield launched
+    await launched.close()
+
+
+@dataclass
+class Pages:
+    """One signed-in page per role (own cookie jar each), made on first use and then reused."""
+
+    browser: Browser
+    node: ConsoleNode
+    contexts: dict[str, BrowserContext] = field(default_factory=dict)
+    pages: dict[str, Page] = field(default_factory=dict)
+
+    async def __call__(self, role: str) -> Page:
+        if role not in self.pages:
+            context = await self.new_context()
+            page = await context.new_page()
+            await sign_in(page, TOKENS[role][1])
+            self.contexts[role], self.pages[role] = context, page
+        return self.pages[role]
+
+    async def new_context(self) -> BrowserContext:
+        context = await self.browser.new_context(
+            base_url=self.node.url, viewport={"width": 1280, "height": 800}
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        return context
+
+    async def close(self) -> None:
+        for context in self.contexts.values():
+            await context.close()
+
+
+async def sign_in(page: Page, token: str) -> None:
+    await page.goto("/console/")
+    await page.get_by_label("Token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign out").wait_for()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def pages(browser: Browser, node: ConsoleNode) -> AsyncIterator[Pages]:
+    made = Pages(browser, node)
+    yield made
+    await made.close()
+
+
+async def screenshot(page: Page, name: str, directory: Path) -> Path:
+    """A picture of the page as it is; also into the README's folder when asked to refresh it."""
+    path = directory / f"{name}.png"
+    await page.screenshot(path=str(path))
+    if SCREENSHOTS:
+        target = Path(SCREENSHOTS)
+        target.mkdir(parents=True, exist_ok=True)
+        (target / path.name).write_bytes(path.read_bytes())
+    return path
+
+
+async def make_set(page: Page, name: str, ca_pem: str) -> str:
+    """A set with version 1 (one CA) made through the editor's pages; its set page's URL."""
+    await page.goto("/console/#/ca-sets/new")
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_role("button", name="Submit").click()
+    await expect(page.get_by_role("heading", level=1, name=name)).to_be_visible()
+    url = page.url
+    await page.get_by_role("link", name="Create version 1").click()
+    await page.get_by_label("Paste certificate PEM(s) here").fill(ca_pem)
+    await page.get_by_role("button", name="Validate and add to version").click()
+    await expect(page.get_by_text("1 certificate(s) validated and added")).to_be_visible()
+    await page.get_by_role("button", name="Create version").click()
+    await expect(page.get_by_role("heading", level=2, name="Version 1")).to_be_visible()
+    return url

@@ -1,0 +1,118 @@
+"""axe-core (the copy the `axe-playwright-python` wheel ships) on every page of the console: no
+serious or critical violation. And at a phone's width (390 by 844 pixels) no page scrolls
+sideways."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+import pytest_asyncio
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Page, expect
+
+from .conftest import Pages, make_set
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+AXE = Axe()
+Drawn = Callable[[Page], Awaitable[None]]
+
+
+async def serious(page: Page) -> list[str]:
+    results = await AXE.run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def set_url(pages: Pages) -> str:
+    return await make_set(await pages("admin"), "a11y-check", pages.node.pki.ca_a.pem)
+
+
+def _pages(set_url: str) -> dict[str, tuple[str, Drawn]]:
+    """name → (hash route, what shows the page is drawn)."""
+
+    def heading(text: str) -> Drawn:
+        return lambda page: expect(page.get_by_role("heading", name=text).first).to_be_visible()
+
+    def tab_of_set(label: str) -> Drawn:
+        current = '.tabs a[aria-current="page"]'
+        return lambda page: expect(page.locator(current, has_text=label)).to_be_visible()
+
+    tab = set_url.split("#")[1]
+    return {
+        "ca-sets": ("/", heading("CA certificate sets")),
+        "new-ca-set": ("/ca-sets/new", heading("New CA certificate set")),
+        "ca-set": (tab, tab_of_set("Versions")),
+        "version": (f"{tab}/versions/1", heading("Chain structure")),
+        "editor": (f"{tab}/versions/new", heading("Add certificates")),
+        "activations": (f"{tab}/activations", tab_of_set("Activations")),
+        "activities": (f"{tab}/activities", tab_of_set("Activities")),
+        "associations": (f"{tab}/associations", tab_of_set("Associations")),
+        "crls": (f"{tab}/crls", heading("Upload a CRL")),
+        "expiring": ("/expiring", heading("Expiring certificates")),
+        "fleet": ("/fleet", heading("Fleet")),
+        "edge-certificates": ("/edge-certificates", heading("Edge certificates")),
+    }
+
+
+async def test_every_page_passes_axe_and_fits_a_phone(pages: Pages, set_url: str) -> None:
+    page = await pages("admin")
+    found: dict[str, list[str]] = {}
+    for name, (route, drawn) in _pages(set_url).items():
+        for width, height in ((1280, 800), (390, 844)):
+            await page.set_viewport_size({"width": width, "height": height})
+            await page.goto(f"/console/#{route}")
+            await drawn(page)
+            await page.wait_for_function(
+                "!document.getElementById('main').hasAttribute('aria-busy')"
+            )
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            if overflow > 0:
+                found.setdefault(name, []).append(f"{width}px wide: scrolls {overflow}px sideways")
+            if width == 1280:
+                found.setdefault(name, []).extend(await serious(page))
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+async def test_the_sign_in_page_and_the_activation_dialog_pass_axe(
+    pages: Pages, set_url: str
+) -> None:
+    context = await pages.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto("/console/")
+        await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        assert await serious(page) == []
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_text("Enter a token.")).to_be_visible()
+        await page.get_by_label("Token").fill("not-a-token")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_contain_text("not valid")
+        assert await serious(page) == []
+    finally:
+        await context.close()
+    admin = await pages("admin")
+    await admin.goto(f"/console/#{set_url.split('#')[1]}/versions/1")
+    await admin.get_by_role("button", name="Activate version 1").click()
+    await expect(admin.get_by_role("dialog")).to_be_visible()
+    assert await serious(admin) == []
+    await admin.keyboard.press("Escape")
+    await expect(admin.get_by_role("dialog")).to_have_count(0)
+
+
+async def test_the_check_has_teeth(pages: Pages) -> None:
+    page = await pages.browser.new_page()
+    try:
+        await page.set_content("<html><body><img src='x.png'><input type='text'></body></html>")
+        found = await serious(page)
+    finally:
+        await page.close()
+    assert any(line.startswith("image-alt") for line in found)
+    assert any(line.startswith("label") for line in found)

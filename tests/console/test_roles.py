@@ -1,0 +1,117 @@
+"""Role-aware pages and the API's guard behind them: a viewer sees no button it cannot use and a
+forged write is refused; an editor cannot activate; a POST with the cookie but no CSRF token is
+refused; a private key pasted into the editor is refused in the browser and never sent."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Page, Request, expect
+
+from .conftest import Pages, make_set
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+
+WRITE_BUTTONS = (
+    "New CA certificate set",
+    "New version",
+    "Create version 1",
+    "Clone",
+    "Delete CA set",
+    "Edit version",
+    "Delete version",
+    "Clone to a new version",
+    "Upload CRL",
+    "New edge certificate",
+)
+FORGE = """async ([csrf]) => {
+    const headers = { "Content-Type": "application/json" };
+    if (csrf) headers["X-CSRF-Token"] = csrf;
+    const reply = await fetch("/mtls-edge-truststore/v2/ca-sets", {
+        method: "POST", headers, credentials: "same-origin",
+        body: JSON.stringify({ caSetName: "forged-by-page" }),
+    });
+    return [reply.status, (await reply.json()).type];
+}"""
+CSRF = """async () => (await (await fetch("/console/session")).json()).csrfToken"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def shared_set(pages: Pages) -> str:
+    return await make_set(await pages("editor"), "roles-check", pages.node.pki.ca_b.pem)
+
+
+async def no_write_buttons(page: Page) -> None:
+    for name in WRITE_BUTTONS:
+        await expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+        await expect(page.get_by_role("link", name=name, exact=True)).to_have_count(0)
+    await expect(page.get_by_role("button", name="Activate version 1")).to_have_count(0)
+
+
+async def test_a_viewer_sees_no_write_button_and_a_forged_write_is_refused(
+    pages: Pages, shared_set: str
+) -> None:
+    viewer = await pages("viewer")
+    await viewer.goto("/console/#/")
+    await expect(viewer.get_by_role("link", name="roles-check")).to_be_visible()
+    await no_write_buttons(viewer)
+    await viewer.goto(shared_set)
+    await expect(viewer.get_by_role("link", name="Version 1")).to_be_visible()
+    await no_write_buttons(viewer)
+    await viewer.get_by_role("link", name="Version 1").click()
+    await expect(viewer.locator(".chain")).to_be_visible()
+    await no_write_buttons(viewer)
+    await viewer.get_by_role("link", name="CRLs").click()
+    await expect(viewer.get_by_text("No CRL uploaded for this set.")).to_be_visible()
+    await no_write_buttons(viewer)
+    # The page could forge the request the hidden button would send: the API refuses it.
+    csrf = await viewer.evaluate(CSRF)
+    status, problem = await viewer.evaluate(FORGE, [csrf])
+    assert (status, problem.rsplit("/", 1)[1]) == (403, "insufficient-role")
+
+
+async def test_an_editor_can_change_versions_but_not_activate(
+    pages: Pages, shared_set: str
+) -> None:
+    editor = await pages("editor")
+    await editor.goto(shared_set)
+    await editor.get_by_role("link", name="Version 1").click()
+    await expect(editor.get_by_role("link", name="Edit version")).to_be_visible()
+    await expect(editor.get_by_role("button", name="Activate version 1")).to_have_count(0)
+    await expect(editor.get_by_role("button", name="Delete CA set")).to_have_count(0)
+
+
+async def test_a_post_with_the_cookie_but_no_csrf_token_is_refused(pages: Pages) -> None:
+    admin = await pages("admin")
+    await admin.goto("/console/#/")
+    status, problem = await admin.evaluate(FORGE, [None])
+    assert (status, problem.rsplit("/", 1)[1]) == (403, "csrf-token-missing")
+    await admin.reload()
+    await expect(admin.get_by_role("heading", name="CA certificate sets")).to_be_visible()
+    await expect(admin.get_by_role("link", name="forged-by-page")).to_have_count(0)
+
+
+async def test_a_pasted_private_key_is_refused_in_the_browser_and_never_sent(
+    pages: Pages, shared_set: str
+) -> None:
+    editor = await pages("editor")
+    sent: list[str] = []
+
+    def record(request: Request) -> None:
+        sent.append(request.post_data or "")
+
+    editor.on("request", record)
+    try:
+        await editor.goto(shared_set + "/versions/new")
+        key = pages.node.pki.alice.key.read_text()
+        assert "PRIVATE KEY" in key
+        field = editor.get_by_label("Paste certificate PEM(s) here")
+        await field.fill(pages.node.pki.ca_b.pem + key)
+        await expect(editor.get_by_role("alert").filter(has_text="private key")).to_be_visible()
+        assert "PRIVATE KEY" not in await field.input_value()
+        await editor.get_by_role("button", name="Validate and add to version").click()
+        await expect(editor.get_by_text("1 certificate(s) validated and added")).to_be_visible()
+    finally:
+        editor.remove_listener("request", record)
+    assert sent
+    assert not any("PRIVATE KEY" in body for body in sent)

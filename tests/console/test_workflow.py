@@ -1,0 +1,111 @@
+"""The documents' workflow end to end in a real Chromium against a real node: sign in, create a
+set, drop a bundle, see the leaf refused next to its row, remove it, create the version, activate it
+on staging and watch it reach COMPLETE; then a real mTLS client of the set's CA is accepted and one
+of another CA refused. The binding is the node's TOML one (edge certificate `api` → `partners`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from playwright.async_api import Page, expect
+
+from e2e.clients import REFUSALS, Response, get
+
+from .conftest import BOUND_SET, EDGE_HOST, ConsoleNode, Pages, screenshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def drop_file(page: Page, name: str, text: str) -> None:
+    """What the browser does when a file is dropped on the drop zone: a `drop` event whose
+    DataTransfer holds the file."""
+    transfer = await page.evaluate_handle(
+        """([name, text]) => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], name, { type: "application/x-pem-file" }));
+            return data;
+        }""",
+        [name, text],
+    )
+    await page.dispatch_event(".drop", "drop", {"dataTransfer": transfer})
+
+
+async def mtls_get(node: ConsoleNode, client_name: str) -> Response | None:
+    """One request to the edge with that client's certificate; None when the TLS handshake
+    refused it (blocking client, in a thread)."""
+    client = getattr(node.pki, client_name)
+    try:
+        return await asyncio.to_thread(get, node.pki, node.edge_port, EDGE_HOST, client)
+    except REFUSALS:
+        return None
+
+
+async def test_the_documents_workflow_from_sign_in_to_an_accepted_client(
+    pages: Pages, node: ConsoleNode, tmp_path: Path
+) -> None:
+    page = await pages("admin")
+    # Bound in the node's TOML but no set yet: the edge fails closed.
+    assert await mtls_get(node, "alice") is None
+
+    await page.goto("/console/#/")
+    await page.get_by_role("link", name="New CA certificate set").click()
+    await expect(page.get_by_text("you can't change it")).to_be_visible()
+    await page.get_by_label("Name").fill("no")
+    await expect(page.locator("#name-error")).to_have_text("This name breaks the rules above.")
+    await page.get_by_label("Name").fill(BOUND_SET)
+    await page.get_by_label("Description (optional)").fill("Partner client CAs")
+    await page.get_by_role("button", name="Submit").click()
+    await expect(page.get_by_role("heading", level=1, name=BOUND_SET)).to_be_visible()
+    await expect(page.get_by_text("This CA set has no version yet")).to_be_visible()
+
+    # Create version 1: a bundle with the partner CA and, by mistake, a client's leaf.
+    await page.get_by_role("link", name="Create version 1").click()
+    bundle = node.pki.ca_a.pem + node.pki.alice.leaf.public_bytes(Encoding.PEM).decode()
+    await drop_file(page, "partner-bundle.pem", bundle)
+    rows = page.locator(".cert-row")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(1)).to_contain_text("partner-bundle.pem, certificate 2")
+    await page.get_by_role("button", name="Validate and add to version").click()
+    leaf = page.locator(".cert-row", has_text="CN=alice")
+    await expect(leaf.locator(".cert-errors")).to_contain_text("CA")
+    await expect(page.locator(".cert-row.has-errors")).to_have_count(1)
+    await expect(page.get_by_text("the certificates were not added")).to_be_visible()
+    await screenshot(page, "version-editor", tmp_path)
+
+    # Fix it: remove the leaf, validate again, create the version.
+    await leaf.get_by_role("button", name="Remove").click()
+    await page.get_by_role("button", name="Validate and add to version").click()
+    await expect(page.get_by_text("1 certificate(s) validated and added")).to_be_visible()
+    await page.get_by_role("button", name="Create version").click()
+
+    # The version: certificates and the chain structure.
+    await expect(page.get_by_role("heading", level=2, name="Version 1")).to_be_visible()
+    await expect(page.locator(".chain")).to_contain_text("Root (self-signed)")
+    await expect(page.locator(".chain")).to_contain_text("Partner A")
+
+    # Activate on staging, watch it reach COMPLETE.
+    await page.get_by_role("button", name="Activate version 1").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog.get_by_text("never been active on staging")).to_be_visible()
+    await dialog.get_by_role("button", name="Activate version 1 on staging").click()
+    status = dialog.locator(".activation-status")
+    await expect(status).to_contain_text("COMPLETE", timeout=30_000)
+    await expect(dialog.locator("progress")).to_have_attribute("value", "100")
+    await screenshot(page, "activation", tmp_path)
+    await dialog.get_by_role("button", name="Close").click()
+    await expect(page.get_by_text("Frozen: this version has been activated")).to_be_visible()
+    await expect(page.locator(".badge", has_text="Active on staging")).to_be_visible()
+    await screenshot(page, "version", tmp_path)
+
+    # The edge enforces it: a client of Partner A is accepted, one of Partner B refused.
+    accepted = await mtls_get(node, "alice")
+    assert accepted is not None
+    assert (accepted.status, accepted.body) == (200, b"origin says hello\n")
+    assert await mtls_get(node, "bob") is None
+
+    await page.goto("/console/#/")
+    await expect(page.locator("tr", has_text=BOUND_SET)).to_contain_text("Staging v1")
+    await screenshot(page, "ca-sets", tmp_path)
