@@ -6,6 +6,7 @@ of another CA refused. The binding is the node's TOML one (edge certificate `api
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,29 @@ async def test_the_documents_workflow_from_sign_in_to_an_accepted_client(
     await page.goto("/console/#/")
     await expect(page.locator("tr", has_text=BOUND_SET)).to_contain_text("Staging v1")
     await screenshot(page, "ca-sets", tmp_path)
+
+
+async def test_deactivation_asks_for_confirmation_names_the_users_and_needs_force(
+    pages: Pages, node: ConsoleNode
+) -> None:
+    page = await pages("admin")
+    await page.goto("/console/#/")
+    await page.get_by_role("link", name=BOUND_SET).click()
+    await page.get_by_role("link", name="Version 1").click()
+    await page.get_by_role("button", name="Deactivate version 1 on staging").click()
+    dialog = page.get_by_role("dialog")
+    go = dialog.get_by_role("button", name="Deactivate version 1 on staging")
+    await go.click()
+    await expect(dialog.get_by_role("alert")).to_have_text("Tick the confirmation first.")
+    await dialog.get_by_label(re.compile("^I understand")).check()
+    await go.click()
+    # Without force: refused while the node's edge certificate binds the set, in words.
+    refusal = dialog.locator(".problem")
+    await expect(refusal).to_contain_text("refuse every client")
+    await expect(refusal).to_contain_text("edge certificate api on node console-edge")
+    await dialog.get_by_label(re.compile("^Force")).check()
+    await go.click()
+    await expect(dialog.locator(".activation-status")).to_contain_text("COMPLETE")
+    await dialog.get_by_role("button", name="Close").click()
+    await expect(page.locator(".badge", has_text="Inactive on staging")).to_be_visible()
+    assert await mtls_get(node, "alice") is None  # fail closed: no active version

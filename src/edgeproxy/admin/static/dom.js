@@ -65,7 +65,8 @@ export function problem(error, intro) {
   const items = (error.errors || []).filter((e) => e.detail && e.detail !== error.detail);
   if (items.length) box.append(h("ul", {}, items.map((e) => h("li", {}, e.detail))));
   for (const a of error.associations || []) {
-    box.append(h("p", {}, `In use by edge certificate ${a.edgeCertificate} on node ${a.node} (${a.network})`));
+    const where = [a.node ? `on node ${a.node}` : null, a.network ? `(${a.network.toLowerCase()})` : null].filter(Boolean).join(" ");
+    box.append(h("p", {}, `In use by edge certificate ${a.edgeCertificate}${where ? ` ${where}` : ""}`));
   }
   return box;
 }
