@@ -171,7 +171,9 @@ async def test_deactivate_refused_while_a_live_node_binds_unless_forced(
     path = f"/ca-sets/{set_id}/versions/{first}/deactivate"
     refused = await api.post(path, {"network": "STAGING"})
     assert (refused.status, refused.type) == (409, "ca-set-in-use")
-    assert refused.body["associations"] == [{"node": "edge-1", "edgeCertificate": "partners-cert"}]
+    assert refused.body["associations"] == [
+        {"node": "edge-1", "edgeCertificate": "partners-cert", "network": "STAGING"}
+    ]
     forced = await api.post(path, {"network": "STAGING", "force": True})
     assert forced.status == 202
     assert (forced.body["activationType"], forced.body["activationStatus"]) == (
@@ -238,6 +240,8 @@ async def test_associations_list_live_bindings_only(
             "network": "STAGING",
             "edgeCertificate": "partners-cert",
             "hostnames": ["partners.example.com"],
+            "source": "config",
+            "nodes": ["edge-1"],
         }
     ]
 

@@ -151,7 +151,9 @@ async def test_delete_refused_while_a_live_node_binds_the_set(api: Api, fleet: F
     await fleet.report("edge-1", binds=("bound",))
     refused = await api.delete(f"/ca-sets/{set_id}")
     assert (refused.status, refused.type) == (409, "ca-set-in-use")
-    assert refused.body["associations"] == [{"node": "edge-1", "edgeCertificate": "bound-cert"}]
+    assert refused.body["associations"] == [
+        {"node": "edge-1", "edgeCertificate": "bound-cert", "network": "STAGING"}
+    ]
     await fleet.report("edge-1", binds=("other",))
     assert (await api.delete(f"/ca-sets/{set_id}")).status == 202
 

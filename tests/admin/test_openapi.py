@@ -162,6 +162,7 @@ def test_checker_refuses_a_bad_timestamp(checker: OpenApiChecker) -> None:
         "version": None,
         "activityDate": "2026-01-02T03:04:05Z",
         "activityBy": "ops",
+        "edgeCertificate": None,
     }
     assert date.is_valid(activity)
     assert not date.is_valid({**activity, "activityDate": "yesterday"})

@@ -291,7 +291,7 @@ async def test_deactivation_is_refused_while_a_live_node_of_the_network_binds_th
         await service.activations.deactivate(ADMIN, set_id, 1, STAGING, force=False)
     assert refused.value.type == "ca-set-in-use"
     assert refused.value.extra["associations"] == [
-        {"node": "edge-1", "edgeCertificate": "partners-cert"}
+        {"node": "edge-1", "edgeCertificate": "partners-cert", "network": "STAGING"}
     ]
     assert (await service.ca_sets.get_ca_set(set_id)).staging_version == 1
 

@@ -354,3 +354,28 @@ class Pki(KeyRing):
     def weak(self, hash_name: str, cn: str = "Weak CA") -> Issued:
         """A self-signed RSA CA signed with `sha1` or `md5` instead of SHA-256."""
         return resign_weak(self.ca(cn, key="rsa2048"), _WEAK[hash_name])
+
+    def server(
+        self,
+        issuer: Issued,
+        dns_names: Sequence[str] = ("app.example.com",),
+        *,
+        key: Key | str = "p256",
+        valid: tuple[timedelta, timedelta] = (-DAY, 365 * DAY),
+        fresh_key: bool = True,
+    ) -> Issued:
+        """A TLS server certificate (serverAuth, DNS subjectAltNames) issued by `issuer`; a fresh
+        key unless `fresh_key` is False (then the shared key of `key`'s kind)."""
+        own = key if not isinstance(key, str) else self.key(key, fresh=fresh_key)
+        cert = leaf_certificate(
+            common_name(dns_names[0] if dns_names else "server"),
+            own,
+            issuer,
+            not_before=self.now + valid[0],
+            not_after=self.now + valid[1],
+            eku=ExtendedKeyUsageOID.SERVER_AUTH,
+            extensions=[x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names])]
+            if dns_names
+            else [],
+        )
+        return Issued(cert, own)

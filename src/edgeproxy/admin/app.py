@@ -9,6 +9,7 @@ from aiohttp import web
 from edgeproxy.admin.auth import TokenAuthenticator, require_role
 from edgeproxy.admin.block_routes import block_routes
 from edgeproxy.admin.console import CONSOLE_HANDLERS, console_routes, session_principal_digest
+from edgeproxy.admin.edge_routes import edge_routes
 from edgeproxy.admin.keys import AUTH, PRINCIPAL, SERVICE, SESSIONS
 from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.problems import problem_middleware
@@ -86,5 +87,6 @@ def create_admin_app(
     app.router.add_routes(routes)
     app.router.add_routes(block_routes)
     app.router.add_routes(console_routes)
+    app.router.add_routes(edge_routes)
     app.router.add_get("/openapi.json", serve_openapi)
     return app

@@ -15,7 +15,13 @@ from edgeproxy.domain.errors import BadRequest, FieldError
 from edgeproxy.domain.model import Network
 from edgeproxy.service.versions import VersionDraft
 
-_TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", list: "an array"}
+_TYPE_NAMES = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    list: "an array",
+    dict: "an object",
+}
 
 
 def _bad(type_: str, detail: str, pointer: str) -> BadRequest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeproxy.admin.edge_openapi import EDGE_PARAMETERS, EDGE_SCHEMAS, edge_paths
 from edgeproxy.admin.openapi_blocks import BLOCK_PARAMETERS, BLOCK_SCHEMAS, block_paths
 from edgeproxy.admin.openapi_schemas import (
     ACTIVATE_BODY,
@@ -417,7 +418,7 @@ def openapi_document() -> dict[str, Any]:
             "session cookie its sign-in sets instead of the token (docs/api.md, Console).",
         },
         "security": [{"bearer": []}, {"consoleSession": []}],
-        "paths": {**_paths(), **block_paths(_operation)},
+        "paths": {**_paths(), **block_paths(_operation), **edge_paths(_operation)},
         "components": {
             "securitySchemes": {
                 "bearer": {
@@ -437,7 +438,7 @@ def openapi_document() -> dict[str, Any]:
                     "`session-expired`.",
                 },
             },
-            "parameters": {**PARAMETERS, **BLOCK_PARAMETERS},
+            "parameters": {**PARAMETERS, **BLOCK_PARAMETERS, **EDGE_PARAMETERS},
             "schemas": {
                 **COMPONENT_SCHEMAS,
                 "CaSetCreate": CA_SET_CREATE,
@@ -446,6 +447,7 @@ def openapi_document() -> dict[str, Any]:
                 "DeactivateBody": DEACTIVATE_BODY,
                 "CrlCreate": CRL_CREATE,
                 **BLOCK_SCHEMAS,
+                **EDGE_SCHEMAS,
             },
         },
     }

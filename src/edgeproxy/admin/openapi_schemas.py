@@ -206,6 +206,10 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "version": nullable(INT),
             "activityDate": DATE,
             "activityBy": TEXT,
+            "edgeCertificate": {
+                **nullable(TEXT),
+                "description": "the edge certificate a BIND/UNBIND_EDGE_CERTIFICATE changed",
+            },
         }
     ),
     "DeleteStatus": closed(
@@ -220,10 +224,15 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
     ),
     "Association": closed(
         {
-            "node": TEXT,
+            "node": {
+                **nullable(TEXT),
+                "description": "the node declaring it in its file; null for a store binding",
+            },
             "network": enum(Network),
             "edgeCertificate": TEXT,
             "hostnames": array(TEXT),
+            "source": {"type": "string", "enum": ["config", "store"]},
+            "nodes": {**array(TEXT), "description": "the live nodes serving it"},
         }
     ),
     "Binding": closed(
@@ -232,6 +241,7 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "hostnames": array(TEXT),
             "caSet": TEXT,
             "sendCaListToClient": BOOL,
+            "source": {"type": "string", "enum": ["config", "store"]},
         }
     ),
     "Node": closed(
@@ -309,9 +319,21 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "link": {**TEXT, "description": "link to the duplicate version"},
             "crlId": {**INT, "description": "the CRL already uploaded (409 duplicate-crl)"},
             "associations": {
-                **array(closed({"node": TEXT, "edgeCertificate": TEXT})),
-                "description": "edge certificates that bind the set (409 ca-set-in-use)",
+                **array(
+                    closed(
+                        {"node": nullable(TEXT), "edgeCertificate": TEXT, "network": enum(Network)}
+                    )
+                ),
+                "description": "edge certificates that bind the set (409 ca-set-in-use); node "
+                "null: a store binding",
             },
+            "bindings": {
+                **array(closed({"network": enum(Network), "caSetName": TEXT})),
+                "description": "where the edge certificate is bound (409 edge-certificate-bound)",
+            },
+            "changeId": {**INT, "description": "the binding change in flight (409)"},
+            "caSetName": {**TEXT, "description": "the CA set that cannot be bound (409)"},
+            "caSetId": {**INT, "description": "that set's id, when it exists"},
         },
     },
 }

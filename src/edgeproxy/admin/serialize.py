@@ -144,6 +144,7 @@ def activity(a: Activity) -> dict[str, Any]:
         "version": a.version,
         "activityDate": _time(a.at),
         "activityBy": a.by,
+        "edgeCertificate": a.edge_certificate,
     }
 
 
@@ -164,6 +165,8 @@ def association(a: Association) -> dict[str, Any]:
         "network": a.network.value,
         "edgeCertificate": a.edge_certificate,
         "hostnames": list(a.hostnames),
+        "source": a.source,
+        "nodes": list(a.nodes),
     }
 
 
@@ -186,6 +189,7 @@ def node(n: Node, *, live: bool, lost: bool) -> dict[str, Any]:
                 "hostnames": list(b.hostnames),
                 "caSet": b.ca_set,
                 "sendCaListToClient": b.send_ca_list_to_client,
+                "source": b.source,
             }
             for b in n.bindings
         ],

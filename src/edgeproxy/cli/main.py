@@ -24,7 +24,8 @@ from edgeproxy.cli.client import AdminClient, ApiError, CliError
 from edgeproxy.cli.session import Session
 from edgeproxy.domain.model import CertificateStatus
 
-NodeCommand = tuple[str, Callable[[argparse.Namespace], int], str]  # name, handler, help
+# name, handler, help, and the command's options beyond -c/--config (flag, argparse keywords)
+NodeCommand = tuple[str, Callable[[argparse.Namespace], int], str, list[tuple[str, dict[str, Any]]]]
 
 NETWORKS = ("STAGING", "PRODUCTION")
 
@@ -265,9 +266,11 @@ def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.Argument
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"edgeproxy {__version__}")
     top = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    for name, handler, text in node_commands:
+    for name, handler, text, options in node_commands:
         p = top.add_parser(name, help=text, description=text)
         p.add_argument("-c", "--config", required=True, help="node config file (TOML)")
+        for flag, kwargs in options:
+            p.add_argument(flag, **kwargs)
         p.set_defaults(node_handler=handler)
     groups = {
         "": top,

@@ -49,6 +49,9 @@ class StoreConfig:
     # longest wait for a new connection (and for a free pooled one), and for one statement.
     connect_timeout: float = 5.0
     statement_timeout: float = 5.0
+    # The key-encryption key of the private keys the store holds (docs/security.md); when None,
+    # the environment variable EDGEPROXY_KEY_ENCRYPTION_KEY (config/kek.py).
+    key_encryption_key_file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from edgeproxy.authz.parse import PolicyError, parse_policy
 from edgeproxy.authz.policy import Policy
+from edgeproxy.config.kek import KEK_FILE_KEY, load_key_ring
 from edgeproxy.config.model import (
     ALPN_PROTOCOLS,
     AdminConfig,
@@ -82,10 +83,12 @@ def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, s
     if "store" not in root:
         fail("store", "is required (a [store] table with url)")
     store_table = root.table(
-        "store", ("url", "poll_interval", "connect_timeout", "statement_timeout")
+        "store",
+        ("url", "poll_interval", "connect_timeout", "statement_timeout", KEK_FILE_KEY),
     )
     store = StoreConfig(
         url=store_table.req("url", store_url(base)),
+        key_encryption_key_file=store_table.opt(KEK_FILE_KEY, path_in(base), None),
         **store_table.fields(
             {
                 "poll_interval": positive_float,
@@ -101,6 +104,9 @@ def parse_config(data: Mapping[str, Any], *, path: Path, environ: Mapping[str, s
     admin = _admin(root, base, environ) if "admin" in root else None
     edge = _edge(root, base, must_exist=not demo.enabled) if "edge" in root else None
     _check_listeners(node, status, admin, edge, demo)
+    kek_file = store.key_encryption_key_file
+    if not (demo.enabled and kek_file is not None and not kek_file.exists()):
+        load_key_ring(store, environ)  # the demo makes its dev key on first start
     log = _log(root.table("log", ("level", "format", "file", "access", "access_file")), base)
     fleet = FleetConfig(
         **root.table("fleet", ("node_lost_after",)).fields({"node_lost_after": _NODE_LOST_AFTER})

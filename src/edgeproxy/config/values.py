@@ -15,19 +15,18 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
-from urllib.parse import urlsplit
 
 from edgeproxy.config.model import (
     ConfigError,
     HostPort,
 )
+from edgeproxy.domain.hostnames import hostname_problem, url_problem
 
 T = TypeVar("T")
 D = TypeVar("D")
 Converter = Callable[[Any, str], T]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # node and certificate names
 TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # recorded as the actor
 _CA_SET_NAME = re.compile(r"[A-Za-z0-9_.%-]{3,64}")  # docs/management.md
@@ -205,16 +204,9 @@ name_str = matching(NAME, "1-64 characters of A-Z a-z 0-9 _ . - starting with a 
 def hostname(value: Any, key: str, *, wildcard: bool = True) -> str:
     """A DNS name for SNI matching, lower-cased; `*.` may replace the first label only."""
     text = as_str(value, key)
-    if not text.isascii():  # before lower(): "\u212a".lower() is "k"
-        fail(key, "must be ASCII (write internationalised names in their xn-- form)")
-    labels = text.lower().split(".")
-    rest = labels[1:] if wildcard and labels[0] == "*" else labels
-    if len(text) > 253 or not rest or not all(_LABEL.fullmatch(label) for label in rest):
-        fail(key, "is not a valid host name" + (" (only '*.' may start one)" if wildcard else ""))
-    if rest is not labels and len(rest) < 2:
-        fail(key, "a wildcard needs at least two labels after '*.'")
-    if rest[-1].isdigit():  # SNI carries DNS names only, never address literals (RFC 6066 §3)
-        fail(key, "must be a DNS name, not an IP address")
+    problem = hostname_problem(text, wildcard=wildcard)
+    if problem is not None:
+        fail(key, problem)
     return text.lower()
 
 
@@ -254,18 +246,9 @@ def http_url(*schemes: str) -> Converter[str]:
 
     def conv(value: Any, key: str) -> str:
         text = as_str(value, key)
-        shape = f"must be {' or '.join(s + '://host:port' for s in schemes)}"
-        parts = urlsplit(text)
-        try:
-            port = parts.port
-        except ValueError:
-            fail(key, shape)
-        if parts.scheme not in schemes or not parts.hostname or port == 0:
-            fail(key, shape)
-        if parts.username or parts.password or parts.query or parts.fragment:
-            fail(key, shape + " (no credentials, query or fragment)")
-        if "https" not in schemes and parts.path not in ("", "/"):  # an origin: no path
-            fail(key, shape + " (no path)")
+        problem = url_problem(text, *schemes)
+        if problem is not None:
+            fail(key, problem)
         return text
 
     return conv

@@ -71,6 +71,8 @@ class ActivityType(StrEnum):
     DELETE_CRL = "DELETE_CRL"
     BLOCK_CERTIFICATE = "BLOCK_CERTIFICATE"
     UNBLOCK_CERTIFICATE = "UNBLOCK_CERTIFICATE"
+    BIND_EDGE_CERTIFICATE = "BIND_EDGE_CERTIFICATE"
+    UNBIND_EDGE_CERTIFICATE = "UNBIND_EDGE_CERTIFICATE"
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,7 @@ class Activity:
     by: str
     network: Network | None = None
     version: int | None = None
+    edge_certificate: str | None = None  # the binding a BIND/UNBIND activity changed
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,9 @@ class Binding:
     hostnames: tuple[str, ...]
     ca_set: str
     send_ca_list_to_client: bool = False
+    # "config": declared in the node's file; "store": managed through the admin API.
+    source: str = "config"
+    origin: str | None = None
 
 
 @dataclass(frozen=True)

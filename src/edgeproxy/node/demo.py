@@ -29,6 +29,7 @@ from edgeproxy.config.model import HostPort
 from edgeproxy.config.values import is_loopback
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import ActivationStatus, Network
+from edgeproxy.domain.secrets import generate_kek
 from edgeproxy.runtime.weblistener import WebListener
 from edgeproxy.service.shared import Actor
 from edgeproxy.service.truststore import Truststore
@@ -163,6 +164,13 @@ def _write(path: Path, data: bytes, *, private: bool) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def ensure_dev_kek(path: Path) -> None:
+    """The demo's key-encryption key (docs/security.md): 32 random bytes, base64, mode 0600,
+    made on first start and kept, so the store's sealed keys open after a restart. DEV-ONLY."""
+    if not path.exists():
+        _write(path, generate_kek().encode(), private=True)
 
 
 def _fingerprint(pem: str) -> str:

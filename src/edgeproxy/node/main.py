@@ -7,13 +7,16 @@ adds its two commands to the CLI's parser.
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
 from edgeproxy.cli import main as cli
 from edgeproxy.cli.client import CliError
+from edgeproxy.config.kek import read_kek_file
 from edgeproxy.config.model import Config, ConfigError
 from edgeproxy.config.parse import load_config
+from edgeproxy.node.kek import reseal_all
 from edgeproxy.node.run import run
 
 
@@ -38,9 +41,31 @@ def serve(args: argparse.Namespace) -> int:
     return run(_load(args.config))
 
 
+def rotate_kek(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    try:
+        old = read_kek_file(Path(args.old_key_file), "--old-key-file")
+    except ConfigError as error:
+        raise CliError(str(error), exit_code=2) from None
+    resealed, kept = asyncio.run(reseal_all(config, old))
+    print(f"{resealed} private key(s) sealed anew under the configured key; {kept} already were")
+    return 0
+
+
 NODE_COMMANDS: tuple[cli.NodeCommand, ...] = (
-    ("serve", serve, "run the roles of a node config until SIGTERM"),
-    ("check-config", check_config, "validate a node config without binding anything"),
+    ("serve", serve, "run the roles of a node config until SIGTERM", []),
+    ("check-config", check_config, "validate a node config without binding anything", []),
+    (
+        "rotate-kek",
+        rotate_kek,
+        "seal every stored private key anew under the key-encryption key the config names",
+        [
+            (
+                "--old-key-file",
+                {"required": True, "help": "the previous key-encryption key (read only)"},
+            )
+        ],
+    ),
 )
 
 

@@ -9,17 +9,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
 from edgeproxy.admin.server import AdminRole
+from edgeproxy.config.kek import load_key_ring
 from edgeproxy.config.model import Config
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.dataplane.metrics import Metrics, shared_metrics
 from edgeproxy.dataplane.trust_sync import NoTrustState
-from edgeproxy.node.demo import DemoOrigin, curl_commands, ensure_demo_ca_set, ensure_dev_pki
+from edgeproxy.node.demo import (
+    DemoOrigin,
+    curl_commands,
+    ensure_demo_ca_set,
+    ensure_dev_kek,
+    ensure_dev_pki,
+)
 from edgeproxy.node.signals import wait_for_signals
 from edgeproxy.node.status import StaticStatus, StatusRole, StatusSource
 from edgeproxy.node.workers import WorkerPool
@@ -72,8 +80,13 @@ async def _serve(
         statement_timeout=config.store.statement_timeout,
     )
     opened = await _open_store(store, config)
+    kek_file = config.store.key_encryption_key_file
+    if config.demo.enabled and kek_file is not None:
+        ensure_dev_kek(kek_file)
     service = Truststore.build(
-        store, node_lost_after=timedelta(seconds=config.fleet.node_lost_after)
+        store,
+        node_lost_after=timedelta(seconds=config.fleet.node_lost_after),
+        keys=load_key_ring(config.store, os.environ),
     )
     fleet = service.fleet
     if opened:

@@ -20,6 +20,7 @@ from edgeproxy.domain.model import (
 )
 from edgeproxy.domain.rollout import start_rollout
 from edgeproxy.domain.rules import Liveness
+from edgeproxy.service.edge_shared import store_associations
 from edgeproxy.service.shared import (
     Actor,
     Clock,
@@ -82,11 +83,9 @@ class Activations:
             if ca_set.active_version(network) != number:
                 raise Conflict("version-not-active", f"version {number} is not active on {network}")
             nodes = await tx.list_nodes()
-            users = [
-                u
-                for u in associations_of(ca_set, nodes, now, self._liveness)
-                if u.network is network
-            ]
+            found = associations_of(ca_set, nodes, now, self._liveness)
+            found += await store_associations(tx, ca_set, nodes, now, self._liveness)
+            users = [u for u in found if u.network is network]
             if users and not force:
                 raise Conflict(
                     "ca-set-in-use",

@@ -16,6 +16,7 @@ from edgeproxy.domain.model import (
     Network,
 )
 from edgeproxy.domain.rules import Liveness
+from edgeproxy.service.edge_shared import store_associations
 from edgeproxy.service.shared import (
     Actor,
     Clock,
@@ -88,7 +89,9 @@ class CaSets:
                     + "; deactivate it first",
                 )
             rules.check_no_activation_in_flight(await tx.in_progress_activations(set_id))
-            users = associations_of(ca_set, await tx.list_nodes(), now, self._liveness)
+            nodes = await tx.list_nodes()
+            users = associations_of(ca_set, nodes, now, self._liveness)
+            users += await store_associations(tx, ca_set, nodes, now, self._liveness)
             if users:
                 raise Conflict(
                     "ca-set-in-use",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from edgeproxy.domain.model import Node
 from edgeproxy.domain.rules import Liveness
+from edgeproxy.service.edge_shared import store_associations
 from edgeproxy.service.shared import Association, Clock, associations_of, ca_set_or_404
 from edgeproxy.store import Store
 
@@ -37,4 +38,6 @@ class Nodes:
         async with self._store.transaction(write=False) as tx:
             ca_set = await ca_set_or_404(tx, set_id)
             nodes = await tx.list_nodes()
-        return associations_of(ca_set, nodes, self._clock(), self._liveness)
+            now = self._clock()
+            stored = await store_associations(tx, ca_set, nodes, now, self._liveness)
+        return stored + associations_of(ca_set, nodes, now, self._liveness)

@@ -28,29 +28,36 @@ class Actor:
 
 @dataclass(frozen=True)
 class Association:
-    """An edge certificate of a live node that binds the set (learned from registrations)."""
+    """An edge certificate that binds the set: one declared in a live node's file (learned from
+    its registration, `node` set), or a store binding (`source` "store", `node` None, `nodes`:
+    the live nodes serving it)."""
 
-    node: str
+    node: str | None
     network: Network
     edge_certificate: str
     hostnames: tuple[str, ...]
+    source: str = "config"
+    nodes: tuple[str, ...] = ()
 
 
 def associations_of(
     ca_set: CaSet, nodes: Iterable[Node], now: datetime, liveness: Liveness
 ) -> list[Association]:
     return [
-        Association(n.name, n.network, b.edge_certificate, b.hostnames)
+        Association(n.name, n.network, b.edge_certificate, b.hostnames, nodes=(n.name,))
         for n in liveness.live_edge_nodes(nodes, now)
         for b in n.bindings
-        if b.ca_set == ca_set.name
+        if b.ca_set == ca_set.name and b.source == "config"
     ]
 
 
 def in_use_extra(users: Iterable[Association]) -> dict[str, object]:
     """The body of a ca-set-in-use problem: one problem type, one shape (deactivate and delete)."""
     return {
-        "associations": [{"node": u.node, "edgeCertificate": u.edge_certificate} for u in users]
+        "associations": [
+            {"node": u.node, "edgeCertificate": u.edge_certificate, "network": u.network.value}
+            for u in users
+        ]
     }
 
 

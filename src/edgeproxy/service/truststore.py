@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from edgeproxy.domain.rules import NODE_LOST_AFTER, NODE_TTL, Liveness
+from edgeproxy.domain.secrets import KeyRing
 from edgeproxy.service.activations import ActivationRollouts, Activations
+from edgeproxy.service.bindings import BindingRollouts, Bindings
 from edgeproxy.service.blocks import Blocks
 from edgeproxy.service.ca_sets import CaSets
 from edgeproxy.service.convergence import Convergence
 from edgeproxy.service.crls import Crls
+from edgeproxy.service.edge_certificates import EdgeCertificates
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.nodes import Nodes
 from edgeproxy.service.reconcile import Reconciler
@@ -33,6 +36,8 @@ class Truststore:
     fleet: FleetService
     reconciler: Reconciler
     convergence: Convergence
+    edge_certificates: EdgeCertificates
+    bindings: Bindings
 
     @classmethod
     def build(
@@ -42,10 +47,13 @@ class Truststore:
         clock: Clock = utc_now,
         node_ttl: timedelta = NODE_TTL,
         node_lost_after: timedelta = NODE_LOST_AFTER,
+        keys: KeyRing | None = None,
     ) -> Truststore:
+        """`keys`: the key-encryption key that seals the private keys of new and rotated edge
+        certificates (None: such writes are refused)."""
         liveness = Liveness(node_ttl, node_lost_after)
         # Every kind of change that converges through a rollout (domain/rollout.py).
-        reconciler = Reconciler(store, clock, liveness, [ActivationRollouts()])
+        reconciler = Reconciler(store, clock, liveness, [ActivationRollouts(), BindingRollouts()])
         return cls(
             ca_sets=CaSets(store, clock, liveness),
             versions=Versions(store, clock),
@@ -56,4 +64,6 @@ class Truststore:
             fleet=FleetService(store),
             reconciler=reconciler,
             convergence=Convergence(store, clock, liveness, reconciler.kinds),
+            edge_certificates=EdgeCertificates(store, clock, liveness, keys),
+            bindings=Bindings(store, clock, liveness),
         )

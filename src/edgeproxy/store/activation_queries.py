@@ -130,16 +130,18 @@ class ActivationQueries(TxBase):
         *,
         network: Network | None = None,
         version: int | None = None,
+        edge_certificate: str | None = None,
     ) -> None:
         await self._db.execute(
-            "INSERT INTO activities (ca_set_id, type, network, version, at, actor) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO activities (ca_set_id, type, network, version, at, actor, "
+            "edge_certificate) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             set_id,
             type.value,
             network.value if network else None,
             version,
             at,
             by,
+            edge_certificate,
         )
 
     async def list_activities(self, set_id: int) -> list[Activity]:

@@ -186,6 +186,7 @@ def activity_from_row(row: Row) -> Activity:
         by=row["actor"],
         network=Network(row["network"]) if row["network"] else None,
         version=row["version"],
+        edge_certificate=row["edge_certificate"],
     )
 
 
@@ -197,6 +198,8 @@ def bindings_to_json(bindings: tuple[Binding, ...]) -> str:
                 "hostnames": list(b.hostnames),
                 "caSet": b.ca_set,
                 "sendCaListToClient": b.send_ca_list_to_client,
+                "source": b.source,
+                "origin": b.origin,
             }
             for b in bindings
         ]
@@ -216,6 +219,8 @@ def node_from_row(row: Row) -> Node:
                 hostnames=tuple(b["hostnames"]),
                 ca_set=b["caSet"],
                 send_ca_list_to_client=bool(b["sendCaListToClient"]),
+                source=b.get("source", "config"),
+                origin=b.get("origin"),
             )
             for b in json.loads(row["bindings"])
         ),

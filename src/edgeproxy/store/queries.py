@@ -17,6 +17,7 @@ from edgeproxy.store import codec
 from edgeproxy.store.activation_queries import ActivationQueries
 from edgeproxy.store.block_queries import BlockQueries
 from edgeproxy.store.crl_queries import CrlQueries
+from edgeproxy.store.edge_queries import EdgeQueries
 from edgeproxy.store.node_queries import NodeQueries
 from edgeproxy.store.rollout_queries import RolloutQueries
 
@@ -46,7 +47,7 @@ def _ca_set(row: codec.Row) -> CaSet:
     return codec.ca_set_from_row(row, row["latest_version"])
 
 
-class Tx(ActivationQueries, RolloutQueries, NodeQueries, CrlQueries, BlockQueries):
+class Tx(ActivationQueries, RolloutQueries, NodeQueries, CrlQueries, BlockQueries, EdgeQueries):
     """One transaction's view of the store: every query, grouped by concern into mixins."""
 
     # -- revision ------------------------------------------------------------------------------
