@@ -219,7 +219,8 @@ async def screenshot(page: Page, name: str, directory: Path) -> Path:
 async def make_set(page: Page, name: str, ca_pem: str) -> str:
     """A set with version 1 (one CA) made through the editor's pages; its set page's URL."""
     await page.goto("/console/#/ca-sets/new")
-    await page.get_by_label("Name").fill(name)
+    await expect(page.get_by_role("heading", name="New CA certificate set")).to_be_visible()
+    await page.get_by_label("Name", exact=True).fill(name)
     await page.get_by_role("button", name="Submit").click()
     await expect(page.get_by_role("heading", level=1, name=name)).to_be_visible()
     url = page.url
@@ -228,5 +229,5 @@ async def make_set(page: Page, name: str, ca_pem: str) -> str:
     await page.get_by_role("button", name="Validate and add to version").click()
     await expect(page.get_by_text("1 certificate(s) validated and added")).to_be_visible()
     await page.get_by_role("button", name="Create version").click()
-    await expect(page.get_by_role("heading", level=2, name="Version 1")).to_be_visible()
+    await expect(page.get_by_role("heading", level=2, name="Version 1", exact=True)).to_be_visible()
     return url

@@ -83,7 +83,7 @@ async def test_the_documents_workflow_from_sign_in_to_an_accepted_client(
     await page.get_by_role("button", name="Create version").click()
 
     # The version: certificates and the chain structure.
-    await expect(page.get_by_role("heading", level=2, name="Version 1")).to_be_visible()
+    await expect(page.get_by_role("heading", level=2, name="Version 1", exact=True)).to_be_visible()
     await expect(page.locator(".chain")).to_contain_text("Root (self-signed)")
     await expect(page.locator(".chain")).to_contain_text("Partner A")
 
@@ -95,6 +95,9 @@ async def test_the_documents_workflow_from_sign_in_to_an_accepted_client(
     status = dialog.locator(".activation-status")
     await expect(status).to_contain_text("COMPLETE", timeout=30_000)
     await expect(dialog.locator("progress")).to_have_attribute("value", "100")
+    # The convergence the API reports: the one edge node applied it, none pending or lost.
+    await expect(dialog.locator(".activation-nodes")).to_contain_text("applied: 1 (console-edge)")
+    await expect(dialog.locator(".activation-nodes")).to_contain_text("pending: 0")
     await screenshot(page, "activation", tmp_path)
     await dialog.get_by_role("button", name="Close").click()
     await expect(page.get_by_text("Frozen: this version has been activated")).to_be_visible()

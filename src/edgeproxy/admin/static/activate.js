@@ -104,8 +104,9 @@ export async function deactivateDialog(set, version, network) {
 export async function follow(activation, area) {
   const bar = h("progress", { max: 100, value: activation.percentComplete || 0, "aria-label": "Activation progress" });
   const text = h("p", { class: "activation-status", role: "status" });
-  const nodes = h("p", { class: "small" });
-  mount(area, bar, text, nodes,
+  const nodes = h("p", { class: "small activation-nodes" });
+  const warnings = h("div");
+  mount(area, bar, text, nodes, warnings,
     activation.validation.warnings.map((w) => h("p", { class: "warn" }, w.detail)));
   let current = activation;
   const link = `/ca-sets/${activation.caSetId}/versions/${activation.version}/activations/${activation.activationId}`;
@@ -115,6 +116,8 @@ export async function follow(activation, area) {
     text.textContent = `${verb} on ${current.network.toLowerCase()}: ${current.activationStatus} (${current.percentComplete}%)`;
     const counts = ["pendingNodes", "appliedNodes", "failedNodes", "lostNodes"].filter((k) => k in current);
     nodes.textContent = counts.map((k) => `${k.replace("Nodes", "")}: ${nodeCount(current[k])}`).join(" · ");
+    // Convergence warnings (no edge node to wait for, nodes lost), when the API gives them.
+    mount(warnings, (current.warnings || []).map((w) => h("p", { class: "warn" }, w.detail)));
     if (current.activationStatus !== "IN_PROGRESS") {
       if (current.activationStatus === "FAILED") area.append(h("p", { class: "error", role: "alert" }, `FAILED: ${current.failureReason || "no reason given"}`));
       announce(`${verb} ${current.activationStatus}`);

@@ -116,6 +116,12 @@ document.getElementById("sign-out").addEventListener("click", async () => {
   signInPage();
 });
 
+// The skip link moves focus; following its href would change the route.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+
 window.addEventListener("hashchange", render);
 
 (async () => {

@@ -20,12 +20,15 @@ export async function caSetsPage(main) {
   const results = h("div", { "aria-live": "polite" });
   const filters = h("form", { class: "filters", role: "search" },
     field("Filter by name", name), field("Network where active", network));
+  let latest = 0;
   const load = async () => {
+    const mine = ++latest;
     const params = new URLSearchParams();
     if (name.value) params.set("caSetNamePrefix", name.value);
     if (network.value) params.set("activatedOn", network.value);
     try {
       const { caSets } = await get(`/ca-sets${params.size ? `?${params}` : ""}`);
+      if (mine !== latest) return; // a newer filter's answer is on its way
       mount(results, setsTable(caSets, Boolean(name.value || network.value)));
       expiryWarnings(results, caSets);
     } catch (error) {

@@ -13,7 +13,8 @@ export async function fleetPage(main) {
     const lagging = edge && n.live && n.appliedRevision !== null && n.appliedRevision < newest[n.network];
     const trouble = !n.live || lagging || Object.keys(n.applyErrors || {}).length > 0;
     return h("tr", { class: trouble ? "lagging" : "", "data-node": n.name },
-      h("th", { scope: "row" }, n.name, " ", n.live ? badge("live", "ok-badge") : badge("not seen lately", "error-badge")),
+      h("th", { scope: "row" }, n.name, " ", n.lost ? badge("lost", "error-badge")
+        : n.live ? badge("live", "ok-badge") : badge("not seen lately", "error-badge")),
       h("td", {}, n.network.toLowerCase()),
       h("td", {}, n.roles.join(", ")),
       h("td", {}, time(n.lastSeenDate)),

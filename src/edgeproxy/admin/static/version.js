@@ -36,7 +36,8 @@ export async function versionPage(main, setId, number) {
     }, "Clone to a new version"));
   }
   main.append(
-    h("h2", {}, `Version ${number}`, " ", networkBadge(version.stagingStatus, "staging"), " ", networkBadge(version.productionStatus, "production")),
+    h("div", { class: "page-head" }, h("h2", {}, `Version ${number}`),
+      networkBadge(version.stagingStatus, "staging"), networkBadge(version.productionStatus, "production")),
     h("p", { class: "muted" }, version.editable
       ? "Editable: not activated yet."
       : "Frozen: this version has been activated, so it can no longer change. Clone it to make changes."),
