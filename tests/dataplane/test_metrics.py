@@ -3,8 +3,7 @@ exposition."""
 
 from __future__ import annotations
 
-import os
-import shutil
+import importlib.metadata
 import subprocess
 
 import prometheus_client
@@ -14,9 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.domain.model import Network
 from edgeproxy.tls.session import Reason
+from support.tools import promtool
 
 FP_A = "aa" * 32
 FP_B = "bb" * 32
+SUBJECT_A, SUBJECT_B = "CN=Partner A Root,O=Partner A", "CN=Partner B Root,O=Partner B"
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -44,7 +45,9 @@ def exercised() -> Metrics:
     m.connection_closed()
     m.request_done("api", 200, 0.01)
     m.request_done("api", 403)
-    m.trust_applied({"partners": (3, [(FP_A, 1.9e9)])}, Network.STAGING, 0.05)
+    m.trust_applied(
+        {"partners": (3, [(FP_A, 1.9e9, SUBJECT_A)])}, Network.STAGING, 0.05, {"api": 2.1e9}
+    )
     m.trust_reload_failed()
     m.ocsp_response("good")
     m.ocsp_cache_hit()
@@ -80,7 +83,15 @@ def test_exposition_has_every_metric_with_its_labels() -> None:
     assert value(m, "edgeproxy_origin_request_duration_seconds_count") == 1
     assert value(m, "edgeproxy_trust_active_version", ca_set="partners", network="STAGING") == 3
     expiry = "edgeproxy_ca_certificate_expiry_timestamp_seconds"
-    assert value(m, expiry, ca_set="partners", version="3", fingerprint=FP_A) == 1.9e9
+    labels = {"ca_set": "partners", "version": "3", "fingerprint": FP_A, "subject": SUBJECT_A}
+    assert value(m, expiry, **labels) == 1.9e9
+    assert value(
+        m, "edgeproxy_edge_certificate_expiry_timestamp_seconds", edge_certificate="api"
+    ) == (2.1e9)
+    [(info, build)] = [(k, v) for k, v in samples(m).items() if k[0] == "edgeproxy_build_info"]
+    assert build == 1
+    assert dict(info[1])["version"] == importlib.metadata.version("edgeproxy")
+    assert dict(info[1])["openssl"].startswith("OpenSSL ")
     assert value(m, "edgeproxy_trust_reloads_total", result="success") == 1
     assert value(m, "edgeproxy_trust_reloads_total", result="failure") == 1
     assert value(m, "edgeproxy_trust_apply_latency_seconds_count") == 1
@@ -138,9 +149,10 @@ def test_labels_outside_the_enum_are_refused(reason: str) -> None:
 def test_trust_applied_removes_series_of_sets_and_versions_that_are_gone() -> None:
     m = Metrics()
     m.trust_applied(
-        {"partners": (1, [(FP_A, 1.0e9)]), "legacy": (2, [(FP_B, 2.0e9)])}, Network.STAGING
+        {"partners": (1, [(FP_A, 1.0e9, SUBJECT_A)]), "legacy": (2, [(FP_B, 2.0e9, SUBJECT_B)])},
+        Network.STAGING,
     )
-    m.trust_applied({"partners": (2, [(FP_B, 2.0e9)])}, Network.STAGING, None)
+    m.trust_applied({"partners": (2, [(FP_B, 2.0e9, SUBJECT_B)])}, Network.STAGING, None)
     got = samples(m)
     versions = {
         dict(labels)["ca_set"]: v
@@ -153,24 +165,38 @@ def test_trust_applied_removes_series_of_sets_and_versions_that_are_gone() -> No
         for (name, labels), v in got.items()
         if name == "edgeproxy_ca_certificate_expiry_timestamp_seconds"
     }
-    assert expiries == {(("ca_set", "partners"), ("fingerprint", FP_B), ("version", "2")): 2.0e9}
+    assert expiries == {
+        (("ca_set", "partners"), ("fingerprint", FP_B), ("subject", SUBJECT_B), ("version", "2")): (
+            2.0e9
+        )
+    }
     # No latency was passed the second time (a start-up load has no activation to time).
     assert value(m, "edgeproxy_trust_apply_latency_seconds_count") == 0
     assert value(m, "edgeproxy_trust_reloads_total", result="success") == 2
 
 
+def test_edge_certificate_expiry_series_follow_the_edges() -> None:
+    m = Metrics()
+    m.trust_applied({}, Network.STAGING, None, {"api": 2.0e9, "www": 2.1e9})
+    m.trust_applied({}, Network.STAGING, None, {"api": 2.2e9})  # www left the config
+    name = "edgeproxy_edge_certificate_expiry_timestamp_seconds"
+    got = {dict(k[1])["edge_certificate"]: v for k, v in samples(m).items() if k[0] == name}
+    assert got == {"api": 2.2e9}
+
+
 def test_failed_reload_keeps_the_previous_series() -> None:
     m = Metrics()
-    m.trust_applied({"partners": (1, [(FP_A, 1.0e9)])}, Network.STAGING, 0.1)
+    m.trust_applied({"partners": (1, [(FP_A, 1.0e9, SUBJECT_A)])}, Network.STAGING, 0.1)
     m.trust_reload_failed()
     assert value(m, "edgeproxy_trust_active_version", ca_set="partners", network="STAGING") == 1
     expiry = "edgeproxy_ca_certificate_expiry_timestamp_seconds"
-    assert value(m, expiry, ca_set="partners", version="1", fingerprint=FP_A) == 1.0e9
+    labels = {"ca_set": "partners", "version": "1", "fingerprint": FP_A, "subject": SUBJECT_A}
+    assert value(m, expiry, **labels) == 1.0e9
 
 
 def test_set_without_active_version_reads_zero_and_has_no_expiry_series() -> None:
     m = Metrics()
-    m.trust_applied({"partners": (None, [(FP_A, 1.0e9)])}, Network.PRODUCTION, 0.1)
+    m.trust_applied({"partners": (None, [(FP_A, 1.0e9, SUBJECT_A)])}, Network.PRODUCTION, 0.1)
     assert value(m, "edgeproxy_trust_active_version", ca_set="partners", network="PRODUCTION") == 0
     assert not [k for k in samples(m) if k[0].startswith("edgeproxy_ca_certificate_expiry")]
 
@@ -196,20 +222,10 @@ def test_render_content_type_is_prometheus_text() -> None:
     assert content_type.startswith("text/plain; version=0.0.4")
 
 
-def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        message = "promtool not found (Debian package: prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def test_exposition_passes_promtool_check_metrics() -> None:
     body, _ = exercised().render()
     result = subprocess.run(
-        [_promtool(), "check", "metrics"], input=body, capture_output=True, timeout=30
+        [promtool(), "check", "metrics"], input=body, capture_output=True, timeout=30
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
 
@@ -218,6 +234,6 @@ def test_promtool_rejects_a_broken_exposition() -> None:
     # The twin: proves the check above is able to fail (a counter without _total, a bad value).
     broken = b'# TYPE edgeproxy_broken counter\nedgeproxy_broken{a="1"} not-a-number\n'
     result = subprocess.run(
-        [_promtool(), "check", "metrics"], input=broken, capture_output=True, timeout=30
+        [promtool(), "check", "metrics"], input=broken, capture_output=True, timeout=30
     )
     assert result.returncode != 0

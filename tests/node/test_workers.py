@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -35,6 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from edgeproxy.node import workers
+from support.tools import promtool
 
 pytestmark = pytest.mark.slow
 
@@ -528,15 +528,9 @@ def test_an_activation_completes_only_when_every_worker_applied_it(fleet: Fleet,
 
 
 def test_the_summed_exposition_passes_promtool(fleet: Fleet) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        message = "promtool not found (Debian package: prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
     _, text = fleet.node.fetch("/metrics")
     result = subprocess.run(
-        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+        [promtool(), "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
 

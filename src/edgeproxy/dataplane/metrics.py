@@ -18,20 +18,16 @@ them all: counters and histograms are summed; each gauge says how its workers' v
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+import importlib.metadata
+import platform
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
-from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+import OpenSSL.SSL
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
+from edgeproxy.dataplane.metrics_shared import RETIRED, new_registry, shared_directory
 from edgeproxy.domain.model import Network
 from edgeproxy.tls.session import Reason
 
@@ -62,65 +58,22 @@ ORIGIN_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 APPLY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
-# prometheus_client reads this variable to decide where worker processes write their values.
-MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
-# A worker's value file cannot drop a key, so a removed gauge series is overwritten with this value
-# and left out of the exposition. No gauge here is ever -Inf (versions, Unix times, 0/1, counts),
-# and it loses every max and sum, so a series still set in another worker keeps that value.
-RETIRED: Final = -math.inf
+# A CA's subject DN as a label: the version's own (validated when uploaded, at most 300 per
+# version), cut to a length no scraper minds.
+MAX_SUBJECT: Final = 256
 
 
-def new_registry(shared: Path | None = None) -> CollectorRegistry:
-    """The one place a registry is made. With `shared` (a worker metrics directory) the registry
-    collects every worker's values from it, for the main process's /metrics."""
-    registry = CollectorRegistry(auto_describe=True)
-    if shared is not None:
-        registry.register(_WorkersCollector(shared))
-    return registry
-
-
-class _WorkersCollector:
-    """Every worker's values summed or combined per gauge mode, without retired series."""
-
-    def __init__(self, directory: Path) -> None:
-        self._files = MultiProcessCollector(None, path=str(directory))
-
-    def collect(self) -> Iterator[Metric]:
-        for family in self._files.collect():
-            if family.type == "gauge":
-                family.samples = [s for s in family.samples if s.value != RETIRED]
-            yield family
-
-
-def shared_directory() -> Path | None:
-    """The worker metrics directory of this process, or None when it runs alone."""
-    path = os.environ.get(MULTIPROC_ENV)
-    return Path(path) if path else None
-
-
-@contextlib.contextmanager
-def shared_metrics() -> Iterator[Path]:
-    """Make a private directory for the workers' metric files and switch this process (and the
-    worker processes it starts, through the environment) to multiprocess values; remove it at the
-    end. Enter it before any `Metrics` exists."""
-    directory = Path(tempfile.mkdtemp(prefix="edgeproxy-metrics-"))
-    previous = values.ValueClass
-    os.environ[MULTIPROC_ENV] = str(directory)
-    # prometheus_client picks its value class once, when first imported, from the environment; the
-    # main process imported it before the config said "workers", so pick again. Worker processes
-    # inherit the variable and need nothing of the kind.
-    values.ValueClass = values.MultiProcessValue()
+def build_labels() -> tuple[str, str, str]:
+    """(edgeproxy version, Python version, OpenSSL version) for edgeproxy_build_info."""
     try:
-        yield directory
-    finally:
-        values.ValueClass = previous
-        os.environ.pop(MULTIPROC_ENV, None)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def worker_exited(pid: int, directory: Path) -> None:
-    """Drop a dead worker's live gauges (its counters stay: totals never go down)."""
-    mark_process_dead(pid, str(directory))
+        version = importlib.metadata.version("edgeproxy")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return (
+        version,
+        platform.python_version(),
+        OpenSSL.SSL.OpenSSL_version(OpenSSL.SSL.OPENSSL_VERSION).decode(),
+    )
 
 
 def _outcome(reason: Reason | None) -> tuple[str, str]:
@@ -204,10 +157,25 @@ class Metrics:
         self._ca_expiry = Gauge(
             "edgeproxy_ca_certificate_expiry_timestamp_seconds",
             "notAfter (Unix time) of each CA certificate in an applied version.",
-            ["ca_set", "version", "fingerprint"],
+            ["ca_set", "version", "fingerprint", "subject"],
             registry=r,
             multiprocess_mode="livemax",
         )
+        self._edge_expiry = Gauge(
+            "edgeproxy_edge_certificate_expiry_timestamp_seconds",
+            "notAfter (Unix time) of the server certificate each edge certificate serves.",
+            ["edge_certificate"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self._build_info = Gauge(
+            "edgeproxy_build_info",
+            "Always 1; the labels say which edgeproxy, Python and OpenSSL this node runs.",
+            ["version", "python", "openssl"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self._build_info.labels(*build_labels()).set(1)
         self._ocsp = Counter(
             "edgeproxy_ocsp_responses", "OCSP answers, by status.", ["status"], registry=r
         )
@@ -251,7 +219,8 @@ class Metrics:
         self._ocsp_children = {s: self._ocsp.labels(s) for s in OCSP_STATUSES}
         # Series published by the last trust_applied(), to remove the ones that disappear.
         self._version_series: set[tuple[str, str]] = set()
-        self._expiry_series: set[tuple[str, str, str]] = set()
+        self._expiry_series: set[tuple[str, ...]] = set()
+        self._edge_series: set[tuple[str]] = set()
         self._crl_series: set[tuple[str]] = set()
 
     def prepare(self, edge_certificates: Iterable[str], network: Network) -> None:
@@ -359,23 +328,26 @@ class Metrics:
 
     def trust_applied(
         self,
-        active: Mapping[str, tuple[int | None, Sequence[tuple[str, float]]]],
+        active: Mapping[str, tuple[int | None, Sequence[tuple[str, float, str]]]],
         network: Network,
         latency_seconds: float | None = None,
+        edges: Mapping[str, float | None] | None = None,
     ) -> None:
         """A new trust state is in force. `active` maps each bound CA set to its active version
-        (None: none) and that version's certificates as (SHA-256 fingerprint, notAfter Unix time).
-        Series of sets, versions and certificates no longer in `active` are removed."""
+        (None: none) and that version's certificates as (SHA-256 fingerprint, notAfter Unix time,
+        subject DN); `edges` each edge certificate to its server certificate's notAfter (None:
+        unknown). Series of sets, versions, certificates and edges no longer there are removed.
+        `latency_seconds`: the activation this state applies, timed (None: no activation)."""
         net = Network(network).value
         versions: set[tuple[str, str]] = set()
-        expiries: set[tuple[str, str, str]] = set()
+        expiries: set[tuple[str, ...]] = set()
         for ca_set, (version, certificates) in active.items():
             self._active_version.labels(ca_set, net).set(version or 0)
             versions.add((ca_set, net))
             if version is None:
                 continue
-            for fingerprint, not_after in certificates:
-                key = (ca_set, str(version), fingerprint)
+            for fingerprint, not_after, subject in certificates:
+                key = (ca_set, str(version), fingerprint, subject[:MAX_SUBJECT])
                 self._ca_expiry.labels(*key).set(not_after)
                 expiries.add(key)
         for gone in self._version_series - versions:
@@ -383,6 +355,14 @@ class Metrics:
         for gone_expiry in self._expiry_series - expiries:
             self._retire(self._ca_expiry, gone_expiry)
         self._version_series, self._expiry_series = versions, expiries
+        if edges is not None:
+            edge_series = {(name,) for name, when in edges.items() if when is not None}
+            for name, when in edges.items():
+                if when is not None:
+                    self._edge_expiry.labels(name).set(when)
+            for gone_edge in self._edge_series - edge_series:
+                self._retire(self._edge_expiry, gone_edge)
+            self._edge_series = edge_series
         self._reload_ok.inc()
         if latency_seconds is not None:
             self._apply_seconds.observe(latency_seconds)

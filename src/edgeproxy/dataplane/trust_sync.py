@@ -22,11 +22,18 @@ from edgeproxy.config.model import EdgeCertificateConfig, EdgeConfig, NodeConfig
 from edgeproxy.dataplane.http.served import ServedEdges
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.snapshot import read_snapshot, write_snapshot
+from edgeproxy.dataplane.trust_metrics import activation_latency
 from edgeproxy.domain.model import Binding, BlockedCertificate, Node, Version
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.fleet import FleetService, TrustView
 from edgeproxy.store import Store
-from edgeproxy.tls.contexts import OcspLookup, RevocationHooks, StaleAccepted, build_state
+from edgeproxy.tls.contexts import (
+    OcspLookup,
+    RevocationHooks,
+    StaleAccepted,
+    build_state,
+    served_not_after,
+)
 from edgeproxy.tls.trust import TrustAnchors, TrustState, anchors_key
 
 log = logging.getLogger(__name__)
@@ -111,6 +118,8 @@ class TrustSync:
         # Set by reload(): read the store again even if its revision has not moved, because the
         # last view only holds the sets bound before (a newly bound set would stay fail-closed).
         self._resync = False
+        # Each set's latest activation as of the last store view applied (activation_latency).
+        self._activations_seen: dict[str, datetime] = {}
         self._build_state = build
         # One build and swap at a time: a SIGHUP reload and a store sync each build from the
         # state in force and the edges in force, so neither may swap in between.
@@ -347,24 +356,16 @@ class TrustSync:
         previous: TrustState | None,
         changed_at: Mapping[str, datetime],
     ) -> None:
-        # Activation → applied latency, for the sets this apply actually changed.
-        # A CRL-only change is no activation: compare versions, not the CRLs that ride along.
-        def version(a: TrustAnchors | None) -> int | None:
-            return a.version if a is not None else None
-
         active = state.active
         now = state.applied_at or self.clock()
-        latencies = [
-            (now - changed_at[name]).total_seconds()
-            for name, current in active.items()
-            if previous is not None
-            and version(previous.active.get(name)) != version(current)
-            and name in changed_at
-        ]
+        latency = activation_latency(state, previous, changed_at, self._activations_seen, now)
+        if changed_at:  # a store view (a SIGHUP rebuild reads none)
+            self._activations_seen = dict(changed_at)
         self.metrics.trust_applied(
             {name: (a.version, a.expiries) if a else (None, ()) for name, a in active.items()},
             self.node.network,
-            max(latencies) if latencies else None,
+            latency,
+            {name: served_not_after(p.context) for name, p in state.edges.items()},
         )
         log.info(
             "trust state applied",

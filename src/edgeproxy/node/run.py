@@ -19,7 +19,8 @@ from edgeproxy.admin.server import AdminRole
 from edgeproxy.config.kek import load_key_ring
 from edgeproxy.config.model import Config
 from edgeproxy.dataplane.edge import EdgeRole
-from edgeproxy.dataplane.metrics import Metrics, shared_metrics
+from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.dataplane.metrics_shared import shared_metrics
 from edgeproxy.dataplane.trust_sync import NoTrustState
 from edgeproxy.node.demo import (
     DemoOrigin,

@@ -15,7 +15,8 @@ workers 1..N-1 as `python -m edgeproxy.node.worker_process` and supervises them.
   "activation → applied on
   all local workers"). With one worker nothing changes: one row named `<node.name>`.
 - **Metrics**: the workers write prometheus_client multiprocess files to a private directory the
-  main process made (`metrics.shared_metrics`); the status listener sums them (`Metrics.render`).
+  main process made (`metrics_shared.shared_metrics`); the status listener sums them
+  (`Metrics.render`).
 - **Signals**: SIGTERM drains worker 0 while forwarding SIGTERM to the others, waits for them up
   to `drain_timeout + STOP_MARGIN`, then kills. SIGHUP reloads worker 0 and is forwarded. Workers
   ignore SIGINT: a terminal's Ctrl-C reaches the whole process group, and the parent turns it into
@@ -44,7 +45,8 @@ from typing import Any, Final
 
 from edgeproxy.config.model import Config, EdgeConfig, HostPort
 from edgeproxy.dataplane.edge import EdgeRole
-from edgeproxy.dataplane.metrics import Metrics, worker_exited
+from edgeproxy.dataplane.metrics import Metrics
+from edgeproxy.dataplane.metrics_shared import worker_exited
 from edgeproxy.dataplane.status import NodeStatus, Readiness, WorkerStatus
 from edgeproxy.node.worker_spec import REPORT_LIMIT, WorkerSpec, worker_node
 from edgeproxy.runtime import logs

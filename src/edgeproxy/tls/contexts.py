@@ -338,6 +338,12 @@ def build_context(
     return ctx
 
 
+def served_not_after(context: SSL.Context) -> float | None:
+    """notAfter (Unix time) of the server certificate `context` serves (the metrics)."""
+    cert = SSL.Connection(context, None).get_certificate(as_cryptography=True)
+    return None if cert is None else cert.not_valid_after_utc.timestamp()
+
+
 def build_state(
     edges: Sequence[EdgeCertificateConfig],
     active: Mapping[str, TrustAnchors | None],

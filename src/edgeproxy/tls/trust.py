@@ -61,8 +61,8 @@ class TrustAnchors:
     `crls_der`: the set's effective CRLs (docs/management.md: the newest valid one per issuer, not
     versioned). A client certificate whose issuer has a CRL here is checked against it in the
     handshake; an issuer without one is not (contexts.py).
-    `expiries`: (SHA-256 fingerprint, notAfter Unix time) per certificate, for the metrics; they
-    follow from the certificates, so they take no part in equality.
+    `expiries`: (SHA-256 fingerprint, notAfter Unix time, subject DN) per certificate, for the
+    metrics; they follow from the certificates, so they take no part in equality.
     `blocked`: the set's blocked certificates (not versioned either), refused in the handshake
     and by the re-check of open connections.
     """
@@ -72,7 +72,7 @@ class TrustAnchors:
     certificates_der: tuple[bytes, ...]
     require_root_certificate: bool = False
     crls_der: tuple[bytes, ...] = ()
-    expiries: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+    expiries: tuple[tuple[str, float, str], ...] = field(default=(), compare=False)
     blocked: BlockList = NO_BLOCKS
 
     @classmethod
@@ -99,7 +99,7 @@ class TrustAnchors:
             tuple(ders),
             version.require_root_certificate,
             tuple(crls_der),
-            tuple((c.fingerprint, c.end_date.timestamp()) for c in version.certificates),
+            tuple((c.fingerprint, c.end_date.timestamp(), c.subject) for c in version.certificates),
             BlockList.of(blocked),
         )
 
@@ -122,7 +122,11 @@ class TrustAnchors:
             root,
             crls_der,
             tuple(
-                (c.fingerprint(hashes.SHA256()).hex(), c.not_valid_after_utc.timestamp())
+                (
+                    c.fingerprint(hashes.SHA256()).hex(),
+                    c.not_valid_after_utc.timestamp(),
+                    c.subject.rfc4514_string(),
+                )
                 for c in certs
             ),
             blocked,
@@ -131,7 +135,7 @@ class TrustAnchors:
     @property
     def key(self) -> AnchorsKey:
         """`anchors_key` of these anchors: equal keys mean the same trust."""
-        prints = tuple(sorted(f for f, _ in self.expiries))
+        prints = tuple(sorted(f for f, _, _ in self.expiries))
         if len(prints) != len(self.certificates_der):  # made without expiries (tests)
             prints = tuple(sorted(hashlib.sha256(d).hexdigest() for d in self.certificates_der))
         root = self.require_root_certificate
