@@ -30,6 +30,7 @@ from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
 from edgeproxy.config.model import TokenConfig
 from edgeproxy.domain.model import Binding, Network, Node, Role
+from edgeproxy.domain.secrets import KeyRing, generate_kek, parse_kek
 from edgeproxy.node.main import main
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.service.truststore import Truststore
@@ -66,7 +67,9 @@ class AdminServer:
     async def _start(self) -> None:
         self.store: Store = open_store(f"sqlite:///{self.db}")
         await self.store.open()
-        self.truststore = Truststore.build(self.store, clock=self.clock)
+        self.truststore = Truststore.build(
+            self.store, clock=self.clock, keys=KeyRing(parse_kek(generate_kek()))
+        )
         self.fleet = self.truststore.fleet
         tokens = (
             TokenConfig("ops", Role.ADMIN, hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()),

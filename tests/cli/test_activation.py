@@ -112,7 +112,7 @@ def test_deactivate_is_refused_while_a_node_binds_the_set(
     refused = cli("deactivate", "partners", "1", "--network", "STAGING")
     assert refused.code == 1
     assert refused.err.startswith("error: 409 ca-set-in-use: 1 edge certificate(s) on STAGING")
-    assert "  associations: node=edge-a, edgeCertificate=api" in refused.err
+    assert "  associations: node=edge-a, edgeCertificate=api, network=STAGING" in refused.err
 
 
 def test_deactivate_force_is_the_emergency_stop(cli: Cli, pki: Pki, server: AdminServer) -> None:
@@ -132,7 +132,7 @@ def test_associations_and_nodes_list_the_binding_node(
     _set_with_version(cli, pki)
     server.run(server.report("edge-a"))
     associations = cli("ca-sets", "associations", "partners").out.splitlines()
-    assert associations[1].split() == ["edge-a", "STAGING", "api", "api.example.com"]
+    assert associations[1].split() == ["api", "STAGING", "config", "api.example.com", "edge-a"]
     nodes = cli("nodes").out.splitlines()
     assert nodes[1].split()[:4] == ["edge-a", "STAGING", "edge", "yes"]
 

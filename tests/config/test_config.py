@@ -137,7 +137,6 @@ REJECTS = [
     ("store.url", DELETE, "store.url", "is required"),
     (f"{C0}.mutual_authentication", DELETE, f"{K0}.mutual_authentication", "is required"),
     (f"{MA}.ca_set", DELETE, f"{MA_KEY}.ca_set", "is required"),
-    ("edge.certificates", [], "edge.certificates", "at least one"),
     # enumerations and ranges
     ("node.network", "staging", "node.network", "STAGING, PRODUCTION"),
     ("node.roles", ["admin", "proxy"], "node.roles[1]", "one of admin, edge"),
@@ -730,3 +729,14 @@ def test_authorization_errors_name_the_dotted_key(conf_dir: Path) -> None:
         f"{MA_KEY}.authorization.rules[0].pathPrefix",
         "unknown key",
     )
+
+
+def test_an_edge_node_needs_no_edge_certificates_of_its_own(tmp_path: Path) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text(
+        '[node]\nnetwork = "STAGING"\nname = "e1"\nroles = ["edge"]\n'
+        '[store]\nurl = "sqlite:///store.db"\n[edge]\nlisten = "127.0.0.1:0"\n'
+    )
+    loaded = load_config(config, environ={})
+    assert loaded.edge is not None
+    assert loaded.edge.certificates == ()

@@ -35,7 +35,7 @@ def test_the_snapshot_keeps_blocked_certificates(tmp_path: Path) -> None:
     write_snapshot(path, Network.STAGING, 9, active)
     loaded = read_snapshot(path, Network.STAGING)
     assert loaded is not None
-    anchors = loaded[1]["partners"]
+    anchors = loaded.active["partners"]
     assert anchors is not None
     assert anchors.blocked.key == blocks.key
     assert anchors.key == active["partners"].key
@@ -45,5 +45,5 @@ def test_the_snapshot_keeps_blocked_certificates(tmp_path: Path) -> None:
     path.write_text(json.dumps(document))
     old = read_snapshot(path, Network.STAGING)
     assert old is not None
-    assert old[1]["partners"] is not None
-    assert not old[1]["partners"].blocked
+    assert old.active["partners"] is not None
+    assert not old.active["partners"].blocked

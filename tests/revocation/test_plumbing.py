@@ -58,16 +58,18 @@ def test_snapshot_keeps_crls_and_reads_old_snapshots(pki: Pki, tmp_path: Path) -
     write_snapshot(path, Network.STAGING, 3, active)
     loaded = read_snapshot(path, Network.STAGING)
     assert loaded is not None
-    assert loaded[1]["partners"] is not None
-    assert loaded[1]["partners"].crls_der == (crl,)
+    assert loaded.active["partners"] is not None
+    assert loaded.active["partners"].crls_der == (crl,)
 
     document = json.loads(path.read_text())
     del document["caSets"]["partners"]["crlsDer"]  # as written before CRLs existed
+    del document["edgeCertificates"]  # and before store-managed edge certificates
+    document["format"] = 1
     path.write_text(json.dumps(document))
     old = read_snapshot(path, Network.STAGING)
     assert old is not None
-    assert old[1]["partners"] is not None
-    assert old[1]["partners"].crls_der == ()
+    assert old.active["partners"] is not None
+    assert old.active["partners"].crls_der == ()
 
 
 def _pem(crl_der: bytes) -> str:

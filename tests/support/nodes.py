@@ -115,6 +115,7 @@ class NodeFiles:
     fleet: dict[str, float] = field(default_factory=dict)  # the [fleet] table, when given
     # (name, role, token) of each admin token; the config holds their SHA-256.
     tokens: tuple[tuple[str, str, str], ...] = (("ops", "admin", ADMIN_TOKEN),)
+    kek_file: Path | None = None  # [store] key_encryption_key_file
 
     @property
     def path(self) -> Path:
@@ -144,6 +145,7 @@ class NodeFiles:
             "[store]",
             f"url = {_toml(self.store_url or 'sqlite:///' + str(self.database))}",
             "poll_interval = 0.02",
+            *([f"key_encryption_key_file = {_toml(self.kek_file)}"] if self.kek_file else []),
             "",
             *(
                 ["[fleet]", *(f"{k} = {_toml(v)}" for k, v in self.fleet.items()), ""]

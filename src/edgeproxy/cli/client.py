@@ -26,6 +26,7 @@ from edgeproxy.config.values import is_loopback
 from edgeproxy.domain.pem import BlockProblem, PemBlock, split_pem_blocks
 
 BASE_PATH = "/mtls-edge-truststore/v2"
+EDGE_PATH = "/edge/v1"  # edge certificates and bindings: beside the truststore, not under it
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9000"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _PROBLEM_FIELDS = {"type", "title", "detail", "status", "instance", "errors"}
@@ -94,6 +95,7 @@ class AdminClient:
         self._base = (
             f"{parts.scheme}://{netloc}{path if path.endswith(BASE_PATH) else path + BASE_PATH}"
         )
+        self._root = self._base.removesuffix(BASE_PATH)
         self._token = token or None
         self.timeout = timeout
         handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
@@ -120,7 +122,8 @@ class AdminClient:
         self, method: str, path: str, *, body: Any = None, query: Mapping[str, str] | None = None
     ) -> Any:
         """The decoded JSON answer (None for an empty one); ApiError or CliError(exit 3)."""
-        url = self._base + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        base = self._root if path.startswith(EDGE_PATH) else self._base
+        url = base + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) only
         request.add_header("Accept", "application/json, application/problem+json")
@@ -286,6 +289,17 @@ def _split(path: str, text: str) -> list[CertificateSource]:
     if not sources:
         raise CliError(f"{path}: no -----BEGIN CERTIFICATE----- block found", exit_code=2)
     return sources
+
+
+def read_server_files(chain_path: str, key_path: str) -> tuple[str, str]:
+    """An edge certificate's chain and key files. The chain file must hold no key (it would be
+    sent as certificates); the key file must hold one. Key text never reaches a message."""
+    chain = _read_pem_text(chain_path, "x509")
+    _refuse_private_key(chain_path, split_pem_blocks(chain), "the certificate chain")
+    key = _read_pem_text(key_path, "pkey")
+    if not any(b.is_private_key for b in split_pem_blocks(key)):
+        raise CliError(f"{key_path}: no PEM private key block found", exit_code=2)
+    return chain, key
 
 
 def read_crl_file(path: str) -> str:

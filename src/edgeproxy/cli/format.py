@@ -81,7 +81,8 @@ activities = _lister(
 )
 associations = _lister(
     "associations",
-    "NODE=node NETWORK=network EDGE_CERTIFICATE=edgeCertificate HOSTNAMES=hostnames",
+    "EDGE_CERTIFICATE=edgeCertificate NETWORK=network SOURCE=source HOSTNAMES=hostnames "
+    "NODES=nodes",
     "no edge certificate binds this CA set",
 )
 nodes = _lister(

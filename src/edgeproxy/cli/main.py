@@ -19,6 +19,7 @@ from edgeproxy import __version__
 from edgeproxy.cli import blocks as cli_blocks
 from edgeproxy.cli import client as api
 from edgeproxy.cli import crls as cli_crls
+from edgeproxy.cli import edge as cli_edge
 from edgeproxy.cli import format as fmt
 from edgeproxy.cli.client import AdminClient, ApiError, CliError
 from edgeproxy.cli.session import Session
@@ -247,7 +248,7 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "forget a node gone for good: changes in flight stop waiting for it (and its workers)",
      "name", ""),
 ]  # fmt: skip
-for _part in (cli_crls, cli_blocks):
+for _part in (cli_crls, cli_blocks, cli_edge):
     _COMMANDS += _part.COMMANDS
     _POSITIONALS.update(_part.POSITIONALS)
     _BUNDLES.update(_part.BUNDLES)
@@ -280,6 +281,9 @@ def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.Argument
         ),
         "crls": top.add_parser("crls", help="CA set CRLs").add_subparsers(required=True),
         "nodes": _nodes_group(top, common),
+        "edge-certs": top.add_parser("edge-certs", help="edge certificates").add_subparsers(
+            required=True
+        ),
     }
     for group_name, name, command, text, positionals, bundles in _COMMANDS:
         p = groups[group_name].add_parser(name, help=text, description=text, parents=[common])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from edgeproxy.authz.policy import Policy
+from edgeproxy.domain.edge_model import EdgeMaterial
 from edgeproxy.domain.model import Network, Role
 from edgeproxy.domain.rules import NODE_LOST_AFTER
 
@@ -124,6 +125,16 @@ class EdgeCertificateConfig:
     mutual_authentication: MutualAuthConfig
     default: bool = False
     alpn: tuple[str, ...] = ALPN_PROTOCOLS  # in the server's order of preference
+    # A store-managed edge certificate (dataplane/store_edges.py): its chain and sealed key come
+    # from the store, not from `certificate`/`private_key` (then empty paths).
+    material: EdgeMaterial | None = None
+    # A store-managed edge certificate with no binding on this node's network: served, but every
+    # handshake is refused (reason no_binding).
+    unbound: bool = False
+
+    @property
+    def source(self) -> str:
+        return "config" if self.material is None else "store"
 
 
 @dataclass(frozen=True)

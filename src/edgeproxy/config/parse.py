@@ -225,9 +225,8 @@ def _edge(root: Table, base: Path, *, must_exist: bool) -> EdgeConfig:
     }
     limits = EdgeLimits(**t.table("limits", limit_spec).fields(limit_spec))
     keys = ("name", "hostnames", "certificate", "private_key", "origin", "default", "alpn")
+    # None is fine: the node then serves the store-managed edge certificates only.
     tables = t.tables("certificates", (*keys, "mutual_authentication"))
-    if not tables:
-        fail(t.at("certificates"), "at least one [[edge.certificates]] is required")
     certificates = tuple(_certificate(c, base, must_exist=must_exist) for c in tables)
     names: dict[str, str] = {}
     hosts: dict[str, str] = {}

@@ -23,6 +23,7 @@ from edgeproxy.dataplane.revocation.client import OcspClient
 from edgeproxy.dataplane.status import NodeStatus, Readiness, TrustStatus
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.dataplane.trust_sync import TrustSync
+from edgeproxy.domain.secrets import KeyRing
 from edgeproxy.revocation.crl import CrlWatch
 from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup, every
@@ -45,6 +46,7 @@ class EdgeRole:
         metrics: Metrics,
         *,
         access_sink: AccessSink | None = None,
+        keys: KeyRing | None = None,
     ) -> None:
         self.node = node
         self.edge = edge
@@ -52,7 +54,7 @@ class EdgeRole:
         self.access = AccessLine(access_sink)
         # OCSP for this worker: consulted by every context's verify step and by the HTTP layer.
         self.revocation = Revocation(metrics)
-        self.sync = TrustSync(node, edge, store, fleet, metrics, hooks=self.revocation)
+        self.sync = TrustSync(node, edge, store, fleet, metrics, hooks=self.revocation, keys=keys)
         self.sync.listeners.append(self.revocation.retain)
         # Open connections, judged again on every trust change and retired at their max age.
         self.watch = ConnectionWatch(metrics, self.sync.state, edge.limits)
@@ -176,7 +178,7 @@ class EdgeRole:
                 errors=dict(self.sync.apply_errors),
                 crls=self._crl_status(),
             ),
-            edge_certificates=self.edge.certificates,
+            edge_certificates=self.sync.edges,
             connections=self._context.connection_count if self._context else 0,
         )
 

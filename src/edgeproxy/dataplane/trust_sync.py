@@ -22,8 +22,11 @@ from edgeproxy.config.model import EdgeCertificateConfig, EdgeConfig, NodeConfig
 from edgeproxy.dataplane.http.served import ServedEdges
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.snapshot import read_snapshot, write_snapshot
+from edgeproxy.dataplane.store_edges import EdgeNameConflict, check_names, openable, store_edges
+from edgeproxy.dataplane.trust_inputs import anchors_from_view, blame, bound_sets, node_report
 from edgeproxy.dataplane.trust_metrics import activation_latency
-from edgeproxy.domain.model import Binding, BlockedCertificate, Node, Version
+from edgeproxy.domain.model import Version
+from edgeproxy.domain.secrets import KeyRing
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.fleet import FleetService, TrustView
 from edgeproxy.store import Store
@@ -34,7 +37,7 @@ from edgeproxy.tls.contexts import (
     build_state,
     served_not_after,
 )
-from edgeproxy.tls.trust import TrustAnchors, TrustState, anchors_key
+from edgeproxy.tls.trust import TrustAnchors, TrustState
 
 log = logging.getLogger(__name__)
 
@@ -55,34 +58,6 @@ class NoTrustState(RuntimeError):
     (docs/architecture.md)."""
 
 
-def _anchors_from_view(
-    bound: Sequence[str],
-    previous: TrustState | None,
-    *,
-    versions: Mapping[str, Version | None],
-    crls: Mapping[str, tuple[bytes, ...]],
-    blocked: Mapping[str, tuple[BlockedCertificate, ...]],
-) -> dict[str, TrustAnchors | None]:
-    """Each bound set's anchors: the ones in force when the version, CRLs and blocked
-    certificates are the same (known by stored fingerprints, nothing re-read or re-hashed), else
-    parsed from the version's PEM."""
-    old = previous.active if previous is not None else {}
-    active: dict[str, TrustAnchors | None] = {}
-    for name in bound:
-        version = versions.get(name)
-        if version is None:
-            active[name] = None
-            continue
-        set_crls = tuple(crls.get(name, ()))
-        set_blocked = tuple(blocked.get(name, ()))
-        known = old.get(name)
-        if known is not None and known.key == anchors_key(name, version, set_crls, set_blocked):
-            active[name] = known
-        else:
-            active[name] = TrustAnchors.from_version(name, version, set_crls, set_blocked)
-    return active
-
-
 class TrustSync:
     def __init__(
         self,
@@ -95,9 +70,14 @@ class TrustSync:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         hooks: RevocationHooks | None = None,
         build: StateBuilder = build_state,
+        keys: KeyRing | None = None,
     ) -> None:
         self.node = node
         self.edge = edge
+        # Opens the sealed keys of store-managed edge certificates (None: they fail to apply).
+        self.keys = keys
+        # The store-managed edge certificates of the last view applied (dataplane/store_edges.py).
+        self.stored: tuple[EdgeCertificateConfig, ...] = ()
         self.store = store
         self.fleet = fleet
         self.metrics = metrics
@@ -133,14 +113,20 @@ class TrustSync:
         assert self.applied is not None, "TrustSync.start() loads a state before serving"
         return self.applied
 
+    @property
+    def edges(self) -> tuple[EdgeCertificateConfig, ...]:
+        """Every edge certificate this node serves: its file's, then the store's."""
+        return (*self.edge.certificates, *self.stored)
+
     def fail_closed(self) -> list[str]:
-        """Edge certificates whose CA set has no active version here (every client refused)."""
+        """Edge certificates whose CA set has no active version here, or that have no binding
+        here (every client refused)."""
         if self.applied is None:
-            return [c.name for c in self.edge.certificates]
+            return [c.name for c in self.edges]
         return [
             c.name
-            for c in self.edge.certificates
-            if self.applied.active.get(c.mutual_authentication.ca_set) is None
+            for c in self.edges
+            if c.unbound or self.applied.active.get(c.mutual_authentication.ca_set) is None
         ]
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -149,6 +135,8 @@ class TrustSync:
         """Load a state (store, else snapshot) before the listener accepts anything."""
         try:
             await self.sync()
+        except NoTrustState:
+            raise
         except Exception as error:
             self._unreachable(error)
             snapshot = await asyncio.to_thread(read_snapshot, self.node.snapshot, self.node.network)
@@ -157,9 +145,12 @@ class TrustSync:
                     "the store is unreachable and there is no trust snapshot at "
                     f"{self.node.snapshot}: refusing to start without a trust state"
                 ) from error
-            revision, active = snapshot
+            revision = snapshot.revision
             async with self._building:
-                state = await self._build(self.edge.certificates, active, revision, "snapshot")
+                state, errors = await self._build(
+                    self.edge.certificates, snapshot.edges, snapshot.active, revision, "snapshot"
+                )
+                self.stored, self.apply_errors = snapshot.edges, errors
                 self._swap(state, changed_at={})
             log.warning(
                 "serving the last applied trust state from the snapshot",
@@ -189,8 +180,14 @@ class TrustSync:
             if applied is None:
                 return
             generation = self._key_generation + 1
-            state = await self._build(
-                edge.certificates, applied.active, applied.revision, applied.source, generation
+            check_names(edge.certificates, self.stored)
+            state, _ = await self._build(
+                edge.certificates,
+                self.stored,
+                applied.active,
+                applied.revision,
+                applied.source,
+                generation,
             )
             self.edge = edge
             self._key_generation = generation
@@ -231,11 +228,13 @@ class TrustSync:
 
     async def _apply(self, view: TrustView) -> None:
         previous = self.applied
+        stored = self._stored_from(view)
         try:
-            state = await self._build(
+            state, errors = await self._build(
                 self.edge.certificates,
+                stored,
                 functools.partial(
-                    _anchors_from_view,
+                    anchors_from_view,
                     versions=view.active,
                     crls=view.crls,
                     blocked=view.blocked,
@@ -244,13 +243,15 @@ class TrustSync:
                 "store",
             )
         except Exception as error:
-            self._rejected(view.revision, view.active, view.crls, previous, error)
+            self._rejected(view.revision, view.active, view.crls, previous, stored, error)
         else:
-            self.apply_errors = {}
+            self.stored, self.apply_errors = stored, errors
             self._swap(state, changed_at=view.changed_at)
             try:
                 path, network = self.node.snapshot, self.node.network
-                await asyncio.to_thread(write_snapshot, path, network, state.revision, state.active)
+                await asyncio.to_thread(
+                    write_snapshot, path, network, state.revision, state.active, stored
+                )
             except OSError as error:
                 # The state above is in force; the snapshot is only the fallback for a store
                 # outage. Failing to write it must neither fail the activation nor be reported
@@ -260,29 +261,32 @@ class TrustSync:
                     extra={"snapshot": str(self.node.snapshot), "error": str(error)},
                 )
 
+    def _stored_from(self, view: TrustView) -> tuple[EdgeCertificateConfig, ...]:
+        """The store's edge certificates for this node. One named in the file too is a startup
+        error; later (the API refuses such a name while this node is live) it is left out."""
+        stored = store_edges(view.edges, view.bindings)
+        try:
+            check_names(self.edge.certificates, stored)
+        except EdgeNameConflict as error:
+            if self.applied is None:
+                raise NoTrustState(str(error)) from None
+            log.error("edge certificate name conflict", extra={"error": str(error)})
+            declared = {c.name for c in self.edge.certificates}
+            stored = tuple(s for s in stored if s.name not in declared)
+        return stored
+
     def _rejected(
         self,
         revision: int,
         versions: Mapping[str, Version | None],
         crls: Mapping[str, tuple[bytes, ...]],
         previous: TrustState | None,
+        stored: Sequence[EdgeCertificateConfig],
         error: Exception,
     ) -> None:
-        """Keep enforcing the previous state; blame the sets whose version or CRLs changed (or
-        every bound set when none did: the edge's own files)."""
+        """Keep enforcing the previous state; report why against what changed (`blame`)."""
         self.metrics.trust_reload_failed()
-        old = previous.active if previous is not None else {}
-        bound = sorted({c.mutual_authentication.ca_set for c in self.edge.certificates})
-
-        def wanted(ca_set: str) -> tuple[int, tuple[bytes, ...]] | None:
-            version = versions.get(ca_set)
-            return None if version is None else (version.version, tuple(crls.get(ca_set, ())))
-
-        def in_force(ca_set: str) -> tuple[int, tuple[bytes, ...]] | None:
-            anchors = old.get(ca_set)
-            return None if anchors is None else (anchors.version, anchors.crls_der)
-
-        changed = [n for n in bound if wanted(n) != in_force(n)] or bound
+        changed = blame(self.edges, versions, crls, previous, stored)
         self.apply_errors = {n: f"trust state build failed: {error}" for n in changed}
         log.error(
             "trust state rejected; keeping the previous one",
@@ -293,29 +297,34 @@ class TrustSync:
 
     async def _build(
         self,
-        edges: Sequence[EdgeCertificateConfig],
+        declared: Sequence[EdgeCertificateConfig],
+        stored: Sequence[EdgeCertificateConfig],
         active: Mapping[str, TrustAnchors | None]
         | Callable[[Sequence[str], TrustState | None], Mapping[str, TrustAnchors | None]],
         revision: int,
         source: str,
         generation: int | None = None,
-    ) -> TrustState:
+    ) -> tuple[TrustState, dict[str, str]]:
         """Build the next state in an executor thread: PEM parsing, key files and SSL contexts
         never run on the event loop (OpenSSL and cryptography release the GIL in their work).
         Called with `_building` held; every path that swaps a state builds it here.
 
         `active`: the anchors, or how to make them from the bound sets and the state in force.
-        `generation`: of the key files (None: the one in force)."""
-        bound = sorted({c.mutual_authentication.ca_set for c in edges})
+        `generation`: of the key files (None: the one in force). Also answers the store's edge
+        certificates left out because their sealed key does not open here, by `edge_error_key`.
+        """
+        every = (*declared, *stored)
+        bound = bound_sets(every)
         previous = self.applied
-        ocsp, stale_accepted = self._ocsp_lookups(edges), self._stale_accepted()
+        ocsp, stale_accepted = self._ocsp_lookups(every), self._stale_accepted()
         if generation is None:
             generation = self._key_generation
-        build = self._build_state
+        build, keys = self._build_state, self.keys
 
-        def job() -> TrustState:
+        def job() -> tuple[TrustState, dict[str, str]]:
             anchors = active if isinstance(active, Mapping) else active(bound, previous)
-            return build(
+            edges, errors = openable(every, keys)
+            state = build(
                 edges,
                 anchors,
                 previous=previous,
@@ -324,7 +333,9 @@ class TrustSync:
                 source=source,
                 ocsp=ocsp,
                 stale_accepted=stale_accepted,
+                keys=keys,
             )
+            return state, errors
 
         return await asyncio.get_running_loop().run_in_executor(None, job)
 
@@ -382,31 +393,7 @@ class TrustSync:
         self.metrics.store_reachable(False)
 
     async def _report(self) -> None:
-        applied = self.applied
-        now = self.clock()
-        await self.fleet.report_node(
-            Node(
-                name=self.node.name,
-                network=self.node.network,
-                roles=self.node.roles,
-                started_at=self.started_at,
-                last_seen=now,
-                bindings=tuple(
-                    Binding(
-                        edge_certificate=c.name,
-                        hostnames=c.hostnames,
-                        ca_set=c.mutual_authentication.ca_set,
-                        send_ca_list_to_client=c.mutual_authentication.send_ca_list_to_client,
-                    )
-                    for c in self.edge.certificates
-                ),
-                applied_revision=applied.revision if applied else 0,
-                applied_versions=(
-                    {n: a.version if a else None for n, a in applied.active.items()}
-                    if applied
-                    else {}
-                ),
-                apply_errors=dict(self.apply_errors),
-                applied_at=applied.applied_at if applied else None,
-            )
+        report = node_report(
+            self.node, self.started_at, self.clock(), self.edges, self.applied, self.apply_errors
         )
+        await self.fleet.report_node(report)

@@ -82,6 +82,16 @@ class EdgeCertificate:
 
 
 @dataclass(frozen=True)
+class EdgeMaterial:
+    """What an edge node needs to serve a store-managed edge certificate: the chain and the
+    still-sealed key (opened only in the build thread, right before an SSL context loads it)."""
+
+    chain_pem: str
+    sealed_key: Sealed
+    generation: int
+
+
+@dataclass(frozen=True)
 class EdgeBinding:
     """The mutual authentication of one edge certificate on one network."""
 

@@ -84,10 +84,9 @@ async def _serve(
     kek_file = config.store.key_encryption_key_file
     if config.demo.enabled and kek_file is not None:
         ensure_dev_kek(kek_file)
+    keys = load_key_ring(config.store, os.environ)
     service = Truststore.build(
-        store,
-        node_lost_after=timedelta(seconds=config.fleet.node_lost_after),
-        keys=load_key_ring(config.store, os.environ),
+        store, node_lost_after=timedelta(seconds=config.fleet.node_lost_after), keys=keys
     )
     fleet = service.fleet
     if opened:
@@ -111,7 +110,13 @@ async def _serve(
                 roles.append(DemoOrigin(config.demo.origin_listen))
             if shared is None:
                 edge = EdgeRole(
-                    config.node, config.edge, store, fleet, metrics, access_sink=access_sink
+                    config.node,
+                    config.edge,
+                    store,
+                    fleet,
+                    metrics,
+                    access_sink=access_sink,
+                    keys=keys,
                 )
             else:
                 edge = WorkerPool(
@@ -201,6 +206,8 @@ async def _prepare_demo(config: Config, service: Truststore) -> str:
     """The embedded demo: a dev PKI and a demo CA set active on this network. Returns the curl
     commands to print once the node listens."""
     assert config.edge is not None
+    if not config.edge.certificates:
+        return ""  # nothing of the file's to demonstrate: the store's edge certificates only
     first = config.edge.certificates[0]
     pki = ensure_dev_pki(config.demo.pki_dir, first.certificate, first.private_key)
     await ensure_demo_ca_set(service, config.demo.ca_set, pki.client_ca_pem(), config.node.network)

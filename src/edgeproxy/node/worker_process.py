@@ -12,6 +12,7 @@ import pickle
 import signal
 from typing import Any
 
+from edgeproxy.config.kek import load_key_ring
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.node.signals import wait_for_signals
@@ -128,8 +129,15 @@ async def _run_worker(spec: WorkerSpec, channel: int, access_sink: AccessSink) -
     tasks = TaskGroup()
     try:
         node = worker_node(config.node, spec.index, spec.count)
+        keys = load_key_ring(config.store, os.environ)
         edge = EdgeRole(
-            node, config.edge, store, FleetService(store), Metrics(), access_sink=access_sink
+            node,
+            config.edge,
+            store,
+            FleetService(store),
+            Metrics(),
+            access_sink=access_sink,
+            keys=keys,
         )
         await edge.start()
         try:

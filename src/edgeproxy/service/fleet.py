@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from edgeproxy.domain.crls import crl_der, effective_crls
+from edgeproxy.domain.edge_model import EdgeCertificate, MutualAuth
 from edgeproxy.domain.model import BlockedCertificate, CaSetStatus, Network, Node, Version
 from edgeproxy.store import Store
 
@@ -29,6 +30,10 @@ class TrustView:
     # Every live CA set by name → its blocked certificates, expired ones included (the data
     # plane reads the time at each check, so an expiry needs no store change).
     blocked: dict[str, tuple[BlockedCertificate, ...]] = field(default_factory=dict)
+    # The store-managed edge certificates (every node serves them all; keys still sealed) and,
+    # by edge certificate name, its binding on this network (absent: it fails closed here).
+    edges: tuple[EdgeCertificate, ...] = ()
+    bindings: dict[str, MutualAuth] = field(default_factory=dict)
 
 
 class FleetService:
@@ -70,4 +75,6 @@ class FleetService:
                 )
                 if latest is not None:
                     changed_at[ca_set.name] = latest.created_at
-            return TrustView(revision, network, active, changed_at, crls, blocked)
+            edges = tuple(await tx.list_edge_certificates())
+            bindings = {b.edge_certificate: b.auth for b in await tx.list_bindings(network=network)}
+            return TrustView(revision, network, active, changed_at, crls, blocked, edges, bindings)

@@ -23,9 +23,13 @@ from datetime import datetime
 from typing import Any, Final, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from OpenSSL import SSL, crypto
 
 from edgeproxy.config.model import EdgeCertificateConfig
+from edgeproxy.domain.edge_model import EdgeMaterial
+from edgeproxy.domain.secrets import KeyRing, SecretError
 from edgeproxy.tls.blocklist import NO_BLOCKS
 from edgeproxy.tls.reasons import (
     APPLICATION_VERIFICATION,
@@ -263,6 +267,30 @@ def _select_protocol(conn: SSL.Connection, offered: list[bytes]) -> Any:
     return chosen if chosen is not None and chosen in offered else SSL.NO_OVERLAPPING_PROTOCOLS
 
 
+def _use_stored(ctx: SSL.Context, name: str, material: EdgeMaterial, keys: KeyRing | None) -> None:
+    """Load a store-managed edge certificate: its chain, and its key opened here (in the build
+    thread) from the sealed record; the plaintext goes straight into OpenSSL and is dropped."""
+    if keys is None:
+        raise SecretError(
+            f"edge certificate {name!r}: this node has no key-encryption key to open its "
+            "private key ([store] key_encryption_key_file or EDGEPROXY_KEY_ENCRYPTION_KEY)"
+        )
+    chain = x509.load_pem_x509_certificates(material.chain_pem.encode("ascii"))
+    ctx.use_certificate(chain[0])
+    for extra in chain[1:]:
+        ctx.add_extra_chain_cert(extra)
+    key = serialization.load_pem_private_key(keys.open(name, material.sealed_key), None)
+    if not isinstance(
+        key,
+        rsa.RSAPrivateKey
+        | ec.EllipticCurvePrivateKey
+        | ed25519.Ed25519PrivateKey
+        | ed448.Ed448PrivateKey,
+    ):
+        raise ValueError(f"edge certificate {name!r}: unsupported private key type")
+    ctx.use_privatekey(key)
+
+
 def build_context(
     edge: EdgeCertificateConfig,
     anchors: TrustAnchors | None,
@@ -270,10 +298,12 @@ def build_context(
     generation: int = 0,
     ocsp: OcspLookup | None = None,
     stale_accepted: StaleAccepted | None = None,
+    keys: KeyRing | None = None,
 ) -> SSL.Context:
     """A server context for one edge certificate and one trust version. Raises on bad input.
 
-    Reads the key files and parses every anchor: run it off the event loop. `ocsp`: the binding's
+    Reads the key files (or opens a store-managed edge's sealed key with `keys`) and parses every
+    anchor: run it off the event loop. `ocsp`: the binding's
     OCSP cache lookup for the verify step (None: no cache is consulted in the handshake);
     `stale_accepted`: counts handshakes let through past a stale CRL under soft.
     """
@@ -286,8 +316,11 @@ def build_context(
     # (docs/performance.md).
     ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     ctx.set_cipher_list(TLS12_CIPHERS)
-    ctx.use_certificate_chain_file(str(edge.certificate))
-    ctx.use_privatekey_file(str(edge.private_key))
+    if edge.material is None:
+        ctx.use_certificate_chain_file(str(edge.certificate))
+        ctx.use_privatekey_file(str(edge.private_key))
+    else:
+        _use_stored(ctx, edge.name, edge.material, keys)
     ctx.check_privatekey()
     ctx.set_session_id(session_id_context(edge, anchors, generation))
     # nginx's ssl_session_timeout default. A resumed session skips verification, so this bounds
@@ -355,6 +388,7 @@ def build_state(
     source: str = "",
     ocsp: Mapping[str, OcspLookup] | None = None,
     stale_accepted: StaleAccepted | None = None,
+    keys: KeyRing | None = None,
 ) -> TrustState:
     """The node's next state: every edge bound to its set's anchors in `active` (absent or None:
     fail closed). A prepared edge of `previous` whose `context_key` is unchanged is reused as is;
@@ -381,6 +415,7 @@ def build_state(
                     generation=generation,
                     ocsp=lookups.get(edge.name),
                     stale_accepted=stale_accepted,
+                    keys=keys,
                 )
             )
             found = PreparedEdge(edge, anchors, context, key)

@@ -64,6 +64,12 @@ PLAIN_HTTP_ANSWER: Final = (
 )
 
 
+def _closed_reason(prepared: PreparedEdge) -> Reason:
+    """Why an edge without anchors refuses every client: no binding on this network (a
+    store-managed edge certificate), or no active version of its CA set."""
+    return Reason.NO_BINDING if prepared.edge.unbound else Reason.NO_ACTIVE_VERSION
+
+
 class State(Enum):
     HELLO = "HELLO"  # reading the ClientHello
     HANDSHAKING = "HANDSHAKING"
@@ -269,9 +275,9 @@ class TlsEngine:
 
     def _fail(self, reason: Reason, detail: str, outgoing: bytes) -> Output:
         if self.edge is not None and self.edge.anchors is None and reason in CERTIFICATE_VERDICTS:
-            # With no active version every verdict on the certificate is the same fact
-            # (docs/management.md "fail closed").
-            reason = Reason.NO_ACTIVE_VERSION
+            # With no active version (or no binding) every verdict on the certificate is the
+            # same fact (docs/management.md "fail closed").
+            reason = _closed_reason(self.edge)
         self.failure = HandshakeFailed(reason, detail)
         self._to(State.FAILED)
         self._parser = None
@@ -332,7 +338,7 @@ class TlsEngine:
         record = self._verify
         result, reason = VerifyResult.SUCCESS, None
         if anchors is None:
-            result, reason = VerifyResult.FAILED, Reason.NO_ACTIVE_VERSION
+            result, reason = VerifyResult.FAILED, _closed_reason(prepared)
         elif leaf is None:
             result, reason = VerifyResult.NONE, Reason.NO_CERTIFICATE
         elif record.error is not None:

@@ -29,6 +29,8 @@ class Reason(StrEnum):
     # On the CA set's list of blocked certificates (docs/management.md "Blocked certificates").
     BLOCKED = "blocked"
     NO_ACTIVE_VERSION = "no_active_version"
+    # A store-managed edge certificate with no mutual-authentication binding on this network.
+    NO_BINDING = "no_binding"
     SNI_MISMATCH = "sni_mismatch"
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     NOT_TLS = "not_tls"
@@ -60,6 +62,7 @@ CERTIFICATE_VERDICTS: Final = frozenset(
         Reason.BAD_CERTIFICATE,
         Reason.BLOCKED,
         Reason.NO_ACTIVE_VERSION,
+        Reason.NO_BINDING,
     }
 )
 

@@ -153,6 +153,11 @@ def context_key(
     edge: EdgeCertificateConfig, anchors: TrustAnchors | None, generation: int = 0
 ) -> ContextKey:
     auth = edge.mutual_authentication
+    # A store-managed edge: its rotation generation and chain (a KEK rotation re-seals the key,
+    # which changes no certificate and so rebuilds nothing). The chain also tells apart an edge
+    # deleted and created again under the same name.
+    material = edge.material
+    stored = None if material is None else (material.generation, material.chain_pem)
     return (
         edge.name,
         str(edge.certificate),
@@ -160,6 +165,8 @@ def context_key(
         auth if auth.authorization is None else replace(auth, authorization=None),
         generation,
         None if anchors is None else anchors.key,
+        stored,
+        edge.unbound,
     )
 
 

@@ -52,7 +52,7 @@ export async function associationsPage(main, setId) {
   const rows = associations.map((a) => h("tr", {},
     h("th", { scope: "row" }, a.edgeCertificate),
     h("td", {}, a.hostnames.join(", ")),
-    h("td", {}, a.node),
+    h("td", {}, a.node ?? (a.nodes.length ? a.nodes.join(", ") : "none serving it yet")),
     h("td", {}, a.network.toLowerCase())));
   main.append(table("!Associations", ["Edge certificate", "Hostnames", "Node", "Network"], rows,
     "No live edge node binds this CA set."));

@@ -1,0 +1,224 @@
+"""Store-managed edge certificates end to end: made and bound through the admin API only (no
+TOML edit, no signal), enforced by every edge node of the network, rotated under load without a
+failed handshake, and the private key nowhere but sealed in the store.
+
+Two edge nodes share one PostgreSQL database (one also runs the admin role), a third runs alone on
+SQLite. None declares an `[[edge.certificates]]`: they serve what the store holds."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+import trustme
+
+from edgeproxy.domain.secrets import generate_kek
+from support.admin import Api, Reply
+from support.nodes import WAIT, poll
+
+from .clients import TIMEOUT, in_thread, refused
+from .conftest import MakeFiles, Running, StartNode
+from .pki import Client, E2ePki
+
+pytestmark = pytest.mark.slow
+
+ADMIN_DSN = os.environ.get("EDGEPROXY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+EDGE = "/edge/v1/edge-certificates"
+HOST = "shop.test"
+# Bounds of the load loop during rotation: it stops at whichever comes first.
+LOAD_MAX_HANDSHAKES = 400
+LOAD_MAX_SECONDS = 60.0
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh database of this test, dropped afterwards."""
+    try:
+        admin = await asyncpg.connect(ADMIN_DSN, timeout=5)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL unreachable: {type(error).__name__}")
+    name = f"edgecerts_e2e_{secrets.token_hex(6)}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlsplit(ADMIN_DSN)._replace(path=f"/{name}").geturl()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def kek(tmp_path: Path) -> Path:
+    path = tmp_path / "kek.b64"
+    path.write_text(generate_kek())
+    path.chmod(0o600)
+    return path
+
+
+def _issue(pki: E2ePki) -> trustme.LeafCert:
+    return pki.server_ca.ca.issue_cert(HOST)
+
+
+def _key_forms(leaf: trustme.LeafCert) -> list[str]:
+    """The private key as one PEM body line and as a slice of its base64 DER."""
+    pem = leaf.private_key_pem.bytes().decode()
+    body = [line for line in pem.splitlines() if "-----" not in line]
+    der = base64.b64decode("".join(body))
+    return [body[1], base64.b64encode(der).decode()[24:88]]
+
+
+def _served(pki: E2ePki, port: int, client: Client | None) -> tuple[int, bytes]:
+    """One handshake and GET to `HOST`: (HTTP status, the server's leaf DER)."""
+    context = pki.client_context(client)
+    with (
+        socket.create_connection(("127.0.0.1", port), TIMEOUT) as raw,
+        context.wrap_socket(raw, server_hostname=HOST) as tls,
+    ):
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        head = tls.recv(64)
+        leaf = tls.getpeercert(binary_form=True) or b""
+    return int(head.split(b" ", 2)[1]), leaf
+
+
+served = in_thread(_served)
+
+
+async def _call(api: Api, method: str, path: str, body: Any = None) -> Reply:
+    if body is None:
+        return await api.call(method, path, base=False)
+    return await api.call(method, path, body, base=False)
+
+
+async def _create_and_bind(running: Running, leaf: trustme.LeafCert) -> dict[str, Any]:
+    api = running.admin.api
+    body = {
+        "name": "shop",
+        "hostnames": [HOST],
+        "origin": running.node.files.origin_url,
+        "certificateChainPem": "".join(b.bytes().decode() for b in leaf.cert_chain_pems),
+        "privateKeyPem": leaf.private_key_pem.bytes().decode(),
+    }
+    created = await _call(api, "POST", EDGE, body)
+    assert created.status == 201, created.body
+    change = await _call(
+        api, "PUT", f"{EDGE}/shop/mutual-authentication/STAGING", {"caSetName": "partners"}
+    )
+    assert change.status == 202, change.body
+
+    async def settled() -> dict[str, Any] | None:
+        got = await _call(api, "GET", change.body["changeLink"])
+        return got.body if got.body["status"] != "IN_PROGRESS" else None
+
+    return await poll(settled, "the binding change to settle", timeout=WAIT)
+
+
+async def test_store_managed_edge_certificates_on_postgresql_and_sqlite(
+    pki: E2ePki,
+    node_files: MakeFiles,
+    spawn_node: StartNode,
+    postgres_url: str,
+    kek: Path,
+    tmp_path: Path,
+) -> None:
+    common = {"edges": [], "kek_file": kek, "store_url": postgres_url}
+    first = await spawn_node(node_files(name="pg-admin", **common))
+    second = await spawn_node(node_files(name="pg-edge", roles=("edge",), **common))
+    set_id, _ = await first.admin.publish([pki.ca_a.pem])
+    leaf = _issue(pki)
+
+    api = first.admin.api
+    replies: list[Reply] = []
+    change = await _create_and_bind(first, leaf)
+    assert change["status"] == "COMPLETE", change
+    assert sorted(change["appliedNodes"]) == ["pg-admin", "pg-edge"]
+    assert change["pendingNodes"] == []
+
+    for node in (first, second):
+
+        async def enforced(port: int = node.port) -> bool:
+            try:
+                return (await served(pki, port, pki.alice))[0] == 200
+            except (ssl.SSLError, ConnectionError):
+                return False
+
+        await poll(enforced, "the binding to be enforced")
+        await refused(pki, node.port, HOST, pki.bob)
+        await refused(pki, node.port, HOST, None)
+
+    # A set with no version active on that network: refused, naming it.
+    wrong = await _call(
+        api, "PUT", f"{EDGE}/shop/mutual-authentication/PRODUCTION", {"caSetName": "partners"}
+    )
+    assert (wrong.status, wrong.type) == (409, "ca-set-not-active")
+    assert "'partners'" in wrong.body["detail"]
+    replies.append(wrong)
+
+    # Rotation under load: every handshake of the loop succeeds, before and after.
+    old_der = (await served(pki, first.port, pki.alice))[1]
+    new = _issue(pki)
+    failures: list[str] = []
+    latest: dict[int, bytes] = {}  # port -> the leaf it served last
+    rotated_at = 0
+    started = time.monotonic()
+    handshakes = 0
+    for handshakes in range(1, LOAD_MAX_HANDSHAKES + 1):
+        node = (first, second)[handshakes % 2]
+        try:
+            status, latest[node.port] = await served(pki, node.port, pki.alice)
+            if status != 200:
+                failures.append(f"HTTP {status}")
+        except (ssl.SSLError, ConnectionError, OSError) as error:
+            failures.append(repr(error))
+        if handshakes == 10:
+            body = {
+                "certificateChainPem": "".join(b.bytes().decode() for b in new.cert_chain_pems),
+                "privateKeyPem": new.private_key_pem.bytes().decode(),
+            }
+            reply = await _call(api, "PUT", f"{EDGE}/shop/certificate", body)
+            assert reply.status == 200, reply.body
+            replies.append(reply)
+            rotated_at = handshakes
+        swapped = len(latest) == 2 and old_der not in latest.values()
+        if rotated_at and swapped and handshakes > rotated_at + 20:
+            break  # both nodes serve the new certificate, and the loop went on a while
+        if time.monotonic() - started > LOAD_MAX_SECONDS:
+            break
+    assert failures == []
+    assert old_der not in latest.values(), "the nodes never served the rotated certificate"
+
+    # The SQLite node: the same, through its own API.
+    alone = await spawn_node(node_files(name="sqlite-node", edges=[], kek_file=kek))
+    await alone.admin.publish([pki.ca_a.pem])
+    assert (await _create_and_bind(alone, leaf))["status"] == "COMPLETE"
+    await poll(lambda: served(pki, alone.port, pki.alice), "the SQLite node to serve", timeout=WAIT)
+    assert (await served(pki, alone.port, pki.alice))[0] == 200
+    await refused(pki, alone.port, HOST, pki.bob)
+
+    # The private keys: in no API response, activity, log line or file under the nodes' dirs.
+    replies.append(await _call(api, "GET", EDGE))
+    replies.append(await _call(api, "GET", f"{EDGE}/shop"))
+    replies.append(await api.get(f"/ca-sets/{set_id}/activities"))
+    activities = replies[-1].body["activities"]
+    assert [a["type"] for a in activities if a["edgeCertificate"] == "shop"] == [
+        "BIND_EDGE_CERTIFICATE"
+    ]
+    texts = [r.text for r in replies]
+    for path in sorted(tmp_path.rglob("*")):
+        if path.is_file() and path.suffix != ".pem" and path.name != "kek.b64":
+            texts.append(path.read_bytes().decode("utf-8", errors="replace"))
+    snapshots = [p for p in tmp_path.rglob("*.snapshot.json")]
+    assert len(snapshots) == 3
+    assert all('"sealedKey"' in p.read_text() for p in snapshots)
+    for form in _key_forms(leaf) + _key_forms(new):
+        assert not any(form in text for text in texts)
