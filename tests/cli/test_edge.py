@@ -57,6 +57,8 @@ def test_edge_certificate_lifecycle_and_a_bind_that_waits_for_the_nodes(
     assert "waiting for edge-a, edge-b" in bound.out
     assert bound.out.splitlines()[-1].endswith("COMPLETE; applied: edge-a, edge-b")
     assert "staging:     partners" in cli("edge-certs", "show", "shop").out
+    assert "default:     yes" in cli("edge-certs", "update", "shop", "--default").out
+    assert "default:     no" in cli("edge-certs", "update", "shop", "--no-default").out
 
     new_chain, new_key, new_body = _server_files(tmp_path, "shop2")
     rotated = cli("edge-certs", "rotate", "shop", "--cert", new_chain, "--key", new_key)

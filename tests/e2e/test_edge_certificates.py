@@ -100,8 +100,7 @@ async def _call(api: Api, method: str, path: str, body: Any = None) -> Reply:
     return await api.call(method, path, body, base=False)
 
 
-async def _create_and_bind(running: Running, leaf: trustme.LeafCert) -> dict[str, Any]:
-    api = running.admin.api
+async def _create(running: Running, leaf: trustme.LeafCert) -> None:
     body = {
         "name": "shop",
         "hostnames": [HOST],
@@ -109,8 +108,12 @@ async def _create_and_bind(running: Running, leaf: trustme.LeafCert) -> dict[str
         "certificateChainPem": "".join(b.bytes().decode() for b in leaf.cert_chain_pems),
         "privateKeyPem": leaf.private_key_pem.bytes().decode(),
     }
-    created = await _call(api, "POST", EDGE, body)
+    created = await _call(running.admin.api, "POST", EDGE, body)
     assert created.status == 201, created.body
+
+
+async def _bind(running: Running) -> dict[str, Any]:
+    api = running.admin.api
     change = await _call(
         api, "PUT", f"{EDGE}/shop/mutual-authentication/STAGING", {"caSetName": "partners"}
     )
@@ -121,6 +124,11 @@ async def _create_and_bind(running: Running, leaf: trustme.LeafCert) -> dict[str
         return got.body if got.body["status"] != "IN_PROGRESS" else None
 
     return await poll(settled, "the binding change to settle", timeout=WAIT)
+
+
+async def _create_and_bind(running: Running, leaf: trustme.LeafCert) -> dict[str, Any]:
+    await _create(running, leaf)
+    return await _bind(running)
 
 
 async def test_store_managed_edge_certificates_on_postgresql_and_sqlite(
@@ -139,7 +147,19 @@ async def test_store_managed_edge_certificates_on_postgresql_and_sqlite(
 
     api = first.admin.api
     replies: list[Reply] = []
-    change = await _create_and_bind(first, leaf)
+
+    # Created but not bound on STAGING: served, and failing closed with its own reason.
+    await _create(first, leaf)
+    for node in (first, second):
+
+        async def closed(running: Running = node) -> bool:
+            _, ready = await running.status.json("/readyz")
+            return "shop" in ready["failClosed"]
+
+        await poll(closed, "the unbound edge certificate to fail closed")
+        await refused(pki, node.port, HOST, pki.alice)
+
+    change = await _bind(first)
     assert change["status"] == "COMPLETE", change
     assert sorted(change["appliedNodes"]) == ["pg-admin", "pg-edge"]
     assert change["pendingNodes"] == []

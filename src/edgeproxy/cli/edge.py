@@ -3,6 +3,7 @@ bindings (docs/management.md "Edge certificates", docs/api.md "/edge/v1")."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -98,7 +99,7 @@ def cmd_create(s: Session) -> int:
         "name": s.args.name,
         "hostnames": s.args.hostname,
         "origin": s.args.origin,
-        "default": s.args.default,
+        "default": bool(s.args.default),
         **_files(s),
     }
     s.emit(s.client.call("POST", CERTS, body=body), edge_certificate)
@@ -186,8 +187,8 @@ BUNDLES: dict[str, Options] = {
     "edge": [
         ("--hostname", {"action": "append", "help": "a host name it serves (repeat for more)"}),
         ("--origin", {"help": "where its requests go: http://host:port"}),
-        ("--default", {"action": "store_true", "default": None,
-                       "help": "served when SNI is absent or unknown"}),
+        ("--default", {"action": argparse.BooleanOptionalAction, "default": None,
+                       "help": "served when SNI is absent or unknown (--no-default: not)"}),
     ],
     "files": [
         ("--cert", {"required": True, "help": "PEM file: the server chain, leaf first"}),
