@@ -155,7 +155,7 @@ async def test_activation_revalidates_certificates(
     set_id, first, _ = versions
     clock.advance(timedelta(days=400))  # every certificate has expired since upload
     refused = await api.post(f"/ca-sets/{set_id}/versions/{first}/activate", {"network": "STAGING"})
-    assert (refused.status, refused.type) == (422, "invalid-certificates")
+    assert (refused.status, refused.type) == (400, "certificate-validation-failure-activate")
     assert refused.errors == [("expired", "/certificates/0")]
 
 

@@ -137,7 +137,11 @@ async def test_a_crl_signed_by_a_foreign_ca_is_refused(
     set_id = await partners(api, ca)
     before = await store.revision()
     reply = await upload(api, set_id, pem(make_crl(pki.ca("Stranger CA", key="rsa2048"))))
-    assert (reply.status, reply.type) == (422, "crl-issuer-unknown")
+    assert (reply.status, reply.type, reply.errors[0][0]) == (
+        400,
+        "crl-validation-failure",
+        "crl-issuer-unknown",
+    )
     assert reply.errors == [("crl-issuer-unknown", "/crlPem")]
     assert await listed(api, set_id) == []
     assert await store.revision() == before
@@ -152,7 +156,11 @@ async def test_a_crl_signed_by_a_ca_of_another_set_is_refused(
     await new_version(api, internal, other_ca.pem)
     assert (await upload(api, internal, pem(make_crl(other_ca)))).status == 201
     reply = await upload(api, set_id, pem(make_crl(other_ca)))
-    assert (reply.status, reply.type) == (422, "crl-issuer-unknown")
+    assert (reply.status, reply.type, reply.errors[0][0]) == (
+        400,
+        "crl-validation-failure",
+        "crl-issuer-unknown",
+    )
 
 
 async def test_a_crl_under_the_ca_name_but_another_key_is_refused(
@@ -161,7 +169,11 @@ async def test_a_crl_under_the_ca_name_but_another_key_is_refused(
     set_id = await partners(api, ca)
     impostor = pki.ca("Partner CA", key="rsa2048")
     reply = await upload(api, set_id, pem(make_crl(impostor)))
-    assert (reply.status, reply.type) == (422, "crl-signature-invalid")
+    assert (reply.status, reply.type, reply.errors[0][0]) == (
+        400,
+        "crl-validation-failure",
+        "crl-signature-invalid",
+    )
 
 
 async def test_an_expired_crl_is_refused(api: Api, ca: Issued) -> None:
@@ -169,7 +181,11 @@ async def test_an_expired_crl_is_refused(api: Api, ca: Issued) -> None:
     now = datetime.now(UTC)
     crl = make_crl(ca, this_update=now - 8 * DAY, next_update=now - DAY)
     reply = await upload(api, set_id, pem(crl))
-    assert (reply.status, reply.type) == (422, "crl-expired")
+    assert (reply.status, reply.type, reply.errors[0][0]) == (
+        400,
+        "crl-validation-failure",
+        "crl-expired",
+    )
     assert reply.errors == [("crl-expired", "/crlPem")]
 
 
@@ -192,19 +208,31 @@ async def test_a_crl_without_next_update_is_accepted_with_a_warning(api: Api, ca
 async def test_garbage_is_refused(api: Api, ca: Issued, text: str, expected: str) -> None:
     set_id = await partners(api, ca)
     reply = await upload(api, set_id, text)
-    assert (reply.status, reply.type) == (422, expected)
+    assert (reply.status, reply.type, reply.errors[0][0]) == (
+        400,
+        "crl-validation-failure",
+        expected,
+    )
 
 
 async def test_a_certificate_instead_of_a_crl_is_refused(api: Api, ca: Issued) -> None:
     set_id = await partners(api, ca)
     reply = await upload(api, set_id, ca.pem)
-    assert (reply.status, reply.type) == (422, "unsupported-pem-block")
+    assert (reply.status, reply.type, reply.errors[0][0]) == (
+        400,
+        "crl-validation-failure",
+        "unsupported-pem-block",
+    )
 
 
 async def test_a_private_key_in_the_upload_is_refused_without_echo(api: Api, ca: Issued) -> None:
     set_id = await partners(api, ca)
     reply = await upload(api, set_id, pem(make_crl(ca)) + ca.key_pem)
-    assert (reply.status, reply.type) == (422, "private-key-in-upload")
+    assert (reply.status, reply.type, reply.errors[0][0]) == (
+        400,
+        "crl-validation-failure",
+        "private-key-in-upload",
+    )
     secret = [line for line in ca.key_pem.splitlines() if line and "-----" not in line]
     assert not any(line in reply.text for line in secret)
     assert await listed(api, set_id) == []

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from edgeproxy.domain.certificates import MAX_CERTIFICATES_PER_VERSION
@@ -58,7 +59,7 @@ async def test_validity_period(
     api: Api, set_id: int, pki: Pki, valid: tuple[timedelta, timedelta], error: str
 ) -> None:
     refused = await create(api, set_id, pki.ca("Out of period", valid=valid).pem)
-    assert (refused.status, refused.type) == (422, "invalid-certificates")
+    assert (refused.status, refused.type) == (400, "certificate-validation-failure-create")
     assert refused.errors == [(error, "/certificates/0")]
     accepted = await create(api, set_id, pki.ca("In period", valid=(-DAY, DAY * 90)).pem)
     assert accepted.status == 201
@@ -67,7 +68,7 @@ async def test_validity_period(
 async def test_sha1_only_with_allow_insecure_sha1(api: Api, set_id: int, pki: Pki) -> None:
     sha1 = pki.weak("sha1").pem
     refused = await create(api, set_id, sha1)
-    assert refused.status == 422
+    assert refused.status == 400
     assert refused.errors == [("insecure-signature-sha1", "/certificates/0")]
     accepted = await create(api, set_id, sha1, allowInsecureSha1=True)
     assert accepted.status == 201
@@ -80,7 +81,7 @@ async def test_md5_never_even_with_allow_insecure_sha1(api: Api, set_id: int, pk
     md5 = pki.weak("md5").pem
     for options in ({}, {"allowInsecureSha1": True}):
         refused = await create(api, set_id, md5, **options)
-        assert refused.status == 422
+        assert refused.status == 400
         assert refused.errors == [("insecure-signature-algorithm", "/certificates/0")]
     assert (await create(api, set_id, pki.ca(key="rsa2048").pem)).status == 201
 
@@ -96,7 +97,7 @@ async def test_leaf_refused_ca_accepted(api: Api, set_id: int, pki: Pki) -> None
     refused = await create(
         api, set_id, root.pem, pki.ca("leaf", issuer=root, ca=False, key_usage=None).pem
     )
-    assert refused.status == 422
+    assert refused.status == 400
     assert refused.errors == [("not-a-ca-certificate", "/certificates/1")]
     assert (await create(api, set_id, root.pem, pki.ca("Sub", issuer=root).pem)).status == 201
 
@@ -106,7 +107,7 @@ async def test_private_key_refused_and_never_echoed(api: Api, set_id: int, pki: 
     key_body = "".join(issued.key_pem.splitlines()[1:-1])
     for payload in (issued.key_pem, issued.pem + issued.key_pem):
         refused = await create(api, set_id, payload)
-        assert refused.status == 422
+        assert refused.status == 400
         assert ("private-key-in-upload", "/certificates/0") in refused.errors
         assert key_body[:40] not in refused.text
         assert "PRIVATE KEY-----" not in refused.text
@@ -134,7 +135,7 @@ async def test_private_key_refused_and_never_echoed(api: Api, set_id: int, pki: 
 )
 async def test_garbage_certificates_are_422(api: Api, set_id: int, pem: str, error: str) -> None:
     refused = await create(api, set_id, pem)
-    assert refused.status == 422
+    assert refused.status == 400
     assert (error, "/certificates/0") in refused.errors
 
 
@@ -156,7 +157,7 @@ async def test_a_version_is_never_empty(api: Api, set_id: int, pki: Pki) -> None
     assert refused.errors == [("no-certificates", "/certificates")]
     version = await new_version(api, set_id, pki.ca().pem)
     emptied = await api.put(f"/ca-sets/{set_id}/versions/{version}", version_body())
-    assert (emptied.status, emptied.errors) == (422, [("no-certificates", "/certificates")])
+    assert (emptied.status, emptied.errors) == (400, [("no-certificates", "/certificates")])
 
 
 async def test_duplicate_fingerprint_in_one_upload_is_an_error(
@@ -168,7 +169,7 @@ async def test_duplicate_fingerprint_in_one_upload_is_an_error(
     assert (await create(api, set_id, pem)).status == 201
 
 
-@pytest.mark.parametrize(("with_root", "status"), [(True, 201), (False, 422)])
+@pytest.mark.parametrize(("with_root", "status"), [(True, 201), (False, 400)])
 async def test_require_root_certificate(
     api: Api, set_id: int, pki: Pki, with_root: bool, status: int
 ) -> None:
@@ -177,7 +178,7 @@ async def test_require_root_certificate(
     pems = (sub.pem, root.pem) if with_root else (sub.pem,)
     reply = await create(api, set_id, *pems, requireRootCertificate=True)
     assert reply.status == status
-    if status == 422:
+    if status == 400:
         assert reply.errors == [("missing-root-certificate", "/certificates/0")]
     else:
         assert reply.body["requireRootCertificate"] is True
@@ -345,14 +346,17 @@ async def test_validate_stores_nothing_and_warns_on_duplicates(
     assert [s["caSetId"] for s in (await api.get("/ca-sets")).body["caSets"]] == [set_id]
 
 
-async def test_validate_reports_errors_without_failing(api: Api, pki: Pki) -> None:
+async def test_validate_answers_400_with_the_whole_report(api: Api, pki: Pki) -> None:
     expired = pki.ca("Old", valid=(-10 * DAY, -DAY)).pem
     reply = await api.post("/certificates/validate", version_body(expired), as_="viewer")
-    assert reply.status == 200
+    assert (reply.status, reply.type) == (400, "certificate-validation-failure")
     assert reply.body["valid"] is False
-    assert [(e["type"], e["pointer"]) for e in reply.body["errors"]] == [
-        ("expired", "/certificates/0")
+    assert reply.errors == [("expired", "/certificates/0")]
+    assert [c["subject"] for c in reply.body["certificates"]] == [
+        x509.load_pem_x509_certificate(expired.encode()).subject.rfc4514_string()
     ]
+    good = await api.post("/certificates/validate", version_body(pki.ca("New").pem))
+    assert (good.status, good.body["valid"]) == (200, True)
     too_long = await api.post(
         "/certificates/validate", version_body(expired, description="d" * 256)
     )

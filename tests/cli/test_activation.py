@@ -169,5 +169,7 @@ def test_an_expired_version_cannot_be_activated(cli: Cli, pki: Pki, server: Admi
     server.clock.offset = timedelta(days=10)
     result = cli("activate", "partners", "1", "--network", "STAGING", "--wait")
     assert result.code == 1
-    assert result.err.startswith("error: 422 invalid-certificates: version 1 cannot be activated")
+    assert result.err.startswith(
+        "error: 400 certificate-validation-failure-activate: version 1 cannot be activated"
+    )
     assert "\n  /certificates/0: " in result.err

@@ -74,7 +74,7 @@ def test_add_refuses_a_crl_of_a_ca_outside_the_set(cli: Cli, pki: Pki, partners:
     path = write(pki, "stranger.crl.pem", pem(crl_of(trustme.CA())))
     result = cli("crls", "add", partners, path)
     assert result.code == 1
-    assert result.err.startswith("error: 422 crl-issuer-unknown: ")
+    assert result.err.startswith("error: 400 crl-validation-failure: ")
     assert json.loads(cli("crls", "list", partners, "--json").out) == {"crls": []}
 
 

@@ -53,7 +53,7 @@ def test_create_rejects_a_bad_certificate_pointing_at_its_file(cli: Cli, pki: Pk
     result = cli("versions", "create", "partners", pki.path("bundle.pem"), pki.path("leaf.pem"))
     assert result.code == 1
     lines = result.err.splitlines()
-    assert lines[0].startswith("error: 422 invalid-certificates: ")
+    assert lines[0].startswith("error: 400 certificate-validation-failure-create: ")
     assert lines[1].startswith(f"  /certificates/3 ({pki.path('leaf.pem')}#0): ")
     assert json.loads(cli("versions", "list", "partners", "--json").out)["versions"] == []
 

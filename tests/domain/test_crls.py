@@ -25,7 +25,7 @@ from edgeproxy.domain.crls import (
     parse_crl,
     set_warnings,
 )
-from edgeproxy.domain.errors import ValidationError
+from edgeproxy.domain.errors import BadRequest
 from edgeproxy.domain.model import Certificate, Crl
 from support.pki import Issued, Key, Pki, build_crl, ca_key_usage, crl_without_next_update
 
@@ -71,12 +71,12 @@ def record_of(issued: Issued) -> Certificate:
     return certificate_record(issued.cert, None)
 
 
-def refused(text: str, cas: Sequence[Issued] = (), *, now: datetime = NOW) -> ValidationError:
-    with pytest.raises(ValidationError) as raised:
+def refused(text: str, cas: Sequence[Issued] = (), *, now: datetime = NOW) -> BadRequest:
+    with pytest.raises(BadRequest) as raised:
         check(text, cas, now=now)
     error = raised.value
     assert all(e.pointer == "/crlPem" for e in error.errors)
-    assert error.type == error.errors[0].type
+    assert error.type == "crl-validation-failure"
     return error
 
 
@@ -113,13 +113,13 @@ def test_a_crl_signed_by_a_ca_of_the_set_is_recorded(pki: Pki, ca: Issued) -> No
 def test_a_crl_signed_by_a_foreign_key_under_the_same_name_is_refused(pki: Pki, ca: Issued) -> None:
     impostor = pki.ca("CRL Issuer CA", key=pki.key(fresh=True))
     error = refused(pem_of(make_crl(impostor)), [ca])
-    assert error.type == "crl-signature-invalid"
+    assert error.errors[0].type == "crl-signature-invalid"
 
 
 def test_a_crl_whose_issuer_is_not_in_the_set_is_refused(pki: Pki, ca: Issued) -> None:
     foreign = pki.ca("Foreign CA", key=pki.key(fresh=True))
-    assert refused(pem_of(make_crl(foreign)), [ca]).type == "crl-issuer-unknown"
-    assert refused(pem_of(make_crl(ca)), []).type == "crl-issuer-unknown"
+    assert refused(pem_of(make_crl(foreign)), [ca]).errors[0].type == "crl-issuer-unknown"
+    assert refused(pem_of(make_crl(ca)), []).errors[0].type == "crl-issuer-unknown"
 
 
 def test_a_ca_without_key_usage_may_sign_crls(pki: Pki) -> None:
@@ -130,7 +130,9 @@ def test_a_ca_without_key_usage_may_sign_crls(pki: Pki) -> None:
 def test_a_ca_whose_key_usage_lacks_crl_sign_is_refused(pki: Pki) -> None:
     no_crl_sign = ca_key_usage(crl_sign=False)
     limited = pki.ca("Limited CA", key=pki.key(fresh=True), key_usage=no_crl_sign)
-    assert refused(pem_of(make_crl(limited)), [limited]).type == "crl-issuer-not-crl-signer"
+    assert (
+        refused(pem_of(make_crl(limited)), [limited]).errors[0].type == "crl-issuer-not-crl-signer"
+    )
 
 
 # -- dates -------------------------------------------------------------------------------------
@@ -144,7 +146,7 @@ def test_a_current_crl_is_accepted_up_to_its_next_update(ca: Issued) -> None:
 def test_an_expired_crl_is_refused(ca: Issued) -> None:
     crl = make_crl(ca, this_update=NOW - 7 * DAY, next_update=NOW - timedelta(seconds=1))
     error = refused(pem_of(crl), [ca])
-    assert error.type == "crl-expired"
+    assert error.errors[0].type == "crl-expired"
     assert "expired" in error.detail
 
 
@@ -155,7 +157,7 @@ def test_a_crl_from_a_clock_slightly_ahead_is_accepted(ca: Issued) -> None:
 
 def test_a_crl_from_the_future_is_refused(ca: Issued) -> None:
     crl = make_crl(ca, this_update=NOW + MAX_CLOCK_SKEW + timedelta(seconds=1))
-    assert refused(pem_of(crl), [ca]).type == "crl-not-yet-valid"
+    assert refused(pem_of(crl), [ca]).errors[0].type == "crl-not-yet-valid"
 
 
 def test_a_crl_without_next_update_is_accepted_with_a_warning(ca: Issued) -> None:
@@ -190,7 +192,7 @@ def test_a_private_key_in_the_upload_is_refused_without_echo(ca: Issued) -> None
         .strip()
     )
     error = refused(pem_of(make_crl(ca)) + key_pem, [ca])
-    assert error.type == "private-key-in-upload"
+    assert error.errors[0].type == "private-key-in-upload"
     body = [line for line in key_pem.splitlines() if "-----" not in line]
     shown = error.detail + "".join(e.detail for e in error.errors)
     assert not any(line in shown for line in body)
@@ -212,7 +214,7 @@ def test_the_same_crl_without_the_key_is_accepted(ca: Issued) -> None:
     ids=["empty", "no-block", "bad-base64", "not-a-crl", "unterminated"],
 )
 def test_garbage_is_refused(ca: Issued, text: str, expected: str) -> None:
-    assert refused(text, [ca]).type == expected
+    assert refused(text, [ca]).errors[0].type == expected
 
 
 def test_a_certificate_block_is_refused(ca: Issued) -> None:
@@ -223,17 +225,20 @@ def test_a_certificate_block_is_refused(ca: Issued) -> None:
 
 def test_two_crls_in_one_upload_are_refused(ca: Issued) -> None:
     text = pem_of(make_crl(ca, number=1)) + pem_of(make_crl(ca, number=2))
-    assert refused(text, [ca]).type == "multiple-crls"
+    assert refused(text, [ca]).errors[0].type == "multiple-crls"
 
 
 def test_a_delta_crl_is_refused(ca: Issued) -> None:
     delta = make_crl(ca, extensions=[x509.DeltaCRLIndicator(1)])
-    assert refused(pem_of(delta), [ca]).type == "delta-crl-unsupported"
+    assert refused(pem_of(delta), [ca]).errors[0].type == "delta-crl-unsupported"
 
 
 def test_an_indirect_crl_is_refused(ca: Issued) -> None:
     idp = x509.IssuingDistributionPoint(None, None, False, False, None, True, False)
-    assert refused(pem_of(make_crl(ca, extensions=[idp])), [ca]).type == "indirect-crl-unsupported"
+    assert (
+        refused(pem_of(make_crl(ca, extensions=[idp])), [ca]).errors[0].type
+        == "indirect-crl-unsupported"
+    )
 
 
 # -- newest per issuer wins ---------------------------------------------------------------------

@@ -100,16 +100,27 @@ _NOT_FOUND_VERSION = {404: "No such CA set or version."}
 _SET_GONE = "The CA set is deleted or being deleted."
 _FROZEN = "The version was activated before (`ca-set-version-was-previously-active`)"
 _CERT_RULES = (
-    "Breaks a rule: certificate validation (each error has a pointer /certificates/N), "
-    "duplicate of another version (`duplicate-ca-set-version`, with a link), version limit "
-    f"({rules.MAX_VERSIONS_PER_SET} per set), description over {rules.MAX_DESCRIPTION} characters."
+    "Breaks a limit or rule: duplicate of another version (`duplicate-ca-set-version`, with a "
+    f"link), version limit ({rules.MAX_VERSIONS_PER_SET} per set), description over "
+    f"{rules.MAX_DESCRIPTION} characters."
 )
+
+
+def _cert_failure(operation: str) -> str:
+    return (
+        "Malformed request, or a certificate fails validation: "
+        f"`certificate-validation-failure-{operation}`, each error with a pointer /certificates/N."
+    )
+
+
 _HISTORY = (
     "A deleted CA set keeps its versions as read-only history: they are still served (200), "
     "with `history` true and `editable` false, and every write to them answers 409 "
     "`ca-set-deleted`."
 )
-_NO_CERTIFICATES = "`certificates: []` is well-formed: it answers 422 `no-certificates`, never 400."
+_NO_CERTIFICATES = (
+    "`certificates: []` is well-formed JSON but no version: 400 with the error `no-certificates`."
+)
 _SET = ("caSetId",)
 _VERSION = ("caSetId", "version")
 
@@ -128,7 +139,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body=ref("CaSetCreate"),
                 errors={
                     409: "A CA set that is not deleted has this name.",
-                    422: "Bad name or description, or the limit of "
+                    400: "Malformed request, or a bad name (`ca-set-name-validation-failure`).",
+                    422: "Description too long, or the limit of "
                     f"{rules.MAX_CA_SETS} CA sets is reached.",
                 },
             ),
@@ -180,7 +192,12 @@ def _paths() -> dict[str, dict[str, Any]]:
                 ok=(201, ref("Version")),
                 params=_SET,
                 body=ref("VersionBody"),
-                errors={**_NOT_FOUND_SET, 409: _SET_GONE, 422: _CERT_RULES},
+                errors={
+                    **_NOT_FOUND_SET,
+                    400: _cert_failure("create"),
+                    409: _SET_GONE,
+                    422: _CERT_RULES,
+                },
                 note=_NO_CERTIFICATES,
             ),
             "get": _operation(
@@ -210,7 +227,12 @@ def _paths() -> dict[str, dict[str, Any]]:
                 ok=(200, ref("Version")),
                 params=_VERSION,
                 body=ref("VersionBody"),
-                errors={**_NOT_FOUND_VERSION, 409: _SET_GONE, 422: f"{_FROZEN}. Or: {_CERT_RULES}"},
+                errors={
+                    **_NOT_FOUND_VERSION,
+                    400: _cert_failure("update"),
+                    409: _SET_GONE,
+                    422: f"{_FROZEN}. Or: {_CERT_RULES}",
+                },
                 note=_NO_CERTIFICATES,
             ),
             "delete": _operation(
@@ -250,9 +272,14 @@ def _paths() -> dict[str, dict[str, Any]]:
                 role=Role.VIEWER,
                 ok=(200, ref("ValidationResult")),
                 body=ref("VersionBody"),
-                errors={422: f"The description is over {rules.MAX_DESCRIPTION} characters."},
-                note="`certificates: []` is well-formed: 200 with `valid` false and the error "
-                "`no-certificates`.",
+                errors={
+                    400: "Malformed request, or a certificate fails validation: "
+                    "`certificate-validation-failure` with the whole report (`valid` false, "
+                    "`certificates`, `errors`, `warnings`).",
+                    422: f"The description is over {rules.MAX_DESCRIPTION} characters.",
+                },
+                note="`certificates: []` is well-formed: 400 `certificate-validation-failure` "
+                "with the error `no-certificates`.",
             ),
         },
         f"{version}/activate": {
@@ -267,8 +294,9 @@ def _paths() -> dict[str, dict[str, Any]]:
                     **_NOT_FOUND_VERSION,
                     409: "Already active there, an activation is in flight for the set "
                     "(`activation-in-progress`), or the set is deleted or being deleted.",
-                    422: "A certificate no longer passes validation, or the CA list is too "
-                    "large for edge certificates that send it.",
+                    400: "Malformed request, or a certificate no longer passes validation "
+                    "(`certificate-validation-failure-activate`).",
+                    422: "The CA list is too large for edge certificates that send it.",
                 },
             ),
         },
@@ -338,12 +366,15 @@ def _paths() -> dict[str, dict[str, Any]]:
                 errors={
                     **_NOT_FOUND_SET,
                     409: f"{_SET_GONE} Or the CRL was uploaded already (`duplicate-crl`).",
-                    422: "Not one well-formed X509 CRL block (a private key is refused and never "
-                    "echoed), expired (`crl-expired`), not signed by a CA of the set's versions, "
-                    f"a delta or indirect CRL, or a description over {rules.MAX_DESCRIPTION} "
-                    "characters.",
+                    400: "Malformed request, or the CRL fails validation "
+                    "(`crl-validation-failure`; each error names the rule): not one well-formed "
+                    "X509 CRL block (a private key is refused and never echoed), expired "
+                    "(`crl-expired`), not signed by a CA of the set's versions, a delta or "
+                    "indirect CRL.",
+                    422: f"A description over {rules.MAX_DESCRIPTION} characters.",
                 },
-                note='`crlPem: ""` is well-formed: it answers 422 `malformed-pem`, never 400.',
+                note='`crlPem: ""` is well-formed: 400 `crl-validation-failure` with the error '
+                "`malformed-pem`.",
             ),
             "get": _operation(
                 "listCrls",

@@ -334,6 +334,16 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "changeId": {**INT, "description": "the binding change in flight (409)"},
             "caSetName": {**TEXT, "description": "the CA set that cannot be bound (409)"},
             "caSetId": {**INT, "description": "that set's id, when it exists"},
+            "valid": {**BOOL, "description": "false (400 certificate-validation-failure)"},
+            "certificates": {
+                **array(ref("Certificate")),
+                "description": "every certificate read (400 certificate-validation-failure)",
+            },
+            "warnings": {
+                **array(ref("Finding")),
+                "description": "what passes but needs attention (400 certificate-validation-"
+                "failure)",
+            },
         },
     },
 }

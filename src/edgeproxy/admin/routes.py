@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from edgeproxy.admin import bodies, serialize
+from edgeproxy.admin import bodies, problems, serialize
 from edgeproxy.admin.keys import PRINCIPAL, SERVICE
 from edgeproxy.domain.errors import BadRequest
 from edgeproxy.domain.model import CertificateStatus, Role
@@ -214,7 +214,19 @@ async def list_certificates(request: web.Request) -> web.Response:
 async def validate(request: web.Request) -> web.Response:
     bodies.query(request, [])
     draft = bodies.version_draft(await bodies.json_object(request))
-    return _json(serialize.validation(request.app[SERVICE].versions.validate(draft)))
+    report = serialize.validation(request.app[SERVICE].versions.validate(draft))
+    if report["valid"]:
+        return _json(report)
+    # 400 certificate-validation-failure (the reference API's), with the whole report.
+    return problems.problem_response(
+        status=400,
+        type_="certificate-validation-failure",
+        title="Bad request",
+        detail=f"{len(report['errors'])} problem(s) with the submitted certificates",
+        instance=request.path,
+        errors=report["errors"],
+        extra={k: report[k] for k in ("valid", "certificates", "warnings")},
+    )
 
 
 # -- activations -------------------------------------------------------------------------------

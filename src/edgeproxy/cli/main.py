@@ -141,7 +141,15 @@ def cmd_certificates(s: Session) -> int:
 
 
 def cmd_validate(s: Session) -> int:
-    doc = s.client.call("POST", "/certificates/validate", body=_upload(s))
+    try:
+        doc = s.client.call("POST", "/certificates/validate", body=_upload(s))
+    except ApiError as error:
+        # 400 certificate-validation-failure carries the whole report: print it as a report.
+        if error.type != "certificate-validation-failure" or error.problem is None:
+            raise
+        problem = error.problem
+        doc = {k: problem.get(k, []) for k in ("valid", "certificates", "errors", "warnings")}
+        doc["errors"] = [{**e, "type": api.slug(e["type"])} for e in doc["errors"]]
     s.emit(doc, lambda d: fmt.validation(d, s.sources))
     return 1 if doc.get("errors") else 0
 

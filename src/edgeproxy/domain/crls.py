@@ -1,7 +1,7 @@
 """Certificate revocation lists of a CA set (docs/management.md "CRLs"): upload checks and which
 CRLs apply.
 
-Pure: text, the set's CA certificates and a clock in; a record, a ValidationError or a verdict
+Pure: text, the set's CA certificates and a clock in; a record, a BadRequest or a verdict
 out. As in certificates.py, no message ever echoes a block body: an upload may hold a private key
 (docs/management.md: never echoed, stored or logged).
 """
@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificatePublicKeyTypes,
 )
 
-from edgeproxy.domain.errors import FieldError, ValidationError
+from edgeproxy.domain.errors import BadRequest, FieldError
 from edgeproxy.domain.model import Certificate, Crl
 from edgeproxy.domain.pem import split_pem_blocks
 
@@ -70,10 +70,11 @@ class CrlState:
     warnings: tuple[FieldError, ...]
 
 
-def _refuse(errors: Sequence[FieldError]) -> ValidationError:
+def _refuse(errors: Sequence[FieldError]) -> BadRequest:
     first = errors[0]
     detail = first.detail if len(errors) == 1 else f"{len(errors)} problems with the CRL upload"
-    return ValidationError(first.type, detail, tuple(errors))
+    # One type for every refused CRL (the reference API's); each error says which rule.
+    return BadRequest("crl-validation-failure", detail, tuple(errors))
 
 
 def _error(type_: str, detail: str) -> FieldError:
@@ -106,7 +107,7 @@ def _single_der(text: str) -> tuple[int, bytes]:
 
 
 def parse_crl(text: str, *, now: datetime) -> ParsedCrl:
-    """The upload's CRL if it is one well-formed CRL, current at `now`; else a ValidationError."""
+    """The upload's CRL if it is one well-formed CRL, current at `now`; else a BadRequest."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     index, der = _single_der(text)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from edgeproxy.domain.errors import Conflict, FieldError, ValidationError
+from edgeproxy.domain.errors import BadRequest, Conflict, FieldError, ValidationError
 from edgeproxy.domain.model import Activation, Node, Version
 
 MAX_CA_SETS = 200
@@ -21,10 +21,10 @@ _NAME = re.compile(r"[A-Za-z0-9_.%-]{3,64}")
 
 def check_ca_set_name(name: str) -> None:
     if not _NAME.fullmatch(name) or "..." in name:
-        raise ValidationError(
-            "invalid-ca-set-name",
+        raise BadRequest(
+            "ca-set-name-validation-failure",
             "caSetName must be 3-64 characters of A-Z a-z 0-9 _ . % - and must not contain '...'",
-            (FieldError("invalid-ca-set-name", "invalid name", "/caSetName"),),
+            (FieldError("ca-set-name-validation-failure", "invalid name", "/caSetName"),),
         )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from edgeproxy.domain import rules
 from edgeproxy.domain.certificates import Check, ca_list_size, revalidate_version
-from edgeproxy.domain.errors import Conflict, FieldError, NotFound, ValidationError
+from edgeproxy.domain.errors import BadRequest, Conflict, FieldError, NotFound, ValidationError
 from edgeproxy.domain.model import (
     Activation,
     ActivationStatus,
@@ -153,8 +153,8 @@ class Activations:
         """Certificates are checked again at activation: one may have expired since upload."""
         report = revalidate_version(version, now=now, check=Check.ACTIVATE)
         if not report.ok:
-            raise ValidationError(
-                "invalid-certificates",
+            raise BadRequest(
+                "certificate-validation-failure-activate",
                 f"version {version.version} cannot be activated: "
                 f"{len(report.errors)} problem(s) with its certificates",
                 report.errors,

@@ -15,7 +15,7 @@ from edgeproxy.domain.certificates import (
     revalidate_version,
     validate_certificates,
 )
-from edgeproxy.domain.errors import ValidationError
+from edgeproxy.domain.errors import BadRequest, ValidationError
 from edgeproxy.domain.model import ActivityType, Certificate, CertificateStatus, Version
 from edgeproxy.service.shared import (
     Actor,
@@ -52,11 +52,15 @@ class Versions:
             check=check,
         )
 
-    def _checked_record(self, draft: VersionDraft) -> VersionRecord:
+    def _checked_record(self, draft: VersionDraft, operation: str) -> VersionRecord:
+        """`operation`: create or update, named in the error type (the reference API's)."""
         report = self.validate(draft, Check.CREATE)
+        limits = [e for e in report.errors if e.type == "too-many-certificates"]
+        if limits:  # a resource limit, not a certificate's fault: 422 like the other limits
+            raise ValidationError(limits[0].type, limits[0].detail, tuple(limits))
         if not report.ok:
-            raise ValidationError(
-                "invalid-certificates",
+            raise BadRequest(
+                f"certificate-validation-failure-{operation}",
                 f"{len(report.errors)} problem(s) with the submitted certificates",
                 report.errors,
             )
@@ -69,7 +73,7 @@ class Versions:
         )
 
     async def create_version(self, actor: Actor, set_id: int, draft: VersionDraft) -> Version:
-        record = self._checked_record(draft)
+        record = self._checked_record(draft, "create")
         now = self._clock()
         async with self._store.transaction(write=True) as tx:
             await editable_ca_set(tx, set_id)
@@ -82,7 +86,7 @@ class Versions:
     async def update_version(
         self, actor: Actor, set_id: int, number: int, draft: VersionDraft
     ) -> Version:
-        record = self._checked_record(draft)
+        record = self._checked_record(draft, "update")
         now = self._clock()
         async with self._store.transaction(write=True) as tx:
             await editable_ca_set(tx, set_id)

@@ -125,7 +125,11 @@ export async function editorPage(main, setId, number) {
     }
     validateButton.disabled = true;
     try {
-      const result = await post("/certificates/validate", body());
+      // Invalid certificates answer 400 certificate-validation-failure with the whole report.
+      const result = await post("/certificates/validate", body()).catch((error) => {
+        if (error.slug === "certificate-validation-failure") return error;
+        throw error;
+      });
       const general = await showErrors(result, null);
       if (result.valid) {
         const count = state.rows.filter((r) => !r.added).length;
