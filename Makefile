@@ -52,10 +52,11 @@ test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
 # The docs/performance.md figures, edgeproxy against nginx on this machine (bench/README.md), then the handshake
-# cost of OCSP with a warm cache; about 6 minutes in all.
+# cost of OCSP with a warm cache and of the client records; about 7 minutes in all.
 bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.ocsp_warm
+	$(BIN)/python -m bench.client_records
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache build src/*.egg-info

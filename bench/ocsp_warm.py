@@ -22,7 +22,9 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import trustme
@@ -166,18 +168,65 @@ async def _ab(port: int, client_pem: Path, *, seconds: int, concurrency: int) ->
     return result.rps, result.complete
 
 
-async def _listener(
-    name: str, server_pem: Path, ca: x509.Certificate, origin_port: int, ocsp_cfg: OcspConfig,
-    revocation: Revocation,
-) -> tuple[asyncio.Server, int]:  # fmt: skip
-    edge = EdgeCertificateConfig(
+async def alternate(
+    ports: dict[str, int], client_pem: Path, load: tuple[int, int, int]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(handshakes/s, edge CPU µs per handshake) per label: a warm-up run per listener (on an
+    OCSP one it fills the cache), then `runs` rounds of one ab run per listener, the order
+    reversed every other round. `load`: (runs, seconds, concurrency)."""
+    runs, seconds, concurrency = load
+    for port in ports.values():
+        await _ab(port, client_pem, seconds=1, concurrency=4)
+    figures: dict[str, list[float]] = {label: [] for label in ports}
+    cpu: dict[str, list[float]] = {label: [] for label in ports}
+    for i in range(runs):
+        for label, port in list(ports.items())[:: 1 - 2 * (i % 2)]:
+            # CPU time of this (the edge's) process per handshake: far less sensitive than the
+            # rate to other work on a shared machine.
+            started = time.process_time()
+            rps, done = await _ab(port, client_pem, seconds=seconds, concurrency=concurrency)
+            per = (time.process_time() - started) / max(done, 1) * 1e6
+            figures[label].append(rps)
+            cpu[label].append(per)
+            print(f"run {i + 1} {label:8} {rps:8.1f} handshakes/s  {per:7.1f} µs CPU each")
+    return figures, cpu
+
+
+def run_main(main: Callable[[int, int, int], Coroutine[Any, Any, None]], doc: str) -> None:
+    """The command line of these benchmarks: --runs, --seconds, --concurrency; uvloop if any."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        runner_fn = uvloop.run
+    except ImportError:
+        runner_fn = asyncio.run
+    runner_fn(main(args.runs, args.seconds, args.concurrency))
+
+
+def bench_edge(
+    name: str, server_pem: Path, origin_port: int, ocsp_cfg: OcspConfig | None = None
+) -> EdgeCertificateConfig:
+    """The benchmarks' edge certificate: `localhost`, CA set "bench", the origin on loopback."""
+    return EdgeCertificateConfig(
         name=name,
         hostnames=("localhost",),
         certificate=server_pem,
         private_key=server_pem,
         origin=f"http://127.0.0.1:{origin_port}",
-        mutual_authentication=MutualAuthConfig(ca_set="bench", ocsp=ocsp_cfg),
+        mutual_authentication=MutualAuthConfig(ca_set="bench", ocsp=ocsp_cfg or OcspConfig()),
     )
+
+
+async def _listener(
+    name: str, server_pem: Path, ca: x509.Certificate, origin_port: int, ocsp_cfg: OcspConfig,
+    revocation: Revocation,
+) -> tuple[asyncio.Server, int]:  # fmt: skip
+    edge = bench_edge(name, server_pem, origin_port, ocsp_cfg)
     anchors = TrustAnchors("bench", 1, (ca.public_bytes(Encoding.DER),))
     state = build_state(
         [edge],
@@ -237,25 +286,10 @@ async def main(runs: int, seconds: int, concurrency: int) -> None:
                 "on", server_pem, ca, origin_port, OcspConfig(enabled=True), revocation
             )
             servers += [off, on]
-            for port in (off_port, on_port):  # warm-up; on the OCSP listener it fills the cache
-                await _ab(port, client_pem, seconds=1, concurrency=4)
-            figures: dict[str, list[float]] = {"disabled": [], "warm": []}
-            cpu: dict[str, list[float]] = {"disabled": [], "warm": []}
-            for i in range(runs):
-                for label, port in (("disabled", off_port), ("warm", on_port))[:: 1 - 2 * (i % 2)]:
-                    # CPU time of this (the edge's) process per handshake: far less sensitive than
-                    # the rate to other work on a shared machine.
-                    started = time.process_time()
-                    rps, done = await _ab(
-                        port, client_pem, seconds=seconds, concurrency=concurrency
-                    )
-                    per = (time.process_time() - started) / max(done, 1) * 1e6
-                    figures[label].append(rps)
-                    cpu[label].append(per)
-                    print(
-                        f"run {i + 1} {label:8} {rps:8.1f} handshakes/s  {per:7.1f} µs CPU each",
-                        flush=True,
-                    )
+            load = (runs, seconds, concurrency)
+            figures, cpu = await alternate(
+                {"disabled": off_port, "warm": on_port}, client_pem, load
+            )
             hits = metrics.registry.get_sample_value("edgeproxy_ocsp_cache_hits_total") or 0
             off_med = statistics.median(figures["disabled"])
             warm_med = statistics.median(figures["warm"])
@@ -279,15 +313,4 @@ async def main(runs: int, seconds: int, concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    try:
-        import uvloop
-
-        runner_fn = uvloop.run
-    except ImportError:
-        runner_fn = asyncio.run
-    runner_fn(main(args.runs, args.seconds, args.concurrency))
+    run_main(main, __doc__ or "")

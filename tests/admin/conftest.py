@@ -18,6 +18,7 @@ from edgeproxy.domain.model import Role
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store
+from edgeproxy.tls.recheck import version_judge
 from support.admin import Api, OpenApiChecker
 from support.pki import Pki
 
@@ -41,7 +42,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def truststore(store: Store, clock: Clock) -> Truststore:
-    return Truststore.build(store, clock=clock)
+    return Truststore.build(store, clock=clock, judge=version_judge)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from edgeproxy.admin import routes
+from edgeproxy.admin.safety_routes import safety_routes
 from edgeproxy.domain.model import Binding, Network, Node, Role
 from edgeproxy.service.truststore import Truststore
 from support.admin import BASE, Api
@@ -110,7 +111,7 @@ async def activate(api: Api, set_id: int, version: int, network: str = "STAGING"
 def every_route() -> list[tuple[str, str, Role]]:
     """(method, path under the base with ids 1, role it needs) of every admin route."""
     cases = []
-    for route in routes.routes:
+    for route in [*routes.routes, *safety_routes]:
         path = route.path.removeprefix(BASE)
         for name in ("caSetId", "version", "activationId", "crlId"):
             path = path.replace(f"{{{name}}}", "1")

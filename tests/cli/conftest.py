@@ -35,6 +35,7 @@ from edgeproxy.node.main import main
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, open_store
+from edgeproxy.tls.recheck import version_judge
 from support.pki import CA_KEY_USAGE, build_certificate, common_name, private_key_pem
 
 ADMIN_TOKEN = "admin-secret-token-7f3a"
@@ -68,7 +69,10 @@ class AdminServer:
         self.store: Store = open_store(f"sqlite:///{self.db}")
         await self.store.open()
         self.truststore = Truststore.build(
-            self.store, clock=self.clock, keys=KeyRing(parse_kek(generate_kek()))
+            self.store,
+            clock=self.clock,
+            keys=KeyRing(parse_kek(generate_kek())),
+            judge=version_judge,
         )
         self.fleet = self.truststore.fleet
         tokens = (

@@ -267,9 +267,14 @@ class Admin:
         created = await self.call("POST", f"/ca-sets/{set_id}/versions", body, expect=(201,))
         return int(created["version"])
 
-    async def activate(self, set_id: int, version: int, network: str = "STAGING") -> Any:
+    async def activate(
+        self, set_id: int, version: int, network: str = "STAGING", *, acknowledge: bool = True
+    ) -> Any:
+        """Activate; by default past the clients it would refuse (tests of other concerns drop
+        CAs their clients used: tests/e2e/test_safe_changes.py is the one that is refused)."""
         path = f"/ca-sets/{set_id}/versions/{version}/activate"
-        return await self.call("POST", path, {"network": network}, expect=(202,))
+        body = {"network": network, "acknowledgeImpact": acknowledge or None}
+        return await self.call("POST", path, body, expect=(202,))
 
     async def deactivate(
         self, set_id: int, version: int, network: str = "STAGING", *, force: bool = False

@@ -107,6 +107,8 @@ class NodeFiles:
     limits: dict[str, float] = field(
         default_factory=lambda: {"client_hello_timeout": 1.0, "drain_timeout": 10.0}
     )
+    # Batches often, so a test sees what a node recorded within a poll.
+    client_records: dict[str, object] = field(default_factory=lambda: {"flush_interval": 0.2})
     admin_port: int = 0
     status_port: int = 0
     edge_port: int = 0
@@ -164,6 +166,9 @@ class NodeFiles:
             "",
             "[edge.limits]",
             *(f"{k} = {_toml(v)}" for k, v in self.limits.items()),
+            "",
+            "[edge.client_records]",
+            *(f"{k} = {_toml(v)}" for k, v in self.client_records.items()),
         ]
         if self.log:
             lines += ["", "[log]", *(f"{k} = {_toml(v)}" for k, v in self.log.items())]

@@ -14,6 +14,7 @@ from edgeproxy.admin.keys import AUTH, PRINCIPAL, SERVICE, SESSIONS
 from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.problems import problem_middleware
 from edgeproxy.admin.routes import REQUIRED_ROLE, routes
+from edgeproxy.admin.safety_routes import safety_routes
 from edgeproxy.admin.sessions import SessionStore
 from edgeproxy.domain.errors import Forbidden, Unauthorized
 from edgeproxy.service.truststore import Truststore
@@ -88,5 +89,6 @@ def create_admin_app(
     app.router.add_routes(block_routes)
     app.router.add_routes(console_routes)
     app.router.add_routes(edge_routes)
+    app.router.add_routes(safety_routes)
     app.router.add_get("/openapi.json", serve_openapi)
     return app

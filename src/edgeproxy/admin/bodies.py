@@ -79,6 +79,19 @@ def query(request: web.Request, allowed: Iterable[str]) -> dict[str, str]:
     return {k: v for k, v in request.query.items() if k in known}
 
 
+def required_query(params: Mapping[str, str], name: str) -> str:
+    if name not in params:
+        raise _bad("missing-query-parameter", f"the query parameter {name} is required", "")
+    return params[name]
+
+
+def activation(data: Mapping[str, Any]) -> tuple[Network, bool]:
+    """An activation's body (activate, rollback): the network and whether the operator
+    acknowledged the clients it would refuse."""
+    body = fields(data, required={"network": str}, optional={"acknowledgeImpact": bool})
+    return network(body["network"]), bool(body.get("acknowledgeImpact"))
+
+
 def network(value: Any, pointer: str = "/network") -> Network:
     try:
         return Network(value)

@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeproxy.admin.edge_openapi import EDGE_PARAMETERS, EDGE_SCHEMAS, edge_paths
 from edgeproxy.admin.openapi_blocks import BLOCK_PARAMETERS, BLOCK_SCHEMAS, block_paths
+from edgeproxy.admin.openapi_safety import SAFETY_PARAMETERS, SAFETY_SCHEMAS, safety_paths
 from edgeproxy.admin.openapi_schemas import (
     ACTIVATE_BODY,
     CA_SET_CREATE,
@@ -293,7 +294,10 @@ def _paths() -> dict[str, dict[str, Any]]:
                 errors={
                     **_NOT_FOUND_VERSION,
                     409: "Already active there, an activation is in flight for the set "
-                    "(`activation-in-progress`), or the set is deleted or being deleted.",
+                    "(`activation-in-progress`), the set is deleted or being deleted, or the "
+                    "version would refuse clients seen there that the version in force accepts "
+                    "(`activation-would-refuse-clients`, with `wouldBeRefused`; pass "
+                    "acknowledgeImpact).",
                     400: "Malformed request, or a certificate no longer passes validation "
                     "(`certificate-validation-failure-activate`).",
                     422: "The CA list is too large for edge certificates that send it.",
@@ -417,6 +421,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "(`edgeproxy nodes forget NAME`).",
             ),
         },
+        **safety_paths(_operation, sets),
         "/openapi.json": {
             "get": {
                 "operationId": "openapiDocument",
@@ -469,7 +474,12 @@ def openapi_document() -> dict[str, Any]:
                     "`session-expired`.",
                 },
             },
-            "parameters": {**PARAMETERS, **BLOCK_PARAMETERS, **EDGE_PARAMETERS},
+            "parameters": {
+                **PARAMETERS,
+                **BLOCK_PARAMETERS,
+                **EDGE_PARAMETERS,
+                **SAFETY_PARAMETERS,
+            },
             "schemas": {
                 **COMPONENT_SCHEMAS,
                 "CaSetCreate": CA_SET_CREATE,
@@ -479,6 +489,7 @@ def openapi_document() -> dict[str, Any]:
                 "CrlCreate": CRL_CREATE,
                 **BLOCK_SCHEMAS,
                 **EDGE_SCHEMAS,
+                **SAFETY_SCHEMAS,
             },
         },
     }

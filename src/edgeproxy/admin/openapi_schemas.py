@@ -210,7 +210,9 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
                 **nullable(TEXT),
                 "description": "the edge certificate a BIND/UNBIND_EDGE_CERTIFICATE changed",
             },
-        }
+            "acknowledgedRefusals": {**INT, "description": "clients the activation refuses"},
+        },
+        optional=("acknowledgedRefusals",),
     ),
     "DeleteStatus": closed(
         {
@@ -334,6 +336,10 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
             "changeId": {**INT, "description": "the binding change in flight (409)"},
             "caSetName": {**TEXT, "description": "the CA set that cannot be bound (409)"},
             "caSetId": {**INT, "description": "that set's id, when it exists"},
+            "wouldBeRefused": {
+                **array(ref("AffectedClient")),
+                "description": "409 activation-would-refuse-clients",
+            },
             "valid": {**BOOL, "description": "false (400 certificate-validation-failure)"},
             "certificates": {
                 **array(ref("Certificate")),
@@ -438,7 +444,15 @@ VERSION_BODY = closed(
     optional=("allowInsecureSha1", "requireRootCertificate", "description"),
 )
 
-ACTIVATE_BODY = closed({"network": enum(Network)})
+ACTIVATE_BODY = closed(
+    {
+        "network": enum(Network),
+        "acknowledgeImpact": nullable(
+            {**BOOL, "default": False, "description": "go ahead although it refuses clients"}
+        ),
+    },
+    optional=("acknowledgeImpact",),
+)
 
 DEACTIVATE_BODY = closed(
     {

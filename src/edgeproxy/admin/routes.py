@@ -236,12 +236,13 @@ async def validate(request: web.Request) -> web.Response:
 @needs(Role.ADMIN)
 async def activate(request: web.Request) -> web.Response:
     bodies.query(request, [])
-    body = bodies.fields(await bodies.json_object(request), required={"network": str})
+    network, acknowledged = bodies.activation(await bodies.json_object(request))
     activation = await request.app[SERVICE].activations.activate(
         _actor(request),
         bodies.int_param(request, "caSetId"),
         bodies.int_param(request, "version"),
-        bodies.network(body["network"]),
+        network,
+        acknowledge_impact=acknowledged,
     )
     return _json(serialize.activation(activation), 202)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from edgeproxy.domain.blocks import in_force
 from edgeproxy.domain.certificates import ValidationReport
+from edgeproxy.domain.clients import CertificateChange, Impact, VersionDiff
 from edgeproxy.domain.crls import CrlState
 from edgeproxy.domain.errors import FieldError
 from edgeproxy.domain.model import (
@@ -145,6 +146,38 @@ def activity(a: Activity) -> dict[str, Any]:
         "activityDate": _time(a.at),
         "activityBy": a.by,
         "edgeCertificate": a.edge_certificate,
+        **(
+            {"acknowledgedRefusals": a.acknowledged_refusals}
+            if a.acknowledged_refusals is not None
+            else {}
+        ),
+    }
+
+
+def impact(i: Impact) -> dict[str, Any]:
+    return {
+        "caSetId": i.ca_set_id,
+        "version": i.version,
+        "network": i.network.value,
+        "activeVersion": i.active_version,
+        "clientsObserved": i.clients_observed,
+        "wouldBeRefused": [a.as_dict() for a in i.would_be_refused],
+        "newlyAccepted": [a.as_dict() for a in i.newly_accepted],
+    }
+
+
+def version_diff(d: VersionDiff) -> dict[str, Any]:
+    def certs(items: tuple[CertificateChange, ...]) -> list[dict[str, str]]:
+        return [{"fingerprint": c.fingerprint, "subject": c.subject} for c in items]
+
+    return {
+        "caSetId": d.ca_set_id,
+        "from": d.from_version,
+        "to": d.to_version,
+        "added": certs(d.added),
+        "removed": certs(d.removed),
+        "unchanged": certs(d.unchanged),
+        "flags": [{"name": f.name, "from": f.before, "to": f.after} for f in d.flags],
     }
 
 

@@ -21,6 +21,7 @@ from edgeproxy.cli import client as api
 from edgeproxy.cli import crls as cli_crls
 from edgeproxy.cli import edge as cli_edge
 from edgeproxy.cli import format as fmt
+from edgeproxy.cli import safety
 from edgeproxy.cli.client import AdminClient, ApiError, CliError
 from edgeproxy.cli.session import Session
 from edgeproxy.domain.model import CertificateStatus
@@ -157,9 +158,18 @@ def cmd_validate(s: Session) -> int:
 def cmd_activate(s: Session) -> int:
     base = s.version_path()
     body = {"network": s.args.network, "force": getattr(s.args, "force", False) or None}
-    doc = s.client.call(
-        "POST", f"{base}/{s.args.command}", body={k: v for k, v in body.items() if v}
-    )
+    body = {k: v for k, v in body.items() if v}
+    path = f"{base}/{s.args.command}"
+    if s.args.command == "activate":
+        safety.impact_note(s)
+        doc = safety.acknowledged_call(s, "POST", path, body, f"version {s.args.version}")
+    else:
+        doc = s.client.call("POST", path, body=body)
+    return _started(s, doc, base)
+
+
+def _started(s: Session, doc: Any, base: str) -> int:
+    """An activation the API accepted: its warnings, then it, or its progress with --wait."""
     _warn(doc.get("validation", {}).get("warnings", []))
     if not s.args.wait:
         _warn(doc.get("warnings", []))  # how it converges: no node to wait for, nodes lost
@@ -245,9 +255,11 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "set version", "expiry"),
     ("", "validate", cmd_validate, "validate PEM files; nothing is stored", "files", "cert"),
     ("", "activate", cmd_activate, "make a version active on a network", "set version",
-     "network wait"),
+     "network yes wait"),
     ("", "deactivate", cmd_activate, "remove a version from a network", "set version",
      "network force wait"),
+    ("", "rollback", lambda s: safety.cmd_rollback(s, _started),
+     "activate again the version active before the current one", "set", "network yes wait"),
     ("", "activations", _get("/ca-sets/{id}/activations", fmt.activations),
      "a CA set's activations", "set", ""),
     ("nodes", "list", _get("/nodes", fmt.nodes), "registered nodes of the fleet (the default)",
@@ -256,7 +268,7 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "forget a node gone for good: changes in flight stop waiting for it (and its workers)",
      "name", ""),
 ]  # fmt: skip
-for _part in (cli_crls, cli_blocks, cli_edge):
+for _part in (cli_crls, cli_blocks, cli_edge, safety):
     _COMMANDS += _part.COMMANDS
     _POSITIONALS.update(_part.POSITIONALS)
     _BUNDLES.update(_part.BUNDLES)

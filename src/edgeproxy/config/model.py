@@ -171,11 +171,24 @@ class EdgeLimits:
 
 
 @dataclass(frozen=True)
+class ClientRecordsConfig:
+    """What a node remembers of the client certificate chains it sees (docs/configuration.md): per
+    binding, bounded, flushed to the store in batches, kept `window_days` days. Off: nothing is
+    recorded, and nothing this node saw is kept in the store."""
+
+    enabled: bool = True
+    window_days: int = 7
+    max_per_binding: int = 10_000  # per edge certificate, per node (in memory and in the store)
+    flush_interval: float = 10.0  # seconds between batches written to the store
+
+
+@dataclass(frozen=True)
 class EdgeConfig:
     listen: HostPort
     certificates: tuple[EdgeCertificateConfig, ...]
     workers: int = 1
     limits: EdgeLimits = field(default_factory=EdgeLimits)
+    client_records: ClientRecordsConfig = field(default_factory=ClientRecordsConfig)
 
 
 @dataclass(frozen=True)

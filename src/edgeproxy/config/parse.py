@@ -20,6 +20,7 @@ from edgeproxy.config.kek import KEK_FILE_KEY, load_key_ring
 from edgeproxy.config.model import (
     ALPN_PROTOCOLS,
     AdminConfig,
+    ClientRecordsConfig,
     Config,
     ConfigError,
     DemoConfig,
@@ -218,7 +219,7 @@ def _tokens(tables: list[Table], environ: Mapping[str, str]) -> tuple[TokenConfi
 
 
 def _edge(root: Table, base: Path, *, must_exist: bool) -> EdgeConfig:
-    t = root.table("edge", ("listen", "workers", "certificates", "limits"))
+    t = root.table("edge", ("listen", "workers", "certificates", "limits", "client_records"))
     limit_spec: dict[str, Converter[Any]] = {
         f.name: int_range(1) if f.type == "int" else positive_float
         for f in dataclasses.fields(EdgeLimits)
@@ -247,7 +248,16 @@ def _edge(root: Table, base: Path, *, must_exist: bool) -> EdgeConfig:
         certificates=certificates,
         workers=t.opt("workers", int_range(1), 1),
         limits=limits,
+        client_records=ClientRecordsConfig(**t.table("client_records", _RECORDS).fields(_RECORDS)),
     )
+
+
+_RECORDS: dict[str, Converter[Any]] = {
+    "enabled": as_bool,
+    "window_days": int_range(1, 366),
+    "max_per_binding": int_range(1, 1_000_000),
+    "flush_interval": positive_float,
+}
 
 
 def _certificate(t: Table, base: Path, *, must_exist: bool) -> EdgeCertificateConfig:

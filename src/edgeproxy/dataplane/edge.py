@@ -12,6 +12,8 @@ from typing import Any, Final
 import aiohttp
 
 from edgeproxy.config.model import EdgeConfig, NodeConfig
+from edgeproxy.dataplane.client_flush import ClientFlusher, lost_client_reporter
+from edgeproxy.dataplane.clients import ClientRecorder
 from edgeproxy.dataplane.connections import ConnectionWatch, WatchedTlsProtocol
 from edgeproxy.dataplane.http.context import ProxyContext
 from edgeproxy.dataplane.http.h2protocol import protocol_for
@@ -34,6 +36,7 @@ from edgeproxy.tls.session import TlsSession
 log = logging.getLogger(__name__)
 BACKLOG = 2048
 CRL_CHECK_INTERVAL: Final = 15.0  # seconds between CRL freshness checks (metric and log line)
+FINAL_FLUSH_TIMEOUT: Final = 2.0  # seconds the last client-records batch may take at stop
 
 
 class EdgeRole:
@@ -61,6 +64,16 @@ class EdgeRole:
         self.sync.listeners.append(self.watch.trust_changed)
         self.revocation.revoked_listeners.append(self.watch.revoked)
         self.crls = CrlWatch()
+        records = edge.client_records
+        # The clients this worker sees, flushed to the store in batches (None: switched off).
+        self.clients: ClientRecorder | None = None
+        self.flusher: ClientFlusher | None = None
+        self._fleet = fleet
+        if records.enabled:
+            self.clients = ClientRecorder(
+                records.max_per_binding, on_lost=lost_client_reporter(metrics)
+            )
+            self.flusher = ClientFlusher(self.clients, fleet, node.name, node.network, records)
         self._tasks = TaskGroup()
         self._http: aiohttp.ClientSession | None = None
         self._server: asyncio.Server | None = None
@@ -78,12 +91,19 @@ class EdgeRole:
         self._tasks.spawn(
             every(CRL_CHECK_INTERVAL, self._check_crls, "CRL freshness check"), "crl-watch"
         )
+        if self.flusher is not None:
+            interval = self.edge.client_records.flush_interval
+            self._tasks.spawn(
+                every(interval, self.flusher.flush, "client records flush"), "client-records"
+            )
+        else:
+            self._tasks.spawn(self._forget_clients(), "client-records-off")
         context = ProxyContext(
             self.edge.limits,
-            observer=RequestLog(self.metrics, self.access),
+            observer=RequestLog(self.metrics, self.access, self.clients),
             revocation=self.revocation,
         )
-        observer = HandshakeLog(self.metrics, self.node.network, self.access)
+        observer = HandshakeLog(self.metrics, self.node.network, self.access, clients=self.clients)
         limits = self.edge.limits
         state, served = self.sync.state, self.sync.served
         watch = self.watch
@@ -131,11 +151,29 @@ class EdgeRole:
                 log.warning("drain timed out", extra={"aborted_connections": aborted})
             self._context.close()
         await self._tasks.close()
+        await self._last_flush()
         await self.watch.close()
         await self.sync.stop()
         await self.revocation.close()
         if self._http is not None:
             await self._http.close()
+
+    async def _last_flush(self) -> None:
+        """What the recorder holds goes to the store before the node leaves (best effort)."""
+        if self.flusher is None:
+            return
+        try:
+            async with asyncio.timeout(FINAL_FLUSH_TIMEOUT):
+                await self.flusher.flush()
+        except Exception as error:
+            log.warning("could not flush the client records", extra={"error": str(error)})
+
+    async def _forget_clients(self) -> None:
+        """Client records switched off: what this node wrote before leaves the store too."""
+        try:
+            await self._fleet.forget_clients(self.node.name)
+        except Exception as error:
+            log.warning("could not remove this node's client records", extra={"error": str(error)})
 
     def _crls_in_force(self) -> dict[str, tuple[bytes, ...]]:
         applied = self.sync.applied

@@ -125,6 +125,12 @@ class Metrics:
             ["edge_certificate", "reason"],
             registry=r,
         )
+        self._lost = Counter(
+            "edgeproxy_lost_clients",
+            "Clients accepted under an earlier version of a binding and refused by a newer one.",
+            ["edge_certificate", "reason"],
+            registry=r,
+        )
         self._requests = Counter(
             "edgeproxy_http_requests",
             "HTTP requests answered, by status code and protocol (h1: HTTP/1.x, h2: HTTP/2).",
@@ -247,6 +253,9 @@ class Metrics:
 
     def client_cert_rejected(self, edge: str, reason: Reason) -> None:
         self._verification(edge, reason).inc()
+
+    def lost_client(self, edge: str, reason: Reason) -> None:
+        self._lost.labels(edge, reason.value).inc()
 
     def request_done(
         self, edge: str, code: int, origin_duration: float | None = None, protocol: str = "h1"

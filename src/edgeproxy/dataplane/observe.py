@@ -11,6 +11,7 @@ from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 from edgeproxy.authz.policy import Decision
+from edgeproxy.dataplane.clients import ClientRecorder
 from edgeproxy.dataplane.http.records import AccessRecord, ConnectionFacts
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.sampling import Sampler
@@ -58,14 +59,22 @@ class HandshakeLog:
     says who was refused and why (`tls/refusal.py`); identical refusals are sampled."""
 
     def __init__(
-        self, metrics: Metrics, network: Network, access: AccessLine, sampler: Sampler | None = None
+        self,
+        metrics: Metrics,
+        network: Network,
+        access: AccessLine,
+        sampler: Sampler | None = None,
+        clients: ClientRecorder | None = None,
     ) -> None:
         self.metrics = metrics
         self.network = network
         self.access = access
         self.sampler = sampler or Sampler()
+        self.clients = clients  # None: edge.client_records.enabled is false
 
     def handshake_done(self, session: TlsSession, duration: float) -> None:
+        if self.clients is not None:
+            self.clients.handshake(session)
         edge = session.edge.name
         self.metrics.handshake_succeeded(edge, self.network, duration)
         if session.verify_result is VerifyResult.SUCCESS:
@@ -80,6 +89,11 @@ class HandshakeLog:
         self.metrics.handshake_failed(edge, self.network, reason, duration)
         if edge_name is not None and reason in CERTIFICATE_VERDICTS:
             self.metrics.client_cert_rejected(edge, reason)
+        clients = self.clients
+        if clients is not None and edge_name is not None and refusal.certificate is not None:
+            der = refusal.certificate_der()
+            assert der is not None
+            clients.refused(edge_name, reason, der, refusal.ca_set_version)
         if not access_log.isEnabledFor(logging.INFO):
             return
         address, port = _peer(peer)
@@ -113,12 +127,17 @@ class HandshakeLog:
 class RequestLog:
     """The HTTP layer's observer: request metrics and one access-log line per request."""
 
-    def __init__(self, metrics: Metrics, access: AccessLine) -> None:
+    def __init__(
+        self, metrics: Metrics, access: AccessLine, clients: ClientRecorder | None = None
+    ) -> None:
         self.metrics = metrics
         self.access = access
+        self.clients = clients
 
     def request_done(self, record: AccessRecord) -> None:
         facts = record.connection
+        if self.clients is not None:
+            self.clients.request(facts.edge_certificate, facts.client_fingerprint_sha256)
         self.metrics.request_done(
             facts.edge_certificate, record.status, record.origin_duration, facts.protocol
         )

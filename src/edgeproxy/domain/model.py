@@ -265,6 +265,8 @@ class Activity:
     network: Network | None = None
     version: int | None = None
     edge_certificate: str | None = None  # the binding a BIND/UNBIND activity changed
+    # An activation acknowledged to refuse clients seen on the network: how many.
+    acknowledged_refusals: int | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from edgeproxy.config.model import HostPort
 from edgeproxy.config.values import is_loopback
 from edgeproxy.domain.certificates import CertificateInput
+from edgeproxy.domain.errors import Conflict
 from edgeproxy.domain.model import ActivationStatus, Network
 from edgeproxy.domain.secrets import generate_kek
 from edgeproxy.runtime.weblistener import WebListener
@@ -235,7 +236,15 @@ async def ensure_demo_ca_set(
             certificates=(CertificateInput(client_ca_pem, "demo client CA"),),
         )
         number = (await service.versions.create_version(DEMO_ACTOR, ca_set.id, draft)).version
-    await service.activations.activate(DEMO_ACTOR, ca_set.id, number, network)
+    try:
+        await service.activations.activate(DEMO_ACTOR, ca_set.id, number, network)
+    except Conflict as refused:  # it would lock out clients seen there: an operator's call
+        log.warning(
+            "demo: not activating the demo version: %s",
+            refused.detail,
+            extra={"ca_set": name, "version": number, "network": network.value},
+        )
+        return
     log.info(
         "demo: activated CA set version",
         extra={"ca_set": name, "version": number, "network": network.value},

@@ -37,6 +37,7 @@ from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, StoreUnavailable, open_store
+from edgeproxy.tls.recheck import version_judge
 
 log = logging.getLogger(__name__)
 STORE_RETRY = 1.0  # seconds between attempts to open a store that was unreachable at start
@@ -86,7 +87,10 @@ async def _serve(
         ensure_dev_kek(kek_file)
     keys = load_key_ring(config.store, os.environ)
     service = Truststore.build(
-        store, node_lost_after=timedelta(seconds=config.fleet.node_lost_after), keys=keys
+        store,
+        node_lost_after=timedelta(seconds=config.fleet.node_lost_after),
+        keys=keys,
+        judge=version_judge,
     )
     fleet = service.fleet
     if opened:

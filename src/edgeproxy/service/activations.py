@@ -21,6 +21,7 @@ from edgeproxy.domain.model import (
 from edgeproxy.domain.rollout import start_rollout
 from edgeproxy.domain.rules import Liveness
 from edgeproxy.service.edge_shared import store_associations
+from edgeproxy.service.impact import SafeChanges
 from edgeproxy.service.shared import (
     Actor,
     Clock,
@@ -37,14 +38,45 @@ ACTIVATION = "activation"
 
 
 class Activations:
-    def __init__(self, store: Store, clock: Clock, liveness: Liveness) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, liveness: Liveness, safety: SafeChanges | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
         self._liveness = liveness
+        self._safety = safety
+
+    async def _refusals(
+        self, set_id: int, number: int, network: Network, acknowledged: bool
+    ) -> int | None:
+        """How many seen clients the version would refuse (None: none). Unacknowledged: 409
+        `activation-would-refuse-clients`, with the list, and nothing changes."""
+        if self._safety is None:
+            return None
+        impact = await self._safety.impact(set_id, number, network)
+        refused = impact.would_be_refused
+        if not refused:
+            return None
+        if not acknowledged:
+            raise Conflict(
+                "activation-would-refuse-clients",
+                f"version {number} would refuse {len(refused)} client(s) seen on {network} "
+                "that the version in force accepts; pass acknowledgeImpact=true to go ahead",
+                extra={"wouldBeRefused": [a.as_dict() for a in refused]},
+            )
+        return len(refused)
 
     async def activate(
-        self, actor: Actor, set_id: int, number: int, network: Network
+        self,
+        actor: Actor,
+        set_id: int,
+        number: int,
+        network: Network,
+        *,
+        acknowledge_impact: bool = False,
     ) -> Activation:
+        # Judged before the write transaction (verifying chains takes a thread, not a lock).
+        refusals = await self._refusals(set_id, number, network, acknowledge_impact)
         now = self._clock()
         async with self._store.transaction(write=True) as tx:
             ca_set = await editable_ca_set(tx, set_id)
@@ -67,9 +99,26 @@ class Activations:
                         f"version {number} was never active on STAGING; consider testing there",
                     ),
                 )
+            if refusals:
+                warnings += (
+                    FieldError(
+                        "refuses-seen-clients",
+                        f"version {number} refuses {refusals} client(s) seen on {network} "
+                        "(acknowledged)",
+                    ),
+                )
             await tx.lock_version(set_id, number, now)
             return await self._switch(
-                tx, actor, ca_set, number, network, ActivationType.ACTIVATE, nodes, now, warnings
+                tx,
+                actor,
+                ca_set,
+                number,
+                network,
+                ActivationType.ACTIVATE,
+                nodes,
+                now,
+                warnings,
+                refusals,
             )
 
     async def deactivate(
@@ -108,6 +157,7 @@ class Activations:
         nodes: list[Node],
         now: datetime,
         warnings: tuple[FieldError, ...],
+        refusals: int | None = None,
     ) -> Activation:
         """Make the change visible to the fleet (a new revision) and record it."""
         activate = type_ is ActivationType.ACTIVATE
@@ -146,6 +196,7 @@ class Activations:
             now,
             network=network,
             version=number,
+            acknowledged_refusals=refusals,
         )
         return activation
 

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from edgeproxy.domain.clients import ClientObservation
 from edgeproxy.domain.crls import crl_der, effective_crls
 from edgeproxy.domain.edge_model import EdgeCertificate, MutualAuth
 from edgeproxy.domain.model import BlockedCertificate, CaSetStatus, Network, Node, Version
@@ -51,6 +53,28 @@ class FleetService:
         """A node shutting down cleanly leaves at once instead of waiting out its TTL."""
         async with self.store.transaction(write=True) as tx:
             await tx.delete_node(name)
+
+    async def record_clients(
+        self,
+        node: str,
+        records: Sequence[ClientObservation],
+        *,
+        now: datetime,
+        window: timedelta,
+        keep: int,
+    ) -> None:
+        """Add a node's batch of client records, keep its `keep` newest per edge certificate, and
+        drop every record (any node's) last seen before the window. Telemetry: no revision."""
+        async with self.store.transaction(write=True) as tx:
+            await tx.add_client_records(records)
+            for edge in sorted({r.edge_certificate for r in records}):
+                await tx.trim_client_records(node, edge, keep)
+            await tx.expire_client_records(now - window)
+
+    async def forget_clients(self, node: str) -> None:
+        """A node that keeps no client records takes what it wrote before out of the store."""
+        async with self.store.transaction(write=True) as tx:
+            await tx.delete_client_records(node)
 
     async def trust_view(self, network: Network) -> TrustView:
         async with self.store.transaction(write=False) as tx:

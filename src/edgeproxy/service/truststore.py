@@ -16,6 +16,7 @@ from edgeproxy.service.convergence import Convergence
 from edgeproxy.service.crls import Crls
 from edgeproxy.service.edge_certificates import EdgeCertificates
 from edgeproxy.service.fleet import FleetService
+from edgeproxy.service.impact import JudgeFactory, SafeChanges
 from edgeproxy.service.nodes import Nodes
 from edgeproxy.service.reconcile import Reconciler
 from edgeproxy.service.shared import Clock, utc_now
@@ -38,6 +39,7 @@ class Truststore:
     convergence: Convergence
     edge_certificates: EdgeCertificates
     bindings: Bindings
+    safety: SafeChanges
 
     @classmethod
     def build(
@@ -48,16 +50,20 @@ class Truststore:
         node_ttl: timedelta = NODE_TTL,
         node_lost_after: timedelta = NODE_LOST_AFTER,
         keys: KeyRing | None = None,
+        judge: JudgeFactory | None = None,
     ) -> Truststore:
         """`keys`: the key-encryption key that seals the private keys of new and rotated edge
-        certificates (None: such writes are refused)."""
+        certificates (None: such writes are refused). `judge`: the data plane's verifier for
+        recorded client chains (tls/recheck.py `version_judge`, wired by the node); without one
+        no activation is checked against them."""
         liveness = Liveness(node_ttl, node_lost_after)
+        safety = SafeChanges(store, judge)
         # Every kind of change that converges through a rollout (domain/rollout.py).
         reconciler = Reconciler(store, clock, liveness, [ActivationRollouts(), BindingRollouts()])
         return cls(
             ca_sets=CaSets(store, clock, liveness),
             versions=Versions(store, clock),
-            activations=Activations(store, clock, liveness),
+            activations=Activations(store, clock, liveness, safety if judge else None),
             crls=Crls(store, clock),
             blocks=Blocks(store, clock),
             nodes=Nodes(store, clock, liveness),
@@ -66,4 +72,5 @@ class Truststore:
             convergence=Convergence(store, clock, liveness, reconciler.kinds),
             edge_certificates=EdgeCertificates(store, clock, liveness, keys),
             bindings=Bindings(store, clock, liveness),
+            safety=safety,
         )

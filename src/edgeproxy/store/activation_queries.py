@@ -131,10 +131,11 @@ class ActivationQueries(TxBase):
         network: Network | None = None,
         version: int | None = None,
         edge_certificate: str | None = None,
+        acknowledged_refusals: int | None = None,
     ) -> None:
         await self._db.execute(
             "INSERT INTO activities (ca_set_id, type, network, version, at, actor, "
-            "edge_certificate) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "edge_certificate, acknowledged_refusals) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             set_id,
             type.value,
             network.value if network else None,
@@ -142,6 +143,7 @@ class ActivationQueries(TxBase):
             at,
             by,
             edge_certificate,
+            acknowledged_refusals,
         )
 
     async def list_activities(self, set_id: int) -> list[Activity]:

@@ -187,6 +187,7 @@ def activity_from_row(row: Row) -> Activity:
         network=Network(row["network"]) if row["network"] else None,
         version=row["version"],
         edge_certificate=row["edge_certificate"],
+        acknowledged_refusals=row["acknowledged_refusals"],
     )
 
 

@@ -16,6 +16,7 @@ from edgeproxy.domain.model import (
 from edgeproxy.store import codec
 from edgeproxy.store.activation_queries import ActivationQueries
 from edgeproxy.store.block_queries import BlockQueries
+from edgeproxy.store.client_queries import ClientQueries
 from edgeproxy.store.crl_queries import CrlQueries
 from edgeproxy.store.edge_queries import EdgeQueries
 from edgeproxy.store.node_queries import NodeQueries
@@ -47,7 +48,15 @@ def _ca_set(row: codec.Row) -> CaSet:
     return codec.ca_set_from_row(row, row["latest_version"])
 
 
-class Tx(ActivationQueries, RolloutQueries, NodeQueries, CrlQueries, BlockQueries, EdgeQueries):
+class Tx(
+    ActivationQueries,
+    RolloutQueries,
+    NodeQueries,
+    CrlQueries,
+    BlockQueries,
+    EdgeQueries,
+    ClientQueries,
+):
     """One transaction's view of the store: every query, grouped by concern into mixins."""
 
     # -- revision ------------------------------------------------------------------------------

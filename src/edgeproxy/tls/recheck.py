@@ -5,18 +5,21 @@ deactivation, a CRL naming the client) must also reach connections opened before
 the client presented is verified again, here, against the new anchors (their CRLs included), with
 the same rules as the handshake: every certificate of the version is an anchor unless the version
 requires a root, and a CRL counts only for the issuer that signed it (contexts.py). Pure and
-blocking: the data plane runs a batch of these in an executor thread after each swap.
+blocking: the data plane runs a batch of these in an executor thread after each swap, and the
+management plane runs `VersionJudge` on recorded client chains to tell what a version would do
+before it is activated (service/impact.py): one verifier for both.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography import x509
 from OpenSSL import crypto
 
 from edgeproxy.domain.crls import crl_signed_by
+from edgeproxy.domain.model import BlockedCertificate, Version
 from edgeproxy.tls.reasons import from_verify_error
 from edgeproxy.tls.session import Reason
 from edgeproxy.tls.trust import TrustAnchors
@@ -93,3 +96,41 @@ def _revoked(
         if crl.get_revoked_certificate_by_serial_number(serial) is not None:
             return True
     return False
+
+
+class VersionJudge:
+    """`Judge` on the anchors a store version gives (`TrustAnchors.from_version`, as trust sync
+    builds them), for chains the nodes recorded. Blocking; one per impact computation, in which
+    the set's CRLs and blocked certificates (not versioned) stay the same."""
+
+    def __init__(self) -> None:
+        self._judge = Judge()
+        self._anchors: dict[tuple[str, int], TrustAnchors] = {}
+
+    def verdict(
+        self,
+        chain_der: Sequence[bytes],
+        ca_set: str,
+        version: Version | None,
+        crls_der: tuple[bytes, ...],
+        blocked: tuple[BlockedCertificate, ...],
+    ) -> str | None:
+        """None when the edge would accept the chain under `version` (None: no active version),
+        else the reason it would give."""
+        if version is None:
+            return Reason.NO_ACTIVE_VERSION.value
+        key = (ca_set, version.version)
+        anchors = self._anchors.get(key)
+        if anchors is None:
+            anchors = TrustAnchors.from_version(ca_set, version, crls_der, blocked)
+            self._anchors[key] = anchors
+        reason = self._judge.verdict(chain_der, anchors)
+        return None if reason is None else reason.value
+
+
+def version_judge() -> Callable[
+    [Sequence[bytes], str, Version | None, tuple[bytes, ...], tuple[BlockedCertificate, ...]],
+    str | None,
+]:
+    """The verdict function of a new `VersionJudge`: what service/impact.py is handed."""
+    return VersionJudge().verdict

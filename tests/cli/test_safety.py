@@ -1,0 +1,74 @@
+"""`versions impact`, `versions diff`, `rollback`, and `activate` asking before it refuses clients
+the nodes saw (docs/management.md "Safe trust changes")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from edgeproxy.domain.clients import ClientObservation, describe
+from edgeproxy.domain.model import Network
+
+from .conftest import AdminServer, Cli, Pki
+
+
+def _seen(server: AdminServer, pki: Pki) -> str:
+    """The fleet saw the client of `leaf.pem` (issued by the bundle's root) on STAGING."""
+    text = Path(pki.path("leaf.pem")).read_bytes().split(b"\n", 1)[1]
+    leaf = x509.load_pem_x509_certificate(text).public_bytes(Encoding.DER)
+    fingerprint = hashlib.sha256(leaf).hexdigest()
+    subject, issuer, sans = describe(leaf)
+    now = datetime.now(UTC)
+    record = ClientObservation(
+        Network.STAGING, "api", "partners", "edge-1", fingerprint, subject, issuer, sans,
+        (leaf,), now, now, 3, 9, "accepted",
+    )  # fmt: skip
+    server.run(
+        server.fleet.record_clients("edge-1", [record], now=now, window=timedelta(days=7), keep=10)
+    )
+    return fingerprint
+
+
+def test_impact_activate_confirmation_diff_and_rollback(
+    cli: Cli, pki: Pki, server: AdminServer
+) -> None:
+    assert cli("ca-sets", "create", "partners").code == 0
+    assert cli("versions", "create", "partners", pki.path("bundle.pem")).code == 0
+    assert cli("versions", "create", "partners", pki.path("other.pem")).code == 0
+    fingerprint = _seen(server, pki)
+    assert cli("activate", "partners", "1", "--network", "STAGING").code == 0
+
+    shown = cli("versions", "impact", "partners", "2", "--network", "staging", "--json")
+    assert shown.code == 0, shown.err
+    (refused,) = json.loads(shown.out)["wouldBeRefused"]
+    assert (refused["fingerprintSha256"], refused["reason"]) == (fingerprint, "unknown_ca")
+    table = cli("versions", "impact", "partners", "2", "--network", "STAGING")
+    assert "would be refused (1):" in table.out
+    assert fingerprint in table.out
+
+    # No terminal to ask and no --yes: nothing changes.
+    declined = cli("activate", "partners", "2", "--network", "STAGING")
+    assert declined.code == 1
+    assert "1 would be refused" in declined.out
+    assert "nothing changed" in declined.err
+    assert "--yes" in declined.err
+    staging = json.loads(cli("ca-sets", "show", "partners", "--json").out)["stagingVersion"]
+    assert staging == 1
+
+    done = cli("activate", "partners", "2", "--network", "STAGING", "--yes")
+    assert done.code == 0, done.err
+    assert fingerprint in done.out  # the list it went ahead with
+
+    diff = json.loads(cli("versions", "diff", "partners", "1", "2", "--json").out)
+    assert (len(diff["removed"]), len(diff["added"]), diff["unchanged"]) == (3, 1, [])
+
+    back = cli("rollback", "partners", "--network", "STAGING")
+    assert back.code == 0, back.err
+    assert "ACTIVATE version 1 on STAGING" in back.out
+    staging = json.loads(cli("ca-sets", "show", "partners", "--json").out)["stagingVersion"]
+    assert staging == 1
