@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from edgeproxy.config.model import (
+    ClientRecordsConfig,
     Config,
     ConfigError,
     EdgeLimits,
@@ -740,3 +741,31 @@ def test_an_edge_node_needs_no_edge_certificates_of_its_own(tmp_path: Path) -> N
     loaded = load_config(config, environ={})
     assert loaded.edge is not None
     assert loaded.edge.certificates == ()
+
+
+def test_client_records_defaults_and_keys(conf_dir: Path) -> None:
+    records = parse(conf_dir, base()).edge
+    assert records is not None
+    assert records.client_records == ClientRecordsConfig()  # on, 7 days, 10,000, 10 s
+    data = edit(base(), "edge.client_records", {"enabled": False, "window_days": 30})
+    edge = parse(conf_dir, data).edge
+    assert edge is not None
+    assert (edge.client_records.enabled, edge.client_records.window_days) == (False, 30)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("enabled", "no", "must be a boolean"),
+        ("window_days", 0, ""),
+        ("window_days", 367, ""),
+        ("max_per_binding", 0, ""),
+        ("flush_interval", 0, ""),
+        ("keep", 1, "unknown key"),
+    ],
+)
+def test_client_records_bad_values_name_the_key(
+    conf_dir: Path, key: str, value: Any, fragment: str
+) -> None:
+    data = edit(base(), f"edge.client_records.{key}", value)
+    reject(conf_dir, data, f"edge.client_records.{key}", fragment)

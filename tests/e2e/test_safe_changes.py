@@ -10,12 +10,18 @@ import hashlib
 import os
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from edgeproxy.dataplane.edge import EdgeRole
+from edgeproxy.domain.clients import ClientObservation, describe
+from edgeproxy.domain.model import Network
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.store import open_store
 from support.admin import ApiError
 from support.nodes import poll
 
@@ -126,3 +132,46 @@ async def test_two_nodes_on_postgresql_each_saw_one_client_impact_shows_both(
     impact = await _seen_by_the_fleet(first, only_root, 2)
     refused_by = {c["fingerprintSha256"]: c["nodes"] for c in impact["wouldBeRefused"]}
     assert refused_by == {_print(pki.alice): ["edge-one"], _print(pki.bob): ["edge-two"]}
+
+
+async def test_switched_off_a_node_records_nothing_and_takes_its_records_out(
+    node_files: MakeFiles, start_node: StartNode, pki: E2ePki
+) -> None:
+    first_files = node_files()
+    first = await start_node(first_files)
+    first.set_id, version = await first.admin.publish([pki.ca_a.pem, pki.ca_b.pem])
+    store_url = f"sqlite:///{first_files.database}"
+    # What a node named "quiet" wrote while its records were on.
+    now = datetime.now(UTC)
+    subject, issuer, sans = describe(pki.alice.der)
+    record = ClientObservation(
+        Network.STAGING, "api", "partners", "quiet", _print(pki.alice), subject, issuer, sans,
+        (pki.alice.der,), now, now, 1, 1, "accepted",
+    )  # fmt: skip
+    store = open_store(store_url)
+    await store.open()
+    try:
+        await FleetService(store).record_clients(
+            "quiet", [record], now=now, window=timedelta(days=7), keep=10
+        )
+    finally:
+        await store.close()
+    assert (await _impact(first, version))["clientsObserved"] == 1
+
+    quiet = await start_node(
+        node_files(
+            name="quiet",
+            roles=("edge",),
+            store_url=store_url,
+            client_records={"enabled": False},
+        )
+    )
+    edge = quiet.node.edge
+    assert isinstance(edge, EdgeRole)
+    assert edge.clients is None
+    assert (await aget(pki, quiet.port, "api.test", pki.bob)).status == 200
+
+    async def gone() -> bool:
+        return (await _impact(first, version))["clientsObserved"] == 0
+
+    await poll(gone, "the switched-off node's records to leave the store")
