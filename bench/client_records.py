@@ -30,7 +30,7 @@ from bench.ocsp_warm import _origin_main, _pki, alternate, bench_edge, run_main
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig
 from edgeproxy.dataplane.client_flush import observations
 from edgeproxy.dataplane.clients import ClientRecorder
-from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol
+from edgeproxy.dataplane.http import ProxyContext, ProxyProtocol, ServedEdges
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.observe import AccessLine, HandshakeLog, RequestLog
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
@@ -56,9 +56,14 @@ async def _listener(
     access = AccessLine(None)  # the edgeproxy.access logger, not enabled here: no line written
     context = ProxyContext(limits, observer=RequestLog(metrics, access, clients))
     observer = HandshakeLog(metrics, Network.STAGING, access, clients=clients)
+    served = ServedEdges(limits)
+    served.update([edge])
     server = await asyncio.get_running_loop().create_server(
         lambda: TlsServerProtocol(
-            lambda: state, lambda session: ProxyProtocol(context, session), limits, observer
+            lambda: state,
+            lambda session: ProxyProtocol(context, session, served.get(session.edge)),
+            limits,
+            observer,
         ),
         "127.0.0.1",
         0,
