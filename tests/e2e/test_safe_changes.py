@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,11 +22,13 @@ import pytest
 from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.domain.clients import ClientObservation, describe
 from edgeproxy.domain.model import Network
+from edgeproxy.domain.secrets import generate_kek
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import open_store
 from support.admin import ApiError
 from support.nodes import poll
 
+from . import test_edge_certificates as edge_certs
 from .clients import aget, refused
 from .conftest import MakeFiles, Running, StartNode
 from .pki import Client, E2ePki
@@ -175,3 +179,26 @@ async def test_switched_off_a_node_records_nothing_and_takes_its_records_out(
         return (await _impact(first, version))["clientsObserved"] == 0
 
     await poll(gone, "the switched-off node's records to leave the store")
+
+
+async def test_a_store_managed_binding_is_recorded_and_judged_the_same(
+    node_files: MakeFiles, start_node: StartNode, pki: E2ePki, tmp_path: Path
+) -> None:
+    kek = tmp_path / "kek.b64"
+    kek.write_text(generate_kek())
+    kek.chmod(0o600)
+    node = await start_node(node_files(edges=[], kek_file=kek))
+    node.set_id, _ = await node.admin.publish([pki.ca_a.pem, pki.ca_b.pem])
+    await edge_certs._create(node, edge_certs._issue(pki))
+    assert (await edge_certs._bind(node))["status"] == "COMPLETE"
+
+    async def admitted() -> bool:
+        try:
+            return (await edge_certs.served(pki, node.port, pki.alice))[0] == 200
+        except (ssl.SSLError, ConnectionError):
+            return False
+
+    await poll(admitted, "the store-managed binding to admit alice")
+    only_b = await node.admin.create_version(node.set_id, [pki.ca_b.pem])
+    (alice,) = (await _seen_by_the_fleet(node, only_b, 1))["wouldBeRefused"]
+    assert (alice["fingerprintSha256"], alice["edgeCertificates"]) == (_print(pki.alice), ["shop"])
