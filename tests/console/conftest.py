@@ -32,6 +32,8 @@ from playwright.async_api import (
 )
 
 from e2e.pki import E2ePki, make_pki
+from edgeproxy.config.kek import KEK_ENV
+from edgeproxy.domain.secrets import generate_kek
 from support.nodes import EdgeSpec, NodeFiles
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make system-deps`)
@@ -41,7 +43,8 @@ TOKENS = {
     "viewer": ("auditor", "console-viewer-token"),
 }
 BOUND_SET = "partners"  # the CA set the node's edge certificate binds (TOML)
-EDGE_HOST = "api.test"
+EDGE_HOST = "api.test"  # the edge certificate of the node's file
+PORTAL_HOST = "other.test"  # the one the workflow makes in the console
 STARTUP = 30.0  # seconds the node may take to serve /healthz
 TIMEOUT_MS = 15_000  # the longest any one browser wait may take
 # `EDGEPROXY_SCREENSHOTS=docs/screenshots pytest tests/console` refreshes the README's pictures.
@@ -89,6 +92,10 @@ class ConsoleNode:
     def edge_port(self) -> int:
         return self.files.edge_port
 
+    @property
+    def origin_url(self) -> str:
+        return self.files.origin_url
+
     def log(self) -> str:
         return (self.files.directory / "node.stderr").read_text(errors="replace")
 
@@ -109,10 +116,12 @@ def node(
     )
     files.use_free_ports()
     path = files.write()
+    # The key-encryption key that seals the private keys of edge certificates made in the console.
+    env = {**os.environ, KEK_ENV: generate_kek()}
     with (directory / "node.stderr").open("wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "edgeproxy", "serve", "-c", str(path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
         )  # fmt: skip
     running = ConsoleNode(files, process, console_pki)
     try:

@@ -56,6 +56,8 @@ def _pages(set_url: str) -> dict[str, tuple[str, Drawn]]:
         "expiring": ("/expiring", heading("Expiring certificates")),
         "fleet": ("/fleet", heading("Fleet")),
         "edge-certificates": ("/edge-certificates", heading("Edge certificates")),
+        "new-edge-certificate": ("/edge-certificates/new", heading("New edge certificate")),
+        "edge-certificate": ("/edge-certificates/api", heading("Mutual authentication")),
     }
 
 

@@ -15,9 +15,10 @@ from playwright.async_api import Page, expect
 
 from e2e.clients import REFUSALS, Response, get
 
-from .conftest import BOUND_SET, EDGE_HOST, ConsoleNode, Pages, screenshot
+from .conftest import BOUND_SET, EDGE_HOST, PORTAL_HOST, ConsoleNode, Pages, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+PORTAL = "partner-portal"
 
 
 async def drop_file(page: Page, name: str, text: str) -> None:
@@ -113,6 +114,28 @@ async def test_the_documents_workflow_from_sign_in_to_an_accepted_client(
     await page.goto("/console/#/")
     await expect(page.locator("tr", has_text=BOUND_SET)).to_contain_text("Staging v1")
     await screenshot(page, "ca-sets", tmp_path)
+
+    # Set up mutual authentication: an edge certificate made here, bound to the set on staging.
+    await page.get_by_role("link", name="Edge certificates").click()
+    await page.get_by_role("link", name="New edge certificate").click()
+    await page.get_by_label("Name", exact=True).fill(PORTAL)
+    await page.get_by_label("Hostnames").fill(PORTAL_HOST)
+    await page.get_by_label("Origin").fill(node.origin_url)
+    await page.get_by_label("Certificate chain PEM").fill(node.pki.server_chain.read_text())
+    await page.get_by_label("Private key PEM").fill(node.pki.server_key.read_text())
+    await page.get_by_role("button", name="Create edge certificate").click()
+    await expect(page.get_by_role("heading", level=1, name=PORTAL)).to_be_visible()
+    staging = page.get_by_role("region", name="Mutual authentication on staging")
+    await staging.get_by_label("Certificate set").select_option(BOUND_SET)
+    await staging.get_by_label("Send CA list to client").check()
+    await staging.get_by_role("button", name="Bind on staging").click()
+    await expect(staging.locator(".change-status")).to_contain_text("COMPLETE", timeout=30_000)
+    await expect(staging.locator(".change-nodes")).to_contain_text("applied: 1 (console-edge)")
+    # Drawn again when done: the binding as it now is.
+    await expect(staging.get_by_role("term").filter(has_text="Certificate set")).to_be_visible()
+    await expect(staging.get_by_role("definition").filter(has_text=BOUND_SET)).to_be_visible()
+    await staging.scroll_into_view_if_needed()
+    await screenshot(page, "mutual-authentication", tmp_path)
 
 
 async def test_deactivation_asks_for_confirmation_names_the_users_and_needs_force(

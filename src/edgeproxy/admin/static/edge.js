@@ -51,7 +51,9 @@ async function edgeListPage(main) {
 }
 
 // Chain and key from a file or pasted; the key goes only to this API, which seals it and never returns it.
-function pemInputs(prefix) {
+function pemInputs(rotation) {
+  const word = rotation ? "New " : "";
+  const cap = (text) => (rotation ? text : text[0].toUpperCase() + text.slice(1));
   const chain = h("textarea", { rows: 5, spellcheck: "false", placeholder: "-----BEGIN CERTIFICATE-----" });
   const key = h("textarea", { rows: 4, spellcheck: "false", autocomplete: "off", placeholder: "-----BEGIN PRIVATE KEY-----" });
   const chainFile = h("input", { type: "file", accept: ".pem,.crt" });
@@ -61,9 +63,10 @@ function pemInputs(prefix) {
   return {
     chain, key,
     fields: [
-      field(`${prefix}certificate chain file (leaf first)`, chainFile), field(`${prefix}certificate chain PEM`, chain),
-      field(`${prefix}private key file`, keyFile),
-      field(`${prefix}private key PEM`, key, "Sent once to the admin API, stored sealed, never shown again."),
+      field(`${word}${cap("certificate chain file (leaf first)")}`, chainFile),
+      field(`${word}${cap("certificate chain PEM")}`, chain),
+      field(`${word}${cap("private key file")}`, keyFile),
+      field(`${word}${cap("private key PEM")}`, key, "Sent once to the admin API, stored sealed, never shown again."),
     ],
   };
 }
@@ -73,7 +76,7 @@ async function newEdgePage(main) {
   const hostnames = h("input", { type: "text", required: true, autocomplete: "off" });
   const origin = h("input", { type: "text", required: true, placeholder: "http://127.0.0.1:8080" });
   const isDefault = checkbox("Default certificate (for clients that send no matching SNI)", false);
-  const pem = pemInputs("");
+  const pem = pemInputs(false);
   const status = h("div", { "aria-live": "polite" });
   const form = h("form", { class: "card" },
     field("Name", name), field("Hostnames", hostnames, "Comma-separated; one *. wildcard label allowed."),
@@ -125,7 +128,7 @@ async function edgePage(main, name) {
 }
 
 function rotateForm(e) {
-  const pem = pemInputs("New ");
+  const pem = pemInputs(true);
   const status = h("div", { "aria-live": "polite" });
   const form = h("form", { class: "card" }, h("h2", {}, "Rotate the certificate and key"), ...pem.fields, status,
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Rotate")));

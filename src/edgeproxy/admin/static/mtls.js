@@ -24,7 +24,7 @@ export async function mutualAuthSection(e, network) {
   const summary = e.mutualAuthentication?.[network];
   if (binding) {
     section.append(h("dl", { class: "facts" },
-      h("dt", {}, "Certificate set"), h("dd", {}, h("a", { href: "#/" }, binding.caSetName)),
+      h("dt", {}, "Certificate set"), h("dd", {}, binding.caSetName),
       h("dt", {}, "Mode"), h("dd", {}, binding.mode),
       h("dt", {}, "On failure"), h("dd", {}, binding.onFailure),
       h("dt", {}, "OCSP"), h("dd", {}, binding.ocsp.enabled ? `on (${binding.ocsp.failureMode})` : "off"),
@@ -93,11 +93,14 @@ async function unbind(path, where, status) {
 
 function changeView(change) {
   const counts = ["expectedNodes", "pendingNodes", "appliedNodes", "failedNodes", "lostNodes"]
-    .map((k) => `${k.replace("Nodes", "")}: ${(change[k] || []).length}`).join(" · ");
+    .map((k) => {
+      const names = change[k] || [];
+      return `${k.replace("Nodes", "")}: ${names.length}${names.length ? ` (${names.join(", ")})` : ""}`;
+    }).join(" · ");
   return h("div", { class: "change" },
     h("p", { class: "change-status", role: "status" },
       `${change.changeType === "BIND" ? "Binding" : "Unbinding"} ${change.caSetName || ""}: ${change.status}`),
-    h("p", { class: "small" }, counts),
+    h("p", { class: "small change-nodes" }, counts),
     change.failureReason ? h("p", { class: "error" }, change.failureReason) : null,
     (change.warnings || []).map((w) => h("p", { class: "warn" }, w.detail)));
 }
@@ -111,6 +114,8 @@ async function followChange(change, area) {
     }), changeView(current));
     if (current.status !== "IN_PROGRESS") {
       announce(`Mutual authentication change ${current.status}`);
+      // Draw the page again: the section then shows the binding as it now is, and this change.
+      window.dispatchEvent(new HashChangeEvent("hashchange"));
       return current;
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
