@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.ocsp_warm
 	$(BIN)/python -m bench.client_records
+	$(BIN)/python -m bench.authz
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache build src/*.egg-info

@@ -246,3 +246,26 @@ def test_each_rule_is_judged_once_per_connection(leaves: Leaves) -> None:
 )
 def test_request_path(target: bytes, path: bytes | None) -> None:
     assert request_path(target) == path
+
+
+def test_the_first_segment_index_agrees_with_a_scan_of_every_rule() -> None:
+    """Rules are looked up by the path's first segment; the answer must be the first rule, in
+    order, that a plain scan finds."""
+    rules: list[dict[str, Any]] = [
+        {"pathPrefix": "/api/v1/", "methods": ["POST"]},
+        {"pathPrefix": "/apix/", "methods": ["POST"]},
+        {"pathPrefix": "/health"},  # no whole first segment: a candidate for every path
+        {"pathPrefix": "/api/"},
+        {"pathPrefix": "/a/b/c/"},
+        {"pathPrefix": "/a/", "methods": ["GET"]},
+        {"pathPrefix": "/api", "methods": ["POST"]},
+        {"pathPrefix": "/"},
+    ]
+    policy = parse_policy({"default": "deny", "rules": rules})
+    view = policy.for_peer(None, "no_certificate")
+    paths = [b"/", b"/api", b"/api/", b"/api/v1/x", b"/apix/y", b"/apiary", b"/health/z",
+             b"/a/b/c/d", b"/a/b", b"/zzz/", b"*", b"/a"]  # fmt: skip
+    for path in paths:
+        for method in (b"GET", b"POST"):
+            expected = next((r.label for r in policy.rules if r.applies(method, path)), "default")
+            assert view.decide(method, path).rule == expected, (method, path)

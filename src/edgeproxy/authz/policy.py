@@ -34,13 +34,16 @@ class Decision:
     decides. `decision` is the metric label (allow | deny | would_deny), `rule` the rule's label,
     `reason` why it denied (None when allowed), `forward` whether the request goes on."""
 
-    __slots__ = ("decision", "forward", "reason", "rule")
+    __slots__ = ("decision", "encoded", "forward", "reason", "rule")
 
     def __init__(self, decision: str, rule: str, reason: str | None) -> None:
         self.decision = decision
         self.rule = rule
         self.reason = reason
         self.forward = decision != "deny"
+        # The access log's encoding of these fields, made at first use: a sink's cache, not a
+        # fact (one decision serves many requests).
+        self.encoded: str | None = None
 
     def __repr__(self) -> str:
         return f"Decision({self.decision}, rule={self.rule}, reason={self.reason})"
@@ -146,12 +149,18 @@ class Policy:
     document: dict[str, object] = field(compare=False, hash=False, repr=False)
     fallback: Decision = field(init=False, compare=False, hash=False, repr=False)
     invalid: Decision = field(init=False, compare=False, hash=False, repr=False)
+    # The rules a path may match, by its first segment (see `_candidates`).
+    index: dict[bytes, Candidates] = field(init=False, compare=False, hash=False, repr=False)
+    partial: Candidates = field(init=False, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         allowed = self.default == "allow"
         fallback = self.decision(allowed, DEFAULT_RULE, POLICY_DENIED)
         object.__setattr__(self, "fallback", fallback)
         object.__setattr__(self, "invalid", self.decision(False, INVALID_PATH, INVALID_PATH))
+        index, partial = _candidates(self.rules)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "partial", partial)
 
     def decision(self, allowed: bool, rule: str, reason: str) -> Decision:
         if allowed:
@@ -162,6 +171,33 @@ class Policy:
         """This policy for one connection's client: `peer` None when no certificate verified,
         with `certificate_reason` saying why (no_certificate, unknown_ca, ...)."""
         return PeerPolicy(self, peer, certificate_reason or "no_certificate")
+
+
+# (rule index, path prefix, methods) of the rules a request may match, in the rules' order.
+Candidates = tuple[tuple[int, bytes, frozenset[bytes] | None], ...]
+
+
+def _candidates(rules: tuple[Rule, ...]) -> tuple[dict[bytes, Candidates], Candidates]:
+    """Which rules a path can match, by the path's first segment: a request scans a few rules,
+    not all of them.
+
+    A prefix that holds a whole first segment (`/api/` of `/api/v1/`) only matches paths that
+    start with that segment, so it is filed under it. One that does not (`/`, `/health`) may
+    match any path: it is a candidate everywhere. Each list keeps the rules' order.
+    """
+    whole: dict[bytes, list[int]] = {}
+    partial: list[int] = []
+    for i, rule in enumerate(rules):
+        cut = rule.prefix.find(b"/", 1)
+        if cut > 0:
+            whole.setdefault(rule.prefix[: cut + 1], []).append(i)
+        else:
+            partial.append(i)
+
+    def entries(indexes: list[int]) -> Candidates:
+        return tuple((i, rules[i].prefix, rules[i].methods) for i in sorted(indexes))
+
+    return {seg: entries(ids + partial) for seg, ids in whole.items()}, entries(partial)
 
 
 class PeerPolicy:
@@ -181,11 +217,15 @@ class PeerPolicy:
         path = request_path(target)
         if path is None:
             return policy.invalid
-        for index, rule in enumerate(policy.rules):
-            if path.startswith(rule.prefix) and (rule.methods is None or method in rule.methods):
+        cut = path.find(b"/", 1)
+        candidates = (
+            policy.index.get(path[: cut + 1], policy.partial) if cut > 0 else policy.partial
+        )
+        for index, prefix, methods in candidates:
+            if path.startswith(prefix) and (methods is None or method in methods):
                 verdict = self._verdicts[index]
                 if verdict is None:
-                    verdict = self._verdicts[index] = self._judge(rule)
+                    verdict = self._verdicts[index] = self._judge(policy.rules[index])
                 return verdict
         return policy.fallback
 

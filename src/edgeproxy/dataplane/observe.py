@@ -178,12 +178,15 @@ _NO_AUTHORIZATION = (
 def _authorization_part(decision: Decision | None) -> str:
     if decision is None:
         return _NO_AUTHORIZATION
-    reason = decision.reason
-    return (
-        f'"authorization": {_string(decision.decision)}, '
-        f'"authorization_rule": {_string(decision.rule)}, '
-        f'"authorization_reason": {"null" if reason is None else _string(reason)}, '
-    )
+    encoded = decision.encoded
+    if encoded is None:
+        reason = decision.reason
+        encoded = decision.encoded = (
+            f'"authorization": {_string(decision.decision)}, '
+            f'"authorization_rule": {_string(decision.rule)}, '
+            f'"authorization_reason": {"null" if reason is None else _string(reason)}, '
+        )
+    return encoded
 
 
 def request_line(connection_part: str, record: AccessRecord, created: float) -> str:
