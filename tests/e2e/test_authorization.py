@@ -4,17 +4,19 @@ connection, and what the origin, the access log and the metrics saw."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from support.nodes import EdgeSpec
+from support.nodes import EdgeSpec, InProcessNode
 from support.origin import RecordingOrigin
 
-from .clients import curl_keepalive
+from .clients import connection, curl_keepalive, exchange
 from .conftest import AccessLog, MakeFiles, Running, StartNode
 from .pki import Client, E2ePki
 
@@ -154,3 +156,31 @@ async def test_a_certificate_required_on_private_paths_only(
     with_cert = await curl_keepalive(pki, ruled.port, "forward.test", pki.alice, requests)
     assert [status for status, _ in with_cert] == [200, 200, 200]
     assert origin.paths() == ["/open", "/open2", "/open", "/private/x", "/open2"]
+
+
+async def test_new_rules_reach_an_open_keep_alive_connection(
+    ruled: Running, pki: E2ePki, origin: RecordingOrigin
+) -> None:
+    conn = connection(pki, ruled.port, "api.test", pki.carol)
+    try:
+        assert (await asyncio.to_thread(exchange, conn, "/health")).status == 200
+        sock = conn.sock
+        # A reload that closes /health to everyone but alice's key.
+        assert isinstance(ruled.node, InProcessNode)
+        files = ruled.node.files
+        rules = api_rules(pki)
+        rules["rules"][-1] = {
+            "path_prefix": "/health",
+            "allow": [{"spki_sha256": spki_pin(pki.alice)}],
+        }
+        files.edges = [
+            replace(e, authorization=rules) if e.name == "api" else e for e in files.edges
+        ]
+        files.write()
+        await ruled.node.reload()
+        response = await asyncio.to_thread(exchange, conn, "/health")
+        assert (response.status, response.json()["reason"]) == (403, "policy_denied")
+        assert conn.sock is sock  # the same connection, judged by the new rules
+        assert origin.paths() == ["/health"]
+    finally:
+        conn.close()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Final
 
+from edgeproxy.authz.policy import Policy
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
@@ -36,11 +37,13 @@ class WatchedTlsProtocol(TlsServerProtocol):
     """The listener's protocol: registers with the watch for as long as the socket is open."""
 
     # Slotted like its parent: a __dict__ per connection would cost more than the fields.
-    __slots__ = ("retired", "trusted_under", "watch")
+    __slots__ = ("authorization", "retired", "trusted_under", "watch")
     watch: ConnectionWatch
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.trusted_under: TrustAnchors | None = None
+        # The authorization rules its requests are judged by (a reload may bring new ones).
+        self.authorization: Policy | None = None
         self.retired = False  # told to close: not judged or counted again
         self.watch.opened(self)
         super().connection_made(transport)
@@ -52,6 +55,7 @@ class WatchedTlsProtocol(TlsServerProtocol):
     def _on_established(self, session: TlsSession) -> None:
         # The anchors the chain was verified against; a re-check that keeps it updates them.
         self.trusted_under = session.anchors
+        self.authorization = session.edge.mutual_authentication.authorization
         super()._on_established(session)
         self.watch.established(self, session)
 
@@ -69,6 +73,15 @@ class WatchedTlsProtocol(TlsServerProtocol):
         tcp = self._tcp
         peer = tcp.get_extra_info("peername") if tcp is not None else None
         return (str(peer[0]), int(peer[1])) if peer else None
+
+    def authorization_changed(self, policy: Policy | None) -> None:
+        """New rules for the binding: the HTTP protocol judges the next requests by them."""
+        self.authorization = policy
+        changed: Callable[[Policy | None], None] | None = getattr(
+            self._app, "authorization_changed", None
+        )
+        if changed is not None:
+            changed(policy)
 
     def retire(self) -> None:
         """Close after the in-flight response (the HTTP protocol's hook), or now."""
@@ -130,9 +143,23 @@ class ConnectionWatch:
     # -- trust changes -------------------------------------------------------------------------
 
     def trust_changed(self, state: TrustState, previous: TrustState | None) -> None:
-        """TrustSync's swap listener: judge every open connection against `state` (batched)."""
+        """TrustSync's swap listener: judge every open connection against `state` (batched),
+        and hand new authorization rules to the connections of the bindings they changed."""
         if previous is not None:
             self._schedule()
+            self._rules_changed(state)
+
+    def _rules_changed(self, state: TrustState) -> None:
+        """Rules are judged per request: a connection takes a binding's new rules for its next
+        request, whoever the client is (no re-verification, nothing closed)."""
+        for protocol in self._open:
+            session = protocol.session
+            prepared = state.edges.get(session.edge.name) if session is not None else None
+            if prepared is None or protocol.retired:
+                continue
+            policy = prepared.edge.mutual_authentication.authorization
+            if policy is not protocol.authorization and policy != protocol.authorization:
+                protocol.authorization_changed(policy)
 
     def revoked(self, edge_name: str, is_revoked: Callable[[TlsSession], bool]) -> None:
         """The OCSP cache learned a revocation: retire the edge's connections it names."""

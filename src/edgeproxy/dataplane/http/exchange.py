@@ -35,7 +35,7 @@ from typing import cast
 
 import httptools
 
-from edgeproxy.authz.policy import Decision
+from edgeproxy.authz.policy import Decision, Policy
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http.headers import (
     CHUNKED,
@@ -428,6 +428,10 @@ class HttpConnection:
         client = self.ex.client
         if client is C_IDLE or client is C_HEAD or client is C_TUNNEL:
             self._close_now()
+
+    def authorization_changed(self, policy: Policy | None) -> None:
+        """A reload changed the binding's rules: the next requests are judged by `policy`."""
+        self._policy.authorization_changed(policy)
 
     def close_if_idle(self) -> bool:
         if self.ex.client is C_IDLE and not self._reader.backlog:

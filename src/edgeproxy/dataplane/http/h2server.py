@@ -44,6 +44,7 @@ from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
+from edgeproxy.authz.policy import Policy
 from edgeproxy.dataplane.http.exchange import INF
 from edgeproxy.dataplane.http.h2guard import (
     CONTROL_BURST,
@@ -254,6 +255,10 @@ class Http2Connection:
     def close_after_response(self) -> None:
         """A trust change or the connection's age: GOAWAY; the streams in flight finish."""
         self._send_goaway()
+
+    def authorization_changed(self, policy: Policy | None) -> None:
+        """A reload changed the binding's rules: new streams are judged by `policy`."""
+        self.policy.authorization_changed(policy)
 
     def close_if_idle(self) -> bool:
         if self._streams:

@@ -20,7 +20,7 @@ import time
 from time import perf_counter
 from typing import Protocol
 
-from edgeproxy.authz.policy import Decision, PeerPolicy
+from edgeproxy.authz.policy import Decision, PeerPolicy, Policy
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http.authorization import connection_policy, refusal_status
 from edgeproxy.dataplane.http.headers import HostMatcher
@@ -115,7 +115,12 @@ class ClientPolicy:
         # The binding's authorization rules paired with this client, judged per request.
         self.authz: PeerPolicy | None = None
         if auth.authorization is not None:
-            self.authz = connection_policy(session, self.identity())
+            self.authz = connection_policy(auth.authorization, session, self.identity())
+
+    def authorization_changed(self, policy: Policy | None) -> None:
+        """A reload changed the binding's rules: the connection's next requests are judged by
+        `policy` (dataplane/connections.py); the request in flight keeps its decision."""
+        self.authz = connection_policy(policy, self._session, self.identity())
 
     def admit(self, host: bytes | None, authority: bytes | None) -> int:
         """0: the request may go on; else the status the edge answers (421 or 403)."""

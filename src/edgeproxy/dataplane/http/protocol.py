@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable
 from typing import ClassVar, Protocol, cast
 
+from edgeproxy.authz.policy import Policy
 from edgeproxy.dataplane.http.context import ProxyContext, Tracked
 from edgeproxy.dataplane.http.exchange import HttpConnection
 from edgeproxy.dataplane.http.headers import HostMatcher
@@ -33,6 +34,7 @@ class Machine(Tracked, Protocol):
     def connection_lost(self) -> None: ...
     def client_blocked(self, blocked: bool) -> None: ...
     def close_after_response(self) -> None: ...
+    def authorization_changed(self, policy: Policy | None) -> None: ...
 
 
 class MachineType(Protocol):
@@ -87,6 +89,11 @@ class ProxyProtocol(asyncio.Protocol):
         request; the in-flight response ends with `Connection: close`, or HTTP/2's GOAWAY
         (dataplane/connections.py)."""
         self._conn.close_after_response()
+
+    def authorization_changed(self, policy: Policy | None) -> None:
+        """A reload changed the binding's rules (dataplane/connections.py): the connection's
+        next requests are judged by `policy`."""
+        self._conn.authorization_changed(policy)
 
     def data_received(self, data: bytes) -> None:
         self._conn.receive(data)
