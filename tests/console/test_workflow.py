@@ -1,7 +1,8 @@
 """The documents' workflow end to end in a real Chromium against a real node: sign in, create a
 set, drop a bundle, see the leaf refused next to its row, remove it, create the version, activate it
 on staging and watch it reach COMPLETE; then a real mTLS client of the set's CA is accepted and one
-of another CA refused. The binding is the node's TOML one (edge certificate `api` → `partners`)."""
+of another CA refused, first through the node's TOML binding (edge certificate `api` →
+`partners`), then through an edge certificate made and bound to the set in the console."""
 
 from __future__ import annotations
 
@@ -35,12 +36,12 @@ async def drop_file(page: Page, name: str, text: str) -> None:
     await page.dispatch_event(".drop", "drop", {"dataTransfer": transfer})
 
 
-async def mtls_get(node: ConsoleNode, client_name: str) -> Response | None:
-    """One request to the edge with that client's certificate; None when the TLS handshake
-    refused it (blocking client, in a thread)."""
+async def mtls_get(node: ConsoleNode, client_name: str, host: str = EDGE_HOST) -> Response | None:
+    """One request to the edge (SNI and Host `host`) with that client's certificate; None when
+    the TLS handshake refused it (blocking client, in a thread)."""
     client = getattr(node.pki, client_name)
     try:
-        return await asyncio.to_thread(get, node.pki, node.edge_port, EDGE_HOST, client)
+        return await asyncio.to_thread(get, node.pki, node.edge_port, host, client)
     except REFUSALS:
         return None
 
@@ -137,6 +138,44 @@ async def test_the_documents_workflow_from_sign_in_to_an_accepted_client(
     await staging.scroll_into_view_if_needed()
     await screenshot(page, "mutual-authentication", tmp_path)
 
+    # The node serves the new edge certificate with that binding: Partner A in, Partner B out.
+    portal = await mtls_get(node, "alice", PORTAL_HOST)
+    assert portal is not None
+    assert (portal.status, portal.body) == (200, b"origin says hello\n")
+    assert await mtls_get(node, "bob", PORTAL_HOST) is None
+
+
+async def test_a_version_that_refuses_clients_seen_needs_an_acknowledgement(
+    pages: Pages, node: ConsoleNode
+) -> None:
+    """Version 2 trusts Partner B only: the edge has seen alice (Partner A) accepted, so the
+    dialog names her and the API refuses until the operator acknowledges it."""
+    page = await pages("admin")
+    await page.goto("/console/#/")
+    await page.get_by_role("link", name=BOUND_SET).click()
+    await page.get_by_role("link", name="New version").click()
+    await page.get_by_label("Paste certificate PEM(s) here").fill(node.pki.ca_b.pem)
+    await page.get_by_role("button", name="Validate and add to version").click()
+    await expect(page.get_by_text("1 certificate(s) validated and added")).to_be_visible()
+    await page.get_by_role("button", name="Create version").click()
+    heading = page.get_by_role("heading", level=2, name="Version 2", exact=True)
+    await expect(heading).to_be_visible()
+    await page.get_by_role("button", name="Activate version 2").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog.get_by_text("seen there would be refused")).to_contain_text("CN=alice")
+    await dialog.get_by_role("button", name="Activate version 2 on staging").click()
+    await expect(dialog.locator(".problem")).to_contain_text("Version 2 was not activated")
+    await expect(dialog.locator(".refused-clients")).to_contain_text("CN=alice")
+    anyway = dialog.get_by_role("button", name="Activate version 2 on staging anyway")
+    await dialog.get_by_label(re.compile("^I accept that these clients")).check()
+    await anyway.click()
+    await expect(dialog.locator(".activation-status")).to_contain_text("COMPLETE")
+    await dialog.get_by_role("button", name="Close").click()
+    assert await mtls_get(node, "alice") is None
+    accepted = await mtls_get(node, "bob")
+    assert accepted is not None
+    assert accepted.status == 200
+
 
 async def test_deactivation_asks_for_confirmation_names_the_users_and_needs_force(
     pages: Pages, node: ConsoleNode
@@ -144,10 +183,10 @@ async def test_deactivation_asks_for_confirmation_names_the_users_and_needs_forc
     page = await pages("admin")
     await page.goto("/console/#/")
     await page.get_by_role("link", name=BOUND_SET).click()
-    await page.get_by_role("link", name="Version 1").click()
-    await page.get_by_role("button", name="Deactivate version 1 on staging").click()
+    await page.get_by_role("link", name="Version 2").click()
+    await page.get_by_role("button", name="Deactivate version 2 on staging").click()
     dialog = page.get_by_role("dialog")
-    go = dialog.get_by_role("button", name="Deactivate version 1 on staging")
+    go = dialog.get_by_role("button", name="Deactivate version 2 on staging")
     await go.click()
     await expect(dialog.get_by_role("alert")).to_have_text("Tick the confirmation first.")
     await dialog.get_by_label(re.compile("^I understand")).check()
@@ -161,4 +200,4 @@ async def test_deactivation_asks_for_confirmation_names_the_users_and_needs_forc
     await expect(dialog.locator(".activation-status")).to_contain_text("COMPLETE")
     await dialog.get_by_role("button", name="Close").click()
     await expect(page.locator(".badge", has_text="Inactive on staging")).to_be_visible()
-    assert await mtls_get(node, "alice") is None  # fail closed: no active version
+    assert await mtls_get(node, "bob") is None  # fail closed: no active version

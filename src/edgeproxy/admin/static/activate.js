@@ -18,12 +18,7 @@ export async function activateDialog(set, version) {
         type: "button", class: "primary", disabled: active,
         onclick: async () => {
           buttons.forEach((b) => { b.disabled = true; });
-          try {
-            const activation = await post(`/ca-sets/${set.caSetId}/versions/${number}/activate`, { network });
-            await follow(activation, progress);
-          } catch (error) {
-            mount(progress, problem(error, `Version ${number} was not activated on ${where}.`));
-          }
+          await activate(set, number, network, false, progress);
         },
       }, active ? `Version ${number} is active on ${where}` : `Activate version ${number} on ${where}`);
     });
@@ -42,14 +37,53 @@ export async function activateDialog(set, version) {
   });
 }
 
-// What an operator should know first: never tested on staging, and clients that would lose access
-// (CA certificates in the active version that this one drops).
+// Activate; when the API answers that clients seen on that network would be refused, name them
+// and ask for an explicit acknowledgement before trying again with it.
+async function activate(set, number, network, acknowledgeImpact, progress) {
+  const where = network.toLowerCase();
+  try {
+    const body = acknowledgeImpact ? { network, acknowledgeImpact } : { network };
+    await follow(await post(`/ca-sets/${set.caSetId}/versions/${number}/activate`, body), progress);
+  } catch (error) {
+    mount(progress, problem(error, `Version ${number} was not activated on ${where}.`));
+    if (error.slug !== "activation-would-refuse-clients") return;
+    progress.append(refusedClients(error.wouldBeRefused || []));
+    const ack = checkbox(`I accept that these clients will be refused on ${where}`, false);
+    const again = h("button", {
+      type: "button", class: "danger",
+      onclick: () => {
+        if (!ack.input.checked) { ack.input.focus(); return; }
+        again.disabled = true;
+        activate(set, number, network, true, progress);
+      },
+    }, `Activate version ${number} on ${where} anyway`);
+    progress.append(ack.wrap, h("div", { class: "actions" }, again));
+  }
+}
+
+function refusedClients(clients) {
+  if (!clients.length) return null;
+  return h("ul", { class: "refused-clients", "aria-label": "Clients that would be refused" },
+    clients.map((c) => h("li", {}, `${c.subject} (issuer ${c.issuer})`, c.reason ? `: ${c.reason}` : "",
+      c.nodes?.length ? ` — seen on ${c.nodes.join(", ")}` : "")));
+}
+
+// What an operator should know first: never tested on staging, clients seen on a network that this
+// version would refuse (the API's impact), and CA certificates in the active version it drops.
 async function activationWarnings(set, version) {
   const out = [];
   const { activations } = await get(`/ca-sets/${set.caSetId}/activations`);
   const tested = activations.some((a) => a.version === version.version && a.network === "STAGING"
     && a.activationType === "ACTIVATE" && a.activationStatus === "COMPLETE");
   if (!tested) out.push(`Version ${version.version} has never been active on staging: consider activating it on staging first for testing.`);
+  for (const network of ["STAGING", "PRODUCTION"]) {
+    try {
+      const impact = await get(`/ca-sets/${set.caSetId}/versions/${version.version}/impact?network=${network}`);
+      if (impact.wouldBeRefused.length) {
+        out.push(`On ${network.toLowerCase()}, ${impact.wouldBeRefused.length} client(s) seen there would be refused: ${impact.wouldBeRefused.map((c) => c.subject).join("; ")}.`);
+      }
+    } catch { /* the impact is advice; the activation itself asks the API again */ }
+  }
   const mine = new Set(version.certificates.map((c) => c.fingerprint));
   for (const network of ["staging", "production"]) {
     const current = set[`${network}Version`];
