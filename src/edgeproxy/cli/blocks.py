@@ -71,7 +71,7 @@ def cmd_blocks(s: Session) -> int:
 
 
 POSITIONALS: dict[str, dict[str, Any]] = {
-    "block_id": {"metavar": "BLOCK_ID", "type": int},
+    "block_id": {"metavar": "BLOCK_ID", "type": int, "help": "the block's id (`blocks SET`)"},
 }
 BUNDLES: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "block": [

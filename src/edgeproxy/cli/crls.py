@@ -33,7 +33,7 @@ def cmd_crls_delete(s: Session) -> int:
 
 POSITIONALS: dict[str, dict[str, Any]] = {
     "crl_file": {"metavar": "CRL_FILE", "help": "PEM file holding one X509 CRL block"},
-    "crl_id": {"metavar": "CRL_ID", "type": int},
+    "crl_id": {"metavar": "CRL_ID", "type": int, "help": "the CRL's id (`crls list`)"},
 }
 BUNDLES: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "crl": [("--description", {"help": "the CRL's description"})],

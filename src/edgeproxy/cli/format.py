@@ -248,7 +248,9 @@ def problem_lines(
     if error.problem is None:
         lines = [f"error: {error.status} {error.reason} from the admin API"]
     else:
-        lines = [f"error: {error.status} {error.type}: {cell(error.detail)}"]
+        # The API speaks of its body fields; the operator types flags.
+        detail = error.detail.replace("force=true", "--force")
+        lines = [f"error: {error.status} {error.type}: {cell(detail)}"]
     for item in error.errors:
         if item.get("detail") == error.detail and not item.get("pointer"):
             continue  # the same sentence again adds nothing

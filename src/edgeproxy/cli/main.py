@@ -20,8 +20,10 @@ from edgeproxy.cli import blocks as cli_blocks
 from edgeproxy.cli import client as api
 from edgeproxy.cli import crls as cli_crls
 from edgeproxy.cli import edge as cli_edge
+from edgeproxy.cli import examples, safety
 from edgeproxy.cli import format as fmt
-from edgeproxy.cli import safety
+from edgeproxy.cli import tokens as cli_tokens
+from edgeproxy.cli import versions as cli_versions
 from edgeproxy.cli.client import AdminClient, ApiError, CliError
 from edgeproxy.cli.session import Session
 from edgeproxy.domain.model import CertificateStatus
@@ -162,7 +164,16 @@ def cmd_activate(s: Session) -> int:
     path = f"{base}/{s.args.command}"
     if s.args.command == "activate":
         safety.impact_note(s)
-        doc = safety.acknowledged_call(s, "POST", path, body, f"version {s.args.version}")
+        try:
+            doc = safety.acknowledged_call(s, "POST", path, body, f"version {s.args.version}")
+        except ApiError as error:
+            # Activating the version already active is what the caller wanted: a success with
+            # a note (scripts can run it again), unless --strict asks for the API's 409.
+            if error.type != "version-already-active" or s.args.strict:
+                raise
+            s.note(f"note: version {s.args.version} is already active on {s.args.network}; "
+                   "nothing to do")  # fmt: skip
+            return 0
     else:
         doc = s.client.call("POST", path, body=body)
     return _started(s, doc, base)
@@ -211,25 +222,35 @@ _CERT: Options = [
 ]  # fmt: skip
 _BUNDLES: dict[str, Options] = {
     "list": [("--prefix", {"help": "only names starting so"}),
-             ("--activated-on", {"type": str.upper, "choices": NETWORKS})],
-    "describe": [("--description", {})],
+             ("--activated-on", {"type": str.upper, "choices": NETWORKS,
+                                 "help": "only sets with a version active on this network"})],
+    "describe": [("--description", {"help": "the set's description (255 characters at most)"})],
+    "update": cli_versions.UPDATE_OPTIONS,
+    "strict": [("--strict", {"action": "store_true",
+                             "help": "fail (409) when the version is already active there"})],
     "cert": _CERT,
     "version": [*_CERT, ("--description", {"help": "the version's description"}),
                 ("--cert-description", {"help": "description of each uploaded certificate"})],
     "expiry": [("--expiring", {"action": "store_true", "help": "only those expiring in --days"}),
                ("--expired", {"action": "store_true", "help": "only expired ones"}),
                ("--days", {"type": _days, "help": "expiry threshold of --expiring (30)"})],
-    "network": [("--network", {"type": str.upper, "choices": NETWORKS, "required": True})],
+    "network": [("--network", {"type": str.upper, "choices": NETWORKS, "required": True,
+                               "help": "STAGING or PRODUCTION"})],
     "force": [("--force", {"action": "store_true", "help": "even while live nodes bind the set"})],
     "wait": [("--wait", {"action": "store_true", "help": "poll until COMPLETE or FAILED"}),
              ("--timeout", {"type": float, "default": 300.0, "help": "seconds to wait (300)"}),
              ("--poll-interval", {"type": float, "default": 0.5, "help": argparse.SUPPRESS})],
 }  # fmt: skip
 _POSITIONALS: dict[str, dict[str, Any]] = {
-    "name": {"metavar": "NAME"},
+    "name": {"metavar": "NAME", "help": "the name (a CA set's is final; a node's as registered)"},
     "set": {"metavar": "SET", "help": "CA set id or name (name:NAME for an all-digit name)"},
-    "version": {"metavar": "V", "type": int},
+    "version": {"metavar": "V", "type": int, "help": "version number within the set"},
     "files": {"metavar": "PEM_FILE", "nargs": "+", "help": "PEM file(s), one or more certificates"},
+    "files_opt": {
+        "metavar": "PEM_FILE",
+        "nargs": "*",
+        "help": "PEM file(s) replacing the certificates (none: keep them)",
+    },
 }
 # group, command, handler, help, positionals, option bundles
 _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
@@ -246,16 +267,17 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "set version", ""),
     ("versions", "create", cmd_versions_create, "create a version from PEM files (bundles ok)",
      "set files", "version"),
-    ("versions", "update", cmd_versions_create, "replace the certificates of an editable version",
-     "set version files", "version"),
+    ("versions", "update", cli_versions.cmd_versions_update,
+     "change an editable version; what is not given is kept", "set version files_opt", "update"),
     ("versions", "delete", cmd_versions_delete, "delete an editable version", "set version", ""),
     ("versions", "clone", cmd_versions_create, "copy a version into a new editable one",
      "set version", ""),
     ("versions", "certificates", cmd_certificates, "list a version's certificates",
      "set version", "expiry"),
     ("", "validate", cmd_validate, "validate PEM files; nothing is stored", "files", "cert"),
-    ("", "activate", cmd_activate, "make a version active on a network", "set version",
-     "network yes wait"),
+    ("", "activate", cmd_activate,
+     "make a version active on a network (already active: a success with a note)", "set version",
+     "network yes strict wait"),
     ("", "deactivate", cmd_activate, "remove a version from a network", "set version",
      "network force wait"),
     ("", "rollback", lambda s: safety.cmd_rollback(s, _started),
@@ -268,7 +290,7 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "forget a node gone for good: changes in flight stop waiting for it (and its workers)",
      "name", ""),
 ]  # fmt: skip
-for _part in (cli_crls, cli_blocks, cli_edge, safety):
+for _part in (cli_crls, cli_blocks, cli_edge, safety, cli_tokens):
     _COMMANDS += _part.COMMANDS
     _POSITIONALS.update(_part.POSITIONALS)
     _BUNDLES.update(_part.BUNDLES)
@@ -304,9 +326,19 @@ def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.Argument
         "edge-certs": top.add_parser("edge-certs", help="edge certificates").add_subparsers(
             required=True
         ),
+        "token": top.add_parser(
+            "token", help="make an admin API token, or hash one, for [admin] tokens"
+        ).add_subparsers(required=True),
     }
     for group_name, name, command, text, positionals, bundles in _COMMANDS:
-        p = groups[group_name].add_parser(name, help=text, description=text, parents=[common])
+        p = groups[group_name].add_parser(
+            name,
+            help=text,
+            description=text,
+            parents=[common],
+            epilog=examples.of(group_name, name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(handler=command, command=name)
         for positional in positionals.split():
             p.add_argument(positional, **_POSITIONALS[positional])
