@@ -9,6 +9,9 @@ response with `Connection: close` and no further request (a WebSocket tunnel clo
 still trusted is never touched. `edge.limits.max_connection_age` retires every connection, trusted
 or not, as a second line. Each such close is logged and counted
 (`edgeproxy_connections_closed_total{edge_certificate,reason}`).
+
+When a burst of connections has closed (the open count fell `TRIM_AFTER_DROP` below its peak),
+the heap's free pages go back to the operating system (runtime/heap.py), off the event loop.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from edgeproxy.authz.policy import Policy
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
+from edgeproxy.runtime.heap import BurstTrim, trim_available, trim_heap
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.tls.recheck import Judge
 from edgeproxy.tls.session import TlsSession, VerifyResult
@@ -31,6 +35,8 @@ from edgeproxy.tls.trust import TrustAnchors, TrustState
 log = logging.getLogger(__name__)
 AGE_CHECKS_PER_LIMIT: Final = 8  # max_connection_age is enforced to within an eighth of itself
 MAX_AGE_CHECK_INTERVAL: Final = 30.0  # seconds
+TRIM_AFTER_DROP: Final = 512  # connections closed since the peak before the heap is trimmed
+TRIM_CHECK_INTERVAL: Final = 5.0  # seconds
 
 
 class WatchedTlsProtocol(TlsServerProtocol):
@@ -107,6 +113,7 @@ class ConnectionWatch:
         self._tasks = TaskGroup()
         self._dirty = False  # a re-check is due (a swap, or a handshake finished on old trust)
         self._running: asyncio.Task[None] | None = None
+        self._burst = BurstTrim(TRIM_AFTER_DROP)
 
     def __len__(self) -> int:
         return len(self._open)
@@ -117,6 +124,8 @@ class ConnectionWatch:
         age = self._limits.max_connection_age
         interval = min(age / AGE_CHECKS_PER_LIMIT, MAX_AGE_CHECK_INTERVAL)
         self._tasks.spawn(every(interval, self._retire_old, "connection age check"), "max-age")
+        if trim_available():
+            self._tasks.spawn(every(TRIM_CHECK_INTERVAL, self._trim, "heap trim"), "heap-trim")
 
     async def close(self) -> None:
         await self._tasks.close()
@@ -126,6 +135,7 @@ class ConnectionWatch:
     def opened(self, protocol: WatchedTlsProtocol) -> None:
         self.metrics.connection_opened()
         self._open.add(protocol)
+        self._burst.opened(len(self._open))
 
     def closed(self, protocol: WatchedTlsProtocol) -> None:
         if protocol in self._open:
@@ -213,6 +223,15 @@ class ConnectionWatch:
                 protocol.trusted_under = anchors
             else:
                 self._retire(protocol, session, reason)
+
+    # -- memory --------------------------------------------------------------------------------
+
+    async def _trim(self) -> None:
+        if self._burst.due(len(self._open)):
+            released = await asyncio.get_running_loop().run_in_executor(None, trim_heap)
+            log.debug(
+                "heap trimmed after a burst of closed connections", extra={"released": released}
+            )
 
     # -- maximum age ---------------------------------------------------------------------------
 
