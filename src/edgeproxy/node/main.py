@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from edgeproxy.cli.client import CliError
 from edgeproxy.config.kek import read_kek_file
 from edgeproxy.config.model import Config, ConfigError
 from edgeproxy.config.parse import load_config
+from edgeproxy.node import checks
 from edgeproxy.node.kek import reseal_all
 from edgeproxy.node.run import run
 
@@ -30,6 +32,13 @@ def _load(path: str) -> Config:
 def check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     count = len(config.edge.certificates) if config.edge is not None else 0
+    findings = checks.check(config)
+    for finding in findings:
+        print(f"{args.config}: {finding}", file=sys.stderr)
+    errors = sum(f.severity == "error" for f in findings)
+    if errors:
+        print(f"{args.config}: {errors} error(s); the node would not start", file=sys.stderr)
+        return 2
     print(
         f"{args.config}: ok: node {config.node.name}, network {config.node.network.value}, "
         f"roles {'+'.join(config.node.roles)}, {count} edge certificate(s)"
