@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
+from edgeproxy.dataplane.store_edges import mutual_auth, mutual_config
 from edgeproxy.domain.edge_model import edge_error_key
 from edgeproxy.domain.model import Binding, Network
 from edgeproxy.domain.secrets import KeyRing, generate_kek, parse_kek
@@ -285,3 +286,72 @@ async def test_the_store_holds_the_key_sealed(
     dumped = json.dumps(cert.sealed_key.to_text()) + cert.chain_pem
     for form in _secret_forms(leaf):
         assert form not in dumped
+
+
+# -- authorization rules in the binding body --------------------------------------------------
+
+PATH = f"{EDGE}/shop/mutual-authentication/STAGING"
+RULES: dict[str, Any] = {
+    "mode": "report",
+    "rules": [
+        {
+            "pathPrefix": "/api/",
+            "methods": ["POST", "GET"],
+            "allow": [{"sanUri": "spiffe://example.org/ns/*"}, {"fingerprintSha256": "AB" * 32}],
+        }
+    ],
+}
+
+
+async def test_rules_are_stored_normalised_shown_and_reach_the_edge_config(
+    api: Any, pki: Pki, server_ca: Issued, fleet: Fleet, truststore: Truststore
+) -> None:
+    await _shop_and_partners(api, pki, server_ca)
+    await fleet.report("edge-1")
+    change = await _edge(api, "PUT", PATH, {"caSetName": "partners", "authorization": RULES})
+    assert change.status == 202, change.body
+    await fleet.apply_all("edge-1")
+    got = await _edge(api, "GET", PATH, as_="viewer")
+    shown = got.body["authorization"]
+    assert (shown["mode"], shown["default"]) == ("report", "deny")
+    rule = shown["rules"][0]
+    assert rule["methods"] == ["GET", "POST"]
+    assert rule["allow"][1] == {"fingerprintSha256": "ab" * 32}
+    # What an edge node builds from the stored binding: the compiled policy.
+    async with truststore.fleet.store.transaction(write=False) as tx:
+        (binding,) = [b for b in await tx.list_bindings() if b.edge_certificate == "shop"]
+    config = mutual_config(binding.auth)
+    assert config.authorization is not None
+    assert [r.prefix for r in config.authorization.rules] == [b"/api/"]
+    assert mutual_auth(config) == binding.auth  # the snapshot's round trip
+    # Without rules the binding has none, and the twin shows null.
+    cleared = await _edge(api, "PUT", PATH, {"caSetName": "partners"})
+    assert cleared.status == 202, cleared.body
+    assert (await _edge(api, "GET", PATH, as_="viewer")).body["authorization"] is None
+
+
+@pytest.mark.parametrize(
+    ("authorization", "pointer", "detail"),
+    [
+        (
+            {"rules": [{"pathPrefix": "/", "allow": [{"sanUri": ""}]}]},
+            "/authorization/rules/0/allow/0/sanUri",
+            "must not be empty",
+        ),
+        ({"mode": "audit"}, "/authorization/mode", 'must be "enforce" or "report"'),
+        (
+            {"rules": [{"pathPrefix": "/a/", "allow": [{"subject": {"XX": "a"}}]}]},
+            "/authorization/rules/0/allow/0/subject/XX",
+            "unknown attribute",
+        ),
+    ],
+)
+async def test_a_bad_authorization_is_a_400_naming_the_field(
+    api: Any, pki: Pki, server_ca: Issued, authorization: dict[str, Any], pointer: str, detail: str
+) -> None:
+    await _shop_and_partners(api, pki, server_ca)
+    reply = await _edge(api, "PUT", PATH, {"caSetName": "partners", "authorization": authorization})
+    assert (reply.status, reply.type) == (400, "invalid-authorization")
+    assert reply.errors == [("invalid-authorization", pointer)]
+    assert detail in reply.body["detail"]
+    assert (await _edge(api, "GET", PATH, as_="viewer")).status == 404

@@ -25,8 +25,9 @@ import trustme
 from edgeproxy.domain.secrets import generate_kek
 from support.admin import Api, Reply
 from support.nodes import WAIT, poll
+from support.origin import RecordingOrigin
 
-from .clients import TIMEOUT, in_thread, refused
+from .clients import TIMEOUT, curl_keepalive, in_thread, refused
 from .conftest import MakeFiles, Running, StartNode
 from .pki import Client, E2ePki
 
@@ -242,3 +243,37 @@ async def test_store_managed_edge_certificates_on_postgresql_and_sqlite(
     assert all('"sealedKey"' in p.read_text() for p in snapshots)
     for form in _key_forms(leaf) + _key_forms(new):
         assert not any(form in text for text in texts)
+
+
+RULES: dict[str, Any] = {
+    "default": "deny",
+    "rules": [{"pathPrefix": "/api/", "allow": [{"sanUri": "spiffe://partner-a/*"}]}],
+}
+
+
+async def test_rules_in_the_binding_body_are_enforced_per_path(
+    pki: E2ePki,
+    node_files: MakeFiles,
+    start_node: StartNode,
+    kek: Path,
+    origin: RecordingOrigin,
+) -> None:
+    running = await start_node(node_files(edges=[], kek_file=kek))
+    await running.admin.publish([pki.ca_a.pem])
+    await _create(running, _issue(pki))
+    body = {"caSetName": "partners", "authorization": RULES}
+    change = await _call(
+        running.admin.api, "PUT", f"{EDGE}/shop/mutual-authentication/STAGING", body
+    )
+    assert change.status == 202, change.body
+
+    async def settled() -> bool:
+        got = await _call(running.admin.api, "GET", change.body["changeLink"])
+        return got.body["status"] == "COMPLETE"
+
+    await poll(settled, "the binding change to complete", timeout=WAIT)
+    requests = [("GET", "/api/orders"), ("GET", "/admin/"), ("POST", "/api/orders")]
+    results = await curl_keepalive(pki, running.port, HOST, pki.alice, requests)
+    assert [status for status, _ in results] == [200, 403, 200]
+    assert [connects for _, connects in results][1:] == [0, 0]  # one kept-alive connection
+    assert origin.paths() == ["/api/orders", "/api/orders"]

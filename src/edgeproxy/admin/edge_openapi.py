@@ -85,6 +85,42 @@ _OCSP_BODY = closed(
     },
     optional=("enabled", "failureMode", "responder", "checkIntermediates"),
 )
+_MATCHER: Schema = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "subject": {"type": "object", "additionalProperties": TEXT},
+        **{k: TEXT for k in ("sanDns", "sanUri", "sanEmail", "issuer")},
+        **{k: TEXT for k in ("fingerprintSha256", "spkiSha256")},
+        "anyVerified": {"const": True},
+    },
+    "description": "exactly one key; globs: * within a label or segment, ** across",
+}
+_RULE = closed(
+    {
+        "name": TEXT,
+        "pathPrefix": TEXT,
+        "methods": array(TEXT),
+        "requireCertificate": BOOL,
+        "allow": array(_MATCHER),
+        "deny": array(_MATCHER),
+    },
+    optional=("name", "methods", "requireCertificate", "allow", "deny"),
+)
+AUTHORIZATION = {
+    **closed(
+        {
+            "mode": {"type": "string", "enum": ["enforce", "report"]},
+            "default": {"type": "string", "enum": ["allow", "deny"]},
+            "rules": array(_RULE),
+        },
+        optional=("mode", "default", "rules"),
+    ),
+    "description": "who may call what (docs/dataplane.md#authorization); a bad one answers 400 "
+    "`invalid-authorization` with the JSON pointer of the value at fault",
+}
 _AUTH_FIELDS: dict[str, Schema] = {
     "caSetName": TEXT,
     "mode": _MODE,
@@ -93,6 +129,7 @@ _AUTH_FIELDS: dict[str, Schema] = {
     "identityHeaders": _HEADERS,
     "verifyDepth": {"type": "integer", "minimum": 1, "maximum": MAX_VERIFY_DEPTH},
     "ocsp": _OCSP,
+    "authorization": nullable(AUTHORIZATION),
 }
 
 EDGE_SCHEMAS: dict[str, Schema] = {
@@ -178,8 +215,13 @@ EDGE_SCHEMAS: dict[str, Schema] = {
     "MutualAuthenticationBody": closed(
         {
             "caSetName": TEXT,
-            **{k: nullable(v) for k, v in _AUTH_FIELDS.items() if k not in ("caSetName", "ocsp")},
+            **{
+                k: nullable(v)
+                for k, v in _AUTH_FIELDS.items()
+                if k not in ("caSetName", "ocsp", "authorization")
+            },
             "ocsp": nullable(_OCSP_BODY),
+            "authorization": nullable(AUTHORIZATION),
         },
         optional=tuple(k for k in _AUTH_FIELDS if k != "caSetName"),
     ),

@@ -13,6 +13,7 @@ from edgeproxy.admin import bodies, edge_serialize
 from edgeproxy.admin.edge_serialize import EDGE_BASE
 from edgeproxy.admin.keys import PRINCIPAL, SERVICE
 from edgeproxy.admin.routes import needs
+from edgeproxy.authz.parse import PolicyError, json_pointer, parse_policy, policy_json
 from edgeproxy.domain.edge_model import MutualAuth, OcspSettings
 from edgeproxy.domain.errors import BadRequest, FieldError
 from edgeproxy.domain.model import Network, Role
@@ -173,6 +174,7 @@ def mutual_auth(data: Mapping[str, Any]) -> MutualAuth:
             "identityHeaders": list,
             "verifyDepth": int,
             "ocsp": dict,
+            "authorization": dict,
         },
     )
     headers = body.get("identityHeaders")
@@ -185,7 +187,22 @@ def mutual_auth(data: Mapping[str, Any]) -> MutualAuth:
         identity_headers=identity,
         verify_depth=body.get("verifyDepth", 5),
         ocsp=_ocsp(body.get("ocsp", {})),
+        authorization=_authorization(body.get("authorization")),
     )
+
+
+def _authorization(value: dict[str, Any] | None) -> str | None:
+    """The binding's rules, parsed strictly (authz/parse.py): 400 naming the field at fault."""
+    if value is None:
+        return None
+    try:
+        return policy_json(parse_policy(value))
+    except PolicyError as error:
+        raise BadRequest(
+            "invalid-authorization",
+            str(error),
+            (FieldError("invalid-authorization", error.detail, json_pointer(error.path)),),
+        ) from None
 
 
 @edge_routes.put(BINDING)

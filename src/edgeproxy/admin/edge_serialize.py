@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from edgeproxy.admin.serialize import _problems as problems
@@ -85,6 +86,7 @@ def auth(a: MutualAuth) -> dict[str, Any]:
             "responder": a.ocsp.responder,
             "checkIntermediates": a.ocsp.check_intermediates,
         },
+        "authorization": None if a.authorization is None else json.loads(a.authorization),
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final, Literal, NoReturn, cast
@@ -84,6 +85,26 @@ MATCHER_KEYS: Final = (
     "spkiSha256",
     "anyVerified",
 )
+
+
+def policy_json(policy: Policy | None) -> str | None:
+    """The policy's canonical document as compact JSON text: how a store-managed binding keeps
+    it (the domain holds no compiled policy)."""
+    if policy is None:
+        return None
+    return json.dumps(policy.document, separators=(",", ":"), sort_keys=True)
+
+
+def policy_from_json(text: str | None) -> Policy | None:
+    """The policy a stored document gives (compiled here, once per trust change)."""
+    return None if text is None else parse_policy(json.loads(text))
+
+
+def json_pointer(path: str) -> str:
+    """An error's dotted path as a JSON pointer into the request body:
+    `authorization.rules[2].allow[0].sanUri` → `/authorization/rules/2/allow/0/sanUri`."""
+    parts = re.split(r"\.|\[(\d+)\]", path)
+    return "/" + "/".join(p for p in parts if p)
 
 
 class PolicyError(ValueError):

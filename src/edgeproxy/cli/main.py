@@ -22,6 +22,7 @@ from edgeproxy.cli import crls as cli_crls
 from edgeproxy.cli import edge as cli_edge
 from edgeproxy.cli import examples, safety
 from edgeproxy.cli import format as fmt
+from edgeproxy.cli import rules as cli_rules
 from edgeproxy.cli import tokens as cli_tokens
 from edgeproxy.cli import versions as cli_versions
 from edgeproxy.cli.client import AdminClient, ApiError, CliError
@@ -290,7 +291,7 @@ _COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
      "forget a node gone for good: changes in flight stop waiting for it (and its workers)",
      "name", ""),
 ]  # fmt: skip
-for _part in (cli_crls, cli_blocks, cli_edge, safety, cli_tokens):
+for _part in (cli_crls, cli_blocks, cli_edge, safety, cli_tokens, cli_rules):
     _COMMANDS += _part.COMMANDS
     _POSITIONALS.update(_part.POSITIONALS)
     _BUNDLES.update(_part.BUNDLES)
@@ -329,6 +330,9 @@ def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.Argument
         "token": top.add_parser(
             "token", help="make an admin API token, or hash one, for [admin] tokens"
         ).add_subparsers(required=True),
+        "rules": top.add_parser("rules", help="authorization rules of a binding").add_subparsers(
+            required=True
+        ),
     }
     for group_name, name, command, text, positionals, bundles in _COMMANDS:
         p = groups[group_name].add_parser(

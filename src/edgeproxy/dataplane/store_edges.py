@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
+from edgeproxy.authz.parse import policy_from_json, policy_json
 from edgeproxy.config.model import (
     EdgeCertificateConfig,
     EnforcementMode,
@@ -54,6 +55,7 @@ def mutual_config(auth: MutualAuth) -> MutualAuthConfig:
             check_intermediates=auth.ocsp.check_intermediates,
         ),
         verify_depth=auth.verify_depth,
+        authorization=policy_from_json(auth.authorization),
     )
 
 
@@ -70,6 +72,7 @@ def mutual_auth(config: MutualAuthConfig) -> MutualAuth:
         ocsp=OcspSettings(
             ocsp.enabled, ocsp.failure_mode, ocsp.responder, ocsp.check_intermediates
         ),
+        authorization=policy_json(config.authorization),
     )
 
 

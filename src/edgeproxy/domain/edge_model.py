@@ -43,6 +43,9 @@ class MutualAuth:
     identity_headers: tuple[str, ...] = ("xfcc",)
     verify_depth: int = 5
     ocsp: OcspSettings = OcspSettings()
+    # Who may call what (authz/): the canonical JSON text of the `authorization` object, checked
+    # and normalised by authz/parse.py on the way in; None: no rules.
+    authorization: str | None = None
 
 
 @dataclass(frozen=True)

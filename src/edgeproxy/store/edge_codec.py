@@ -40,6 +40,7 @@ def auth_to_json(auth: MutualAuth) -> str:
                 "responder": auth.ocsp.responder,
                 "checkIntermediates": auth.ocsp.check_intermediates,
             },
+            "authorization": None if auth.authorization is None else json.loads(auth.authorization),
         }
     )
 
@@ -60,6 +61,8 @@ def auth_from_json(ca_set: str, text: str) -> MutualAuth:
             responder=ocsp["responder"],
             check_intermediates=bool(ocsp["checkIntermediates"]),
         ),
+        # Absent from settings stored before authorization rules existed: none.
+        authorization=None if data.get("authorization") is None else dumps(data["authorization"]),
     )
 
 
