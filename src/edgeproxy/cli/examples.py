@@ -47,6 +47,9 @@ _EXAMPLES: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("", "unblock"): ("edgeproxy unblock partners 4",),
     ("", "blocks"): ("edgeproxy blocks partners",),
+    ("rules", "show"): ("edgeproxy rules show shop --network STAGING",),
+    ("rules", "set"): ("edgeproxy rules set shop --network STAGING --file rules.toml --wait",),
+    ("rules", "clear"): ("edgeproxy rules clear shop --network PRODUCTION",),
     ("edge-certs", "list"): ("edgeproxy edge-certs list",),
     ("edge-certs", "show"): ("edgeproxy edge-certs show api",),
     ("edge-certs", "create"): (
