@@ -58,6 +58,7 @@ from edgeproxy.dataplane.http.h2stream import Stream
 from edgeproxy.dataplane.http.headers import HostMatcher
 from edgeproxy.dataplane.http.links import ClientStream, OriginSource
 from edgeproxy.dataplane.http.policy import ClientPolicy, Shared
+from edgeproxy.dataplane.http.records import RevocationGate
 from edgeproxy.tls.session import TlsSession
 
 log = logging.getLogger(__name__)
@@ -352,8 +353,8 @@ class Http2Connection:
             self._release_gated(check, [s for s in gated if s.sid in self._streams])
             self.flush()
 
-    def _release_gated(self, check: object, streams: list[Stream]) -> None:
-        reason = self.policy.settle(check)  # type: ignore[arg-type]
+    def _release_gated(self, check: RevocationGate, streams: list[Stream]) -> None:
+        reason = self.policy.settle(check)
         for stream in streams:
             if reason is not None:
                 stream.local(403, reason)
