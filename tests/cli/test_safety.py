@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pty
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from edgeproxy.domain.clients import ClientObservation, describe
 from edgeproxy.domain.model import Network
 
-from .conftest import AdminServer, Cli, Pki
+from .conftest import ADMIN_TOKEN, AdminServer, Cli, Pki
 
 
 def _seen(server: AdminServer, pki: Pki) -> str:
@@ -72,3 +76,44 @@ def test_impact_activate_confirmation_diff_and_rollback(
     assert "ACTIVATE version 1 on STAGING" in back.out
     staging = json.loads(cli("ca-sets", "show", "partners", "--json").out)["stagingVersion"]
     assert staging == 1
+
+
+def _activate_at_a_terminal(server: AdminServer, answer: str) -> subprocess.CompletedProcess[str]:
+    """`edgeproxy activate` as an operator runs it: standard input is a terminal (a pseudo-terminal
+    here) on which `answer` is typed."""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "EDGEPROXY_ADMIN_URL": server.url, "EDGEPROXY_TOKEN": ADMIN_TOKEN}
+    try:
+        os.write(controller, answer.encode() + b"\n")  # held by the terminal until read
+        argv = ["activate", "partners", "2", "--network", "STAGING"]
+        return subprocess.run(
+            [sys.executable, "-m", "edgeproxy", *argv],
+            stdin=terminal, capture_output=True, text=True, env=env, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+def test_activate_asks_at_a_terminal_and_goes_ahead_only_on_yes(
+    cli: Cli, pki: Pki, server: AdminServer
+) -> None:
+    assert cli("ca-sets", "create", "partners").code == 0
+    assert cli("versions", "create", "partners", pki.path("bundle.pem")).code == 0
+    assert cli("versions", "create", "partners", pki.path("other.pem")).code == 0
+    fingerprint = _seen(server, pki)
+    assert cli("activate", "partners", "1", "--network", "STAGING").code == 0
+
+    def staging() -> int:
+        return int(json.loads(cli("ca-sets", "show", "partners", "--json").out)["stagingVersion"])
+
+    declined = _activate_at_a_terminal(server, "n")
+    assert declined.returncode == 1, declined.stderr
+    assert "anyway? [y/N]" in declined.stdout
+    assert fingerprint in declined.stdout + declined.stderr  # shown before the question
+    assert "nothing changed" in declined.stderr
+    assert staging() == 1
+
+    accepted = _activate_at_a_terminal(server, "y")
+    assert accepted.returncode == 0, accepted.stderr
+    assert staging() == 2
