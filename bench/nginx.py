@@ -6,12 +6,14 @@ certificate required and verified against the CA file (the CA list is sent, as
 two TLS 1.3 tickets per full handshake), SNI/Host agreement (421), identity headers stripped inbound
 and set outbound (XFCC-like, verify status, X-Forwarded-*, Via), a keep-alive upstream pool, and one
 access-log line per request written unbuffered to a file, as edgeproxy writes one JSON line per
-request to stderr (redirected to a file).
+request to stderr (redirected to a file). HTTP/2 is offered by ALPN next to HTTP/1.1, as edgeproxy's
+default `alpn = ["h2", "http/1.1"]` does.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -63,7 +65,8 @@ _PROXY = """\
     keepalive_requests 100000000;
   }}
   server {{
-    listen 127.0.0.1:{port} ssl backlog=4096;
+    listen 127.0.0.1:{port} ssl{listen_http2} backlog=4096;
+    {http2_on}
     server_name localhost;
     ssl_certificate {chain};
     ssl_certificate_key {key};
@@ -91,6 +94,17 @@ _PROXY = """\
     }}
   }}
 """
+
+
+def _http2() -> dict[str, str]:
+    """HTTP/2 on the proxy's listener (ALPN h2 and http/1.1, as edgeproxy's default): nginx 1.25.1
+    moved the switch from a `listen` flag to an `http2 on` directive."""
+    done = subprocess.run(["nginx", "-v"], capture_output=True, text=True, timeout=10)
+    found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", done.stderr + done.stdout)
+    version = tuple(int(v) for v in found.groups()) if found else (0, 0, 0)
+    if version >= (1, 25, 1):
+        return {"listen_http2": "", "http2_on": "http2 on;"}
+    return {"listen_http2": " http2", "http2_on": ""}
 
 
 class Nginx:
@@ -133,6 +147,7 @@ class Nginx:
                 key=files.key,
                 ciphers=TLS12_CIPHERS,
                 client_ca=client_ca,
+                **_http2(),
             ),
             # `info` is where nginx logs failed client handshakes, as edgeproxy logs them.
             "info",

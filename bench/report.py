@@ -32,10 +32,22 @@ def _met(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "NO")
 
 
-def _throughput_rows(label: str, fig: dict[str, Any], floor: float) -> list[Row]:
+def _throughput_rows(label: str, fig: dict[str, Any], floor: float | None) -> list[Row]:
     n, e = fig["nginx"], fig["edgeproxy"]
     raw = _ratio(e["median_rps"], n["median_rps"])
     cpu = _ratio(e["median_per_cpu_second"], n["median_per_cpu_second"])
+    if floor is None:
+        return [
+            Row(f"{label} /s", _f(n["median_rps"]), _f(e["median_rps"]), _f(raw, 2), "", ""),
+            Row(
+                _per_cpu_label(fig),
+                _f(n["median_per_cpu_second"]),
+                _f(e["median_per_cpu_second"]),
+                _f(cpu, 2),
+                "",
+                "",
+            ),
+        ]
     return [
         Row(
             f"{label} /s",
@@ -46,8 +58,7 @@ def _throughput_rows(label: str, fig: dict[str, Any], floor: float) -> list[Row]
             _met(None if raw is None else raw >= floor),
         ),
         Row(
-            f"  same, per proxy CPU-second (proxy CPU {n['median_proxy_cpu']:.0%} / "
-            f"{e['median_proxy_cpu']:.0%})",
+            _per_cpu_label(fig),
             _f(n["median_per_cpu_second"]),
             _f(e["median_per_cpu_second"]),
             _f(cpu, 2),
@@ -55,6 +66,14 @@ def _throughput_rows(label: str, fig: dict[str, Any], floor: float) -> list[Row]
             _met(None if cpu is None else cpu >= floor),
         ),
     ]
+
+
+def _per_cpu_label(fig: dict[str, Any]) -> str:
+    n, e = fig["nginx"], fig["edgeproxy"]
+    return (
+        f"  same, per proxy CPU-second (proxy CPU {n['median_proxy_cpu']:.0%} / "
+        f"{e['median_proxy_cpu']:.0%})"
+    )
 
 
 def _activation_row(label: str, fig: dict[str, Any] | None) -> Row:
@@ -75,6 +94,28 @@ def build(results: dict[str, Any]) -> list[Row]:
     if "keepalive" in results:
         rows += _throughput_rows(
             "keep-alive proxied requests, 16 conns", results["keepalive"], 0.35
+        )
+    h2 = results.get("http2")
+    if h2:
+        rows += _throughput_rows(
+            f"new HTTP/2 mTLS connections, {h2['per_connection']} streams each, c={h2['batch']}",
+            h2["connections"],
+            None,
+        )
+        rows += _throughput_rows(
+            f"HTTP/2 requests, {h2['mux_connections']} conns x {h2['mux_streams']} streams",
+            h2["multiplexed"],
+            None,
+        )
+        refused = h2["refused_without_certificate"]
+        rows.append(
+            Row(
+                "  HTTP/2 client without a certificate",
+                *("refused" if refused[name] else "SERVED" for name in ("nginx", "edgeproxy")),
+                "",
+                "refused",
+                _met(refused["edgeproxy"]),
+            )
         )
     lat = results.get("latency")
     if lat:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import latency, memory, postgres, procs, report, sysdeps, throughput, trust
+from bench import http2, latency, memory, postgres, procs, report, sysdeps, throughput, trust
 from bench.edge import EdgeProxy
 from bench.rig import PROXIES, Rig
 
@@ -105,6 +105,7 @@ def _environment(fd_limit: int, wait: float) -> dict[str, Any]:
         "edgeproxy_openssl": SSL.SSLeay_version(SSL.SSLEAY_VERSION).decode(),
         "client_openssl": ssl.OPENSSL_VERSION,
         "ab": _version(["ab", "-V"]),
+        "h2load": _version(["h2load", "--version"]),
     }
 
 
@@ -209,6 +210,8 @@ def measure(rig: Rig, args: argparse.Namespace, workdir: Path, results: dict[str
     rate = results["keepalive"]["edgeproxy"]["median_rps"] / 2
     step(f"3: latency at {rate:,.0f} req/s")
     results["latency"] = latency.measure(rig, rate, seconds=args.seconds, runs=args.runs)
+    step("7: HTTP/2 (h2load): new connections, multiplexed requests")
+    results["http2"] = http2.measure(rig, workdir, seconds=args.seconds, runs=args.runs)
     # Before figure 5: its nginx reloads replace the worker, which would look fresh.
     results["memory"]["after_load_rss"] = {
         name: max(memory.worker_rss(rig, name)) for name in PROXIES

@@ -9,7 +9,13 @@ from pathlib import Path
 
 POLICY = Path("/usr/sbin/policy-rc.d")  # Debian's switch that keeps postinst from starting daemons
 # command → Debian package
-TOOLS = {"nginx": "nginx", "ab": "apache2-utils", "openssl": "openssl"}
+TOOLS = {
+    "nginx": "nginx",
+    "ab": "apache2-utils",
+    "openssl": "openssl",
+    "h2load": "nghttp2-client",
+    "gcc": "build-essential",  # builds bench/client_cert_shim.c, h2load's client certificate
+}
 
 
 def ensure_tools() -> None:

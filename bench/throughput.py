@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from bench import procs
@@ -43,7 +44,8 @@ def _measure(rig: Rig, name: str, *, keepalive: bool, concurrency: int, seconds:
     }
 
 
-def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of runs that each hold `rps`, `per_cpu_second` and `proxy_cpu`."""
     per_cpu = [r["per_cpu_second"] for r in runs if r["per_cpu_second"]]
     return {
         "median_rps": statistics.median(r["rps"] for r in runs),
@@ -54,24 +56,32 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def measure(
-    rig: Rig, *, keepalive: bool, concurrency: int, seconds: float, runs: int
+def alternate(
+    one_run: Callable[[str, float], dict[str, Any]], *, seconds: float, runs: int
 ) -> dict[str, Any]:
-    # One short unmeasured run each: page in code paths, fill the origin pools.
+    """`one_run(proxy, seconds)`: one short unmeasured run per proxy (pages in code paths, fills
+    the origin pools), then `runs` measured runs each, alternating, a disturbed one repeated once;
+    the summary per proxy."""
     for name in PROXIES:
-        _measure(rig, name, keepalive=keepalive, concurrency=concurrency, seconds=1)
+        one_run(name, 1)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in PROXIES}
     for i in range(runs):
         order = PROXIES if i % 2 == 0 else tuple(reversed(PROXIES))
         for name in order:
-            results[name].append(
-                procs.least_disturbed(
-                    lambda name=name: _measure(
-                        rig, name, keepalive=keepalive, concurrency=concurrency, seconds=seconds
-                    )
-                )
-            )
-    return {name: _summary(r) for name, r in results.items()}
+            results[name].append(procs.least_disturbed(lambda name=name: one_run(name, seconds)))
+    return {name: summary(r) for name, r in results.items()}
+
+
+def measure(
+    rig: Rig, *, keepalive: bool, concurrency: int, seconds: float, runs: int
+) -> dict[str, Any]:
+    return alternate(
+        lambda name, s: _measure(
+            rig, name, keepalive=keepalive, concurrency=concurrency, seconds=s
+        ),
+        seconds=seconds,
+        runs=runs,
+    )
 
 
 def tickets_per_handshake(rig: Rig, name: str) -> int | None:
