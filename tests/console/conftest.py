@@ -8,6 +8,8 @@ thread for the rest of the session, and every later asyncio test would fail to s
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +33,7 @@ from playwright.async_api import (
     expect,
 )
 
+from e2e.clients import REFUSALS, Response, get
 from e2e.pki import E2ePki, make_pki
 from edgeproxy.config.kek import KEK_ENV
 from edgeproxy.domain.secrets import generate_kek
@@ -240,3 +243,92 @@ async def make_set(page: Page, name: str, ca_pem: str) -> str:
     await page.get_by_role("button", name="Create version").click()
     await expect(page.get_by_role("heading", level=2, name="Version 1", exact=True)).to_be_visible()
     return url
+
+
+async def api(node: ConsoleNode, method: str, path: str, body: Any = None) -> Any:
+    """A call to the node's public admin API with the admin token, for a test's preconditions (what
+    the test is about goes through the pages); the reply's JSON, or an AssertionError."""
+
+    def call() -> Any:
+        request = urllib.request.Request(
+            node.url + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={
+                "Authorization": f"Bearer {TOKENS['admin'][1]}",
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            text = reply.read()
+        return json.loads(text) if text else None
+
+    return await asyncio.to_thread(call)
+
+
+async def mtls_get(node: ConsoleNode, client_name: str, host: str = EDGE_HOST) -> Response | None:
+    """One request to the edge (SNI and Host `host`) with that client's certificate; None when
+    the TLS handshake refused it (blocking client, in a thread)."""
+    client = getattr(node.pki, client_name)
+    try:
+        return await asyncio.to_thread(get, node.pki, node.edge_port, host, client)
+    except REFUSALS:
+        return None
+
+
+async def until(check: Any, what: str, *, tries: int = 100, pause: float = 0.1) -> None:
+    """Wait, bounded in count, until `await check()` is true."""
+    for _ in range(tries):
+        if await check():
+            return
+        await asyncio.sleep(pause)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+BASE = "/mtls-edge-truststore/v2"
+
+
+async def activate(node: ConsoleNode, set_id: int, version: int, network: str = "STAGING") -> None:
+    """Activate a version through the API (past any impact) and wait for COMPLETE."""
+    started = await api(
+        node,
+        "POST",
+        f"{BASE}/ca-sets/{set_id}/versions/{version}/activate",
+        {"network": network, "acknowledgeImpact": True},
+    )
+    link = f"{BASE}/ca-sets/{set_id}/versions/{version}/activations/{started['activationId']}"
+
+    async def complete() -> bool:
+        state = await api(node, "GET", link)
+        assert state["activationStatus"] != "FAILED", state
+        return bool(state["activationStatus"] == "COMPLETE")
+
+    await until(complete, f"version {version} of set {set_id} to be active")
+
+
+async def serve_bound(node: ConsoleNode, set_name: str, edge_name: str, host: str) -> None:
+    """An edge certificate for `host`, bound on staging to the set (active there), through the API;
+    returns once the edge accepts alice (Partner A) there."""
+    await api(
+        node,
+        "POST",
+        "/edge/v1/edge-certificates",
+        {
+            "name": edge_name,
+            "hostnames": [host],
+            "origin": node.origin_url,
+            "certificateChainPem": node.pki.server_chain.read_text(),
+            "privateKeyPem": node.pki.server_key.read_text(),
+        },
+    )
+    await api(
+        node,
+        "PUT",
+        f"/edge/v1/edge-certificates/{edge_name}/mutual-authentication/STAGING",
+        {"caSetName": set_name},
+    )
+
+    async def accepted() -> bool:
+        return await mtls_get(node, "alice", host) is not None
+
+    await until(accepted, f"alice accepted at {host}")

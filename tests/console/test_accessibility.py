@@ -53,6 +53,7 @@ def _pages(set_url: str) -> dict[str, tuple[str, Drawn]]:
         "activities": (f"{tab}/activities", tab_of_set("Activities")),
         "associations": (f"{tab}/associations", tab_of_set("Associations")),
         "crls": (f"{tab}/crls", heading("Upload a CRL")),
+        "blocked-certificates": (f"{tab}/blocked-certificates", heading("Block a certificate")),
         "expiring": ("/expiring", heading("Expiring certificates")),
         "fleet": ("/fleet", heading("Fleet")),
         "edge-certificates": ("/edge-certificates", heading("Edge certificates")),

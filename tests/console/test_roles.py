@@ -23,6 +23,7 @@ WRITE_BUTTONS = (
     "Clone to a new version",
     "Upload CRL",
     "New edge certificate",
+    "Block certificate",
 )
 FORGE = """async ([csrf]) => {
     const headers = { "Content-Type": "application/json" };
@@ -63,6 +64,9 @@ async def test_a_viewer_sees_no_write_button_and_a_forged_write_is_refused(
     await no_write_buttons(viewer)
     await viewer.get_by_role("link", name="CRLs").click()
     await expect(viewer.get_by_text("No CRL uploaded for this set.")).to_be_visible()
+    await no_write_buttons(viewer)
+    await viewer.get_by_role("link", name="Blocked certificates").click()
+    await expect(viewer.get_by_text("No certificate of this set is blocked.")).to_be_visible()
     await no_write_buttons(viewer)
     # The page could forge the request the hidden button would send: the API refuses it.
     csrf = await viewer.evaluate(CSRF)

@@ -6,7 +6,6 @@ of another CA refused, first through the node's TOML binding (edge certificate `
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -14,9 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from playwright.async_api import Page, expect
 
-from e2e.clients import REFUSALS, Response, get
-
-from .conftest import BOUND_SET, EDGE_HOST, PORTAL_HOST, ConsoleNode, Pages, screenshot
+from .conftest import BOUND_SET, PORTAL_HOST, ConsoleNode, Pages, mtls_get, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 PORTAL = "partner-portal"
@@ -34,16 +31,6 @@ async def drop_file(page: Page, name: str, text: str) -> None:
         [name, text],
     )
     await page.dispatch_event(".drop", "drop", {"dataTransfer": transfer})
-
-
-async def mtls_get(node: ConsoleNode, client_name: str, host: str = EDGE_HOST) -> Response | None:
-    """One request to the edge (SNI and Host `host`) with that client's certificate; None when
-    the TLS handshake refused it (blocking client, in a thread)."""
-    client = getattr(node.pki, client_name)
-    try:
-        return await asyncio.to_thread(get, node.pki, node.edge_port, host, client)
-    except REFUSALS:
-        return None
 
 
 async def test_the_documents_workflow_from_sign_in_to_an_accepted_client(

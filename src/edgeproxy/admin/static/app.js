@@ -7,6 +7,7 @@ import { editorPage } from "./editor.js";
 import { versionPage } from "./version.js";
 import { activationsPage, activitiesPage, associationsPage } from "./history.js";
 import { crlsPage } from "./crls.js";
+import { blocksPage } from "./blocks.js";
 import { expiringPage } from "./expiring.js";
 import { fleetPage } from "./fleet.js";
 import { edgePages } from "./edge.js";
@@ -24,6 +25,7 @@ const ROUTES = [
   [/^\/ca-sets\/(\d+)\/activities$/, (m) => (el) => activitiesPage(el, Number(m[1]))],
   [/^\/ca-sets\/(\d+)\/associations$/, (m) => (el) => associationsPage(el, Number(m[1]))],
   [/^\/ca-sets\/(\d+)\/crls$/, (m) => (el) => crlsPage(el, Number(m[1]))],
+  [/^\/ca-sets\/(\d+)\/blocked-certificates$/, (m) => (el) => blocksPage(el, Number(m[1]))],
   [/^\/expiring$/, () => expiringPage],
   [/^\/fleet$/, () => fleetPage],
   ...edgePages(),

@@ -5,7 +5,7 @@ import { deleteCaSet, versionBadges } from "./casets.js";
 
 const TABS = [
   ["", "Versions"], ["/activations", "Activations"], ["/activities", "Activities"],
-  ["/associations", "Associations"], ["/crls", "CRLs"],
+  ["/associations", "Associations"], ["/crls", "CRLs"], ["/blocked-certificates", "Blocked certificates"],
 ];
 
 // The set's heading and its sub-navigation, shared by every page of one set.

@@ -13,6 +13,10 @@ const WORDS = {
   DELETE_CA_SET: "Deleted the CA set",
   ADD_CRL: "Added a CRL",
   DELETE_CRL: "Deleted a CRL",
+  BLOCK_CERTIFICATE: "Blocked a certificate",
+  UNBLOCK_CERTIFICATE: "Unblocked a certificate",
+  BIND_EDGE_CERTIFICATE: "Bound an edge certificate to the set",
+  UNBIND_EDGE_CERTIFICATE: "Unbound an edge certificate from the set",
 };
 
 export function statusBadge(status) {
@@ -41,7 +45,9 @@ export async function activitiesPage(main, setId) {
   const rows = activities.map((a) => h("tr", {},
     h("td", {}, time(a.activityDate)),
     h("th", { scope: "row" }, a.activityBy),
-    h("td", {}, WORDS[a.type] || a.type, a.version ? ` (version ${a.version})` : ""),
+    h("td", {}, WORDS[a.type] || a.type, a.version ? ` (version ${a.version})` : "",
+      a.edgeCertificate ? ` (edge certificate ${a.edgeCertificate})` : "",
+      a.acknowledgedRefusals ? h("div", { class: "warn small" }, `Acknowledged that ${a.acknowledgedRefusals} client(s) seen would be refused`) : null),
     h("td", {}, a.network ? a.network.toLowerCase() : "—")));
   main.append(table("!Activities", ["When", "Who", "What", "Network"], rows, "No activity yet."));
 }

@@ -1,7 +1,8 @@
 // An edge certificate's mutual authentication on one network: the CA set, mode, on failure, OCSP,
-// send CA list, identity headers; binding and unbinding with the change's convergence.
+// send CA list, identity headers, its authorization rules (read-only: the CLI and API set them);
+// binding and unbinding with the change's convergence.
 import { can, edge, get } from "./api.js";
-import { announce, checkbox, field, h, mount, problem, time } from "./dom.js";
+import { announce, checkbox, field, h, mount, problem, table, time } from "./dom.js";
 
 const POLL_MS = 500;
 const POLL_LIMIT = 3600;
@@ -31,6 +32,7 @@ export async function mutualAuthSection(e, network) {
       h("dt", {}, "Send CA list to client"), h("dd", {}, binding.sendCaListToClient ? "Yes" : "No"),
       h("dt", {}, "Identity headers"), h("dd", {}, binding.identityHeaders.join(", ") || "none"),
       h("dt", {}, "Last change"), h("dd", {}, binding.modifiedBy || "—", " · ", time(binding.modifiedDate))));
+    section.append(rulesView(binding.authorization, where));
     if (binding.latestChange) section.append(changeView(binding.latestChange));
   } else if (summary) {
     section.append(h("p", {}, `Certificate set ${summary.caSetName}, from the node's configuration file.`));
@@ -67,11 +69,16 @@ async function bindForm(path, network, binding) {
     event.preventDefault();
     submit.disabled = true;
     try {
+      // What this form does not edit (the rules, verify depth, OCSP responder) is sent back as it is.
       const change = await edge.put(path, {
+        ...(binding ? { authorization: binding.authorization, verifyDepth: binding.verifyDepth } : {}),
         caSetName: set.value, mode: mode.value, onFailure: onFailure.value,
         sendCaListToClient: sendList.input.checked,
         identityHeaders: headers.filter(([, c]) => c.input.checked).map(([n]) => n),
-        ocsp: { enabled: ocsp.input.checked, failureMode: ocspHard.input.checked ? "hard" : "soft" },
+        ocsp: {
+          ...(binding ? { responder: binding.ocsp.responder, checkIntermediates: binding.ocsp.checkIntermediates } : {}),
+          enabled: ocsp.input.checked, failureMode: ocspHard.input.checked ? "hard" : "soft",
+        },
       });
       await followChange(change, status);
     } catch (error) {
@@ -89,6 +96,30 @@ async function unbind(path, where, status) {
   } catch (error) {
     mount(status, problem(error, `Mutual authentication on ${where} was not removed.`));
   }
+}
+
+// A matcher in words: `{"sanUri": "spiffe://…"}` → "sanUri spiffe://…", a subject's attributes joined.
+function matcher(m) {
+  return Object.entries(m).map(([kind, value]) => (kind === "anyVerified" ? "any verified certificate"
+    : typeof value === "object" ? `${kind} ${Object.entries(value).map(([k, v]) => `${k}=${v}`).join(", ")}`
+      : `${kind} ${value}`)).join("; ");
+}
+
+function rulesView(authorization, where) {
+  const title = h("h4", {}, "Authorization rules");
+  if (!authorization) {
+    return h("div", { class: "rules" }, title,
+      h("p", { class: "muted" }, `None: every verified client may call every path on ${where}. Set them with the CLI (edgeproxy rules set) or the API.`));
+  }
+  const rows = authorization.rules.map((r, i) => h("tr", {},
+    h("th", { scope: "row" }, `${i + 1}. ${r.pathPrefix}`, r.methods ? h("div", { class: "small" }, r.methods.join(", ")) : null),
+    h("td", {}, r.requireCertificate ? "Yes" : "—"),
+    h("td", {}, (r.allow || []).map((m) => h("div", {}, matcher(m)))),
+    h("td", {}, (r.deny || []).map((m) => h("div", {}, matcher(m))))));
+  return h("div", { class: "rules" }, title,
+    h("p", {}, `Mode: ${authorization.mode === "report" ? "report (would-deny decisions are logged, requests still forwarded)" : "enforce"}`,
+      ` · A request that matches no rule: ${authorization.default === "deny" ? "denied" : "allowed"}. The first rule whose path matches decides.`),
+    table(`Authorization rules on ${where}`, ["Path prefix", "Certificate required", "Allow", "Deny"], rows, "No rule: the default decides."));
 }
 
 function changeView(change) {
