@@ -11,7 +11,7 @@ import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
-from .conftest import Pages, make_set
+from .conftest import BASE, Pages, activate, api, make_set
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 AXE = Axe()
@@ -29,7 +29,15 @@ async def serious(page: Page) -> list[str]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def set_url(pages: Pages) -> str:
-    return await make_set(await pages("admin"), "a11y-check", pages.node.pki.ca_a.pem)
+    """A set with version 1 active on staging and a version 2, so that every page and dialog has
+    something to show."""
+    node = pages.node
+    made = await make_set(await pages("admin"), "a11y-check", node.pki.ca_a.pem)
+    set_id = int(made.rsplit("/", 1)[1])
+    version_2 = {"certificates": [{"certificatePem": node.pki.ca_b.pem}]}
+    await api(node, "POST", f"{BASE}/ca-sets/{set_id}/versions", version_2)
+    await activate(node, set_id, 1)
+    return made
 
 
 def _pages(set_url: str) -> dict[str, tuple[str, Drawn]]:
@@ -48,6 +56,7 @@ def _pages(set_url: str) -> dict[str, tuple[str, Drawn]]:
         "new-ca-set": ("/ca-sets/new", heading("New CA certificate set")),
         "ca-set": (tab, tab_of_set("Versions")),
         "version": (f"{tab}/versions/1", heading("Chain structure")),
+        "diff": (f"{tab}/versions/2/diff", heading("Added (1)")),
         "editor": (f"{tab}/versions/new", heading("Add certificates")),
         "activations": (f"{tab}/activations", tab_of_set("Activations")),
         "activities": (f"{tab}/activities", tab_of_set("Activities")),
@@ -84,9 +93,7 @@ async def test_every_page_passes_axe_and_fits_a_phone(pages: Pages, set_url: str
     assert {k: v for k, v in found.items() if v} == {}
 
 
-async def test_the_sign_in_page_and_the_activation_dialog_pass_axe(
-    pages: Pages, set_url: str
-) -> None:
+async def test_the_sign_in_page_and_every_dialog_pass_axe(pages: Pages, set_url: str) -> None:
     context = await pages.new_context()
     try:
         page = await context.new_page()
@@ -102,12 +109,22 @@ async def test_the_sign_in_page_and_the_activation_dialog_pass_axe(
     finally:
         await context.close()
     admin = await pages("admin")
-    await admin.goto(f"/console/#{set_url.split('#')[1]}/versions/1")
-    await admin.get_by_role("button", name="Activate version 1").click()
-    await expect(admin.get_by_role("dialog")).to_be_visible()
-    assert await serious(admin) == []
-    await admin.keyboard.press("Escape")
-    await expect(admin.get_by_role("dialog")).to_have_count(0)
+    tab = set_url.split("#")[1]
+    dialogs = (
+        (f"{tab}/versions/1", "Activate version 1"),
+        (f"{tab}/versions/1", "Deactivate version 1 on staging"),
+        (tab, "Roll back on staging"),
+        (tab, "Delete CA set"),
+    )
+    found: dict[str, list[str]] = {}
+    for route, button in dialogs:
+        await admin.goto(f"/console/#{route}")
+        await admin.get_by_role("button", name=button, exact=True).click()
+        await expect(admin.get_by_role("dialog")).to_be_visible()
+        found[button] = await serious(admin)
+        await admin.keyboard.press("Escape")
+        await expect(admin.get_by_role("dialog")).to_have_count(0)
+    assert {k: v for k, v in found.items() if v} == {}
 
 
 async def test_the_check_has_teeth(pages: Pages) -> None:

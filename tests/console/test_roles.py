@@ -23,6 +23,8 @@ WRITE_BUTTONS = (
     "Clone to a new version",
     "Upload CRL",
     "New edge certificate",
+    "Roll back on staging",
+    "Roll back on production",
     "Block certificate",
 )
 FORGE = """async ([csrf]) => {

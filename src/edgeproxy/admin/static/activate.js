@@ -18,7 +18,7 @@ export async function activateDialog(set, version) {
         type: "button", class: "primary", disabled: active,
         onclick: async () => {
           buttons.forEach((b) => { b.disabled = true; });
-          await activate(set, number, network, false, progress);
+          await activate(set, number, network, progress);
         },
       }, active ? `Version ${number} is active on ${where}` : `Activate version ${number} on ${where}`);
     });
@@ -37,16 +37,15 @@ export async function activateDialog(set, version) {
   });
 }
 
-// Activate; when the API answers that clients seen on that network would be refused, name them
-// and ask for an explicit acknowledgement before trying again with it.
-async function activate(set, number, network, acknowledgeImpact, progress) {
-  const where = network.toLowerCase();
+// Send an activation (or a rollback) and follow it; when the API answers that clients seen on that
+// network would be refused, name them and ask for an explicit acknowledgement before sending it
+// again with it. `words`: what failed, and the button that goes ahead anyway.
+export async function sendActivation(send, words, where, progress, acknowledgeImpact = false) {
   try {
-    const body = acknowledgeImpact ? { network, acknowledgeImpact } : { network };
-    await follow(await post(`/ca-sets/${set.caSetId}/versions/${number}/activate`, body), progress);
+    return await follow(await send(acknowledgeImpact), progress);
   } catch (error) {
-    mount(progress, problem(error, `Version ${number} was not activated on ${where}.`));
-    if (error.slug !== "activation-would-refuse-clients") return;
+    mount(progress, problem(error, words.failed));
+    if (error.slug !== "activation-would-refuse-clients") return null;
     progress.append(refusedClients(error.wouldBeRefused || []));
     const ack = checkbox(`I accept that these clients will be refused on ${where}`, false);
     const again = h("button", {
@@ -54,11 +53,22 @@ async function activate(set, number, network, acknowledgeImpact, progress) {
       onclick: () => {
         if (!ack.input.checked) { ack.input.focus(); return; }
         again.disabled = true;
-        activate(set, number, network, true, progress);
+        sendActivation(send, words, where, progress, true);
       },
-    }, `Activate version ${number} on ${where} anyway`);
+    }, words.anyway);
     progress.append(ack.wrap, h("div", { class: "actions" }, again));
+    return null;
   }
+}
+
+function activate(set, number, network, progress) {
+  const where = network.toLowerCase();
+  const send = (acknowledgeImpact) => post(`/ca-sets/${set.caSetId}/versions/${number}/activate`,
+    acknowledgeImpact ? { network, acknowledgeImpact } : { network });
+  return sendActivation(send, {
+    failed: `Version ${number} was not activated on ${where}.`,
+    anyway: `Activate version ${number} on ${where} anyway`,
+  }, where, progress);
 }
 
 function refusedClients(clients) {

@@ -5,6 +5,7 @@ import { caSetsPage, newCaSetPage } from "./casets.js";
 import { caSetPage } from "./caset.js";
 import { editorPage } from "./editor.js";
 import { versionPage } from "./version.js";
+import { diffPage } from "./diff.js";
 import { activationsPage, activitiesPage, associationsPage } from "./history.js";
 import { crlsPage } from "./crls.js";
 import { blocksPage } from "./blocks.js";
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^\/ca-sets\/(\d+)\/versions\/new$/, (m) => (el) => editorPage(el, Number(m[1]), null)],
   [/^\/ca-sets\/(\d+)\/versions\/(\d+)\/edit$/, (m) => (el) => editorPage(el, Number(m[1]), Number(m[2]))],
   [/^\/ca-sets\/(\d+)\/versions\/(\d+)$/, (m) => (el) => versionPage(el, Number(m[1]), Number(m[2]))],
+  [/^\/ca-sets\/(\d+)\/versions\/(\d+)\/diff$/, (m) => (el) => diffPage(el, Number(m[1]), Number(m[2]), fromQuery())],
   [/^\/ca-sets\/(\d+)\/activations$/, (m) => (el) => activationsPage(el, Number(m[1]))],
   [/^\/ca-sets\/(\d+)\/activities$/, (m) => (el) => activitiesPage(el, Number(m[1]))],
   [/^\/ca-sets\/(\d+)\/associations$/, (m) => (el) => associationsPage(el, Number(m[1]))],
@@ -35,8 +37,10 @@ function path() {
   return (location.hash.replace(/^#/, "") || "/").split("?")[0];
 }
 
-export function query() {
-  return new URLSearchParams(location.hash.split("?")[1] || "");
+// The diff page's `from` version, when the route's query names one.
+function fromQuery() {
+  const from = new URLSearchParams(location.hash.split("?")[1] || "").get("from");
+  return from && /^\d+$/.test(from) ? Number(from) : null;
 }
 
 let generation = 0;

@@ -1,7 +1,8 @@
-// One CA set: its versions with their status per network, and the ways to make a new one.
+// One CA set: its versions with their status per network, the ways to make a new one, rollback.
 import { can, get, post } from "./api.js";
 import { badge, h, heading, mount, problem, table, time } from "./dom.js";
 import { deleteCaSet, versionBadges } from "./casets.js";
+import { rollbackDialog } from "./rollback.js";
 
 const TABS = [
   ["", "Versions"], ["/activations", "Activations"], ["/activities", "Activities"],
@@ -42,6 +43,11 @@ export async function caSetPage(main, setId) {
       versions.length ? "New version" : "Create version 1"));
   }
   if (writable && can("admin")) {
+    for (const network of ["STAGING", "PRODUCTION"]) {
+      if (set[`${network.toLowerCase()}Version`]) {
+        actions.append(h("button", { type: "button", onclick: () => rollbackDialog(set, network) }, `Roll back on ${network.toLowerCase()}`));
+      }
+    }
     actions.append(h("button", { type: "button", class: "danger", onclick: () => deleteCaSet(set, status) }, "Delete CA set"));
   }
   const rows = [...versions].reverse().map((v) => h("tr", { "data-version": v.version },

@@ -1,5 +1,5 @@
 // A version: its certificates (subject, issuer, validity, fingerprint), the chain structure, and
-// its actions (activate, deactivate, edit, clone, delete).
+// its actions (activate, deactivate, edit, clone, delete, compare).
 import { can, del, get, post } from "./api.js";
 import { badge, daysUntil, h, mount, problem, table, time } from "./dom.js";
 import { networkBadge, setHeader } from "./caset.js";
@@ -34,6 +34,9 @@ export async function versionPage(main, setId, number) {
         } catch (error) { mount(status, problem(error, "The version was not cloned.")); }
       },
     }, "Clone to a new version"));
+  }
+  if (set.latestVersion > 1) {
+    actions.append(h("a", { class: "button", href: `#/ca-sets/${setId}/versions/${number}/diff` }, "Compare with another version"));
   }
   main.append(
     h("div", { class: "page-head" }, h("h2", {}, `Version ${number}`),
