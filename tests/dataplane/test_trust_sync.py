@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import trustme
-from OpenSSL import SSL
 
 from edgeproxy.config.model import (
     Config,
@@ -29,7 +28,7 @@ from edgeproxy.domain.model import Network
 from edgeproxy.node.signals import reload_config
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import Store
-from edgeproxy.tls.contexts import build_state
+from edgeproxy.tls.contexts import EdgeCertificateError, build_state
 from edgeproxy.tls.trust import TrustState
 
 LISTEN = HostPort("127.0.0.1", 0)
@@ -110,7 +109,7 @@ async def test_a_reload_whose_files_do_not_load_keeps_the_state_in_force(
     junk = tmp_path / "junk.pem"
     junk.write_text("not a key\n")
 
-    with pytest.raises(SSL.Error):
+    with pytest.raises(EdgeCertificateError, match=f"'a': certificate file {junk}"):
         await sync.reload(EdgeConfig(LISTEN, (replace(a, certificate=junk, private_key=junk),)))
 
     assert builds.threads[-1] is not threading.current_thread()  # it failed in the worker

@@ -77,18 +77,34 @@ async def test_sighup_with_unusable_certificate_files_keeps_the_running_state(
     certs = files.directory / "certs"
     (certs / "garbage.pem").write_text("not a certificate\n")
     (certs / "someone-else.key").write_bytes(pki.alice.key.read_bytes())
+    garbage, other_key = certs / "garbage.pem", certs / "someone-else.key"
+    # One line naming the edge certificate and the file, never OpenSSL's list of tuples.
     unusable = [
-        (certs / "missing.pem", good[1], "ConfigError"),  # refused by the config parser
-        (certs / "garbage.pem", good[1], "Error"),  # exists; OpenSSL cannot load it
-        (good[0], certs / "someone-else.key", "Error"),  # a key that does not match
+        (certs / "missing.pem", good[1], "ConfigError", "missing.pem"),  # the config parser's
+        (
+            garbage,
+            good[1],
+            "EdgeCertificateError",  # exists; OpenSSL cannot load it
+            f"edge certificate 'api': certificate file {garbage} does not load as a PEM "
+            "certificate chain (no start line",
+        ),
+        (
+            good[0],
+            other_key,
+            "EdgeCertificateError",
+            f"edge certificate 'api': the private key in {other_key} does not match the "
+            f"certificate in {good[0]}",
+        ),
     ]
-    for count, (chain, key, error_type) in enumerate(unusable, start=1):
+    for count, (chain, key, error_type, words) in enumerate(unusable, start=1):
         files.server_chain, files.server_key = chain, key
         files.write()
         node.send(signal.SIGHUP)
         await reloaded(node, "configuration reload rejected", count)
         rejected = [m for m in node.log_lines() if m["message"] == "configuration reload rejected"]
         assert rejected[-1]["error_type"] == error_type
+        assert words in rejected[-1]["error"]
+        assert "[(" not in rejected[-1]["error"]
         assert node.process.returncode is None
         assert (await aget(pki, running.port, "api.test", pki.alice)).status == 200
 

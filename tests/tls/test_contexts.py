@@ -8,11 +8,17 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import trustme
 from cryptography import x509
 from OpenSSL import SSL, crypto
 
 from edgeproxy.authz.parse import parse_policy
-from edgeproxy.tls.contexts import build_context, build_state, session_id_context
+from edgeproxy.tls.contexts import (
+    EdgeCertificateError,
+    build_context,
+    build_state,
+    session_id_context,
+)
 from edgeproxy.tls.trust import TrustState, context_key
 
 from .conftest import API, Pki, state_of
@@ -117,7 +123,7 @@ def test_context_settings(pki: Pki) -> None:
 
 def test_bad_inputs_raise(pki: Pki, tmp_path: Path) -> None:
     missing = dataclasses.replace(pki.edge(), certificate=tmp_path / "nope.pem")
-    with pytest.raises(SSL.Error):
+    with pytest.raises(EdgeCertificateError, match=r"certificate file .*nope\.pem"):
         build_context(missing, pki.anchors())
     with pytest.raises(ValueError, match="no certificates"):
         build_context(pki.edge(), dataclasses.replace(pki.anchors(), certificates_der=()))
@@ -211,5 +217,40 @@ def test_build_failure_raises_and_leaves_nothing_half_done(pki: Pki, tmp_path: P
         dataclasses.replace(pki.edge("b", ["b.example.com"]), private_key=tmp_path / "x"),
         pki.anchors(),
     )
-    with pytest.raises(SSL.Error):
+    with pytest.raises(EdgeCertificateError, match="'b': private key file"):
         state_of(good, bad)
+
+
+def test_unusable_edge_files_are_one_sentence_naming_the_edge_and_the_file(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """What a SIGHUP reload or a start logs: the edge certificate and the file, OpenSSL's words,
+    never its list of (library, function, reason) tuples."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    other = trustme.CA().issue_cert("other.example.com")
+    other_key = tmp_path / "other.key"
+    other.private_key_pem.write_to_path(str(other_key))
+    edge = pki.edge()
+    cases = [
+        (
+            dataclasses.replace(edge, certificate=garbage),
+            f"edge certificate 'api': certificate file {garbage} does not load as a PEM "
+            "certificate chain (no start line",
+        ),
+        (
+            dataclasses.replace(edge, private_key=garbage),
+            f"edge certificate 'api': private key file {garbage} does not load as an "
+            "unencrypted PEM key (",
+        ),
+        (
+            dataclasses.replace(edge, private_key=other_key),
+            f"edge certificate 'api': the private key in {other_key} does not match the "
+            f"certificate in {edge.certificate}",
+        ),
+    ]
+    for broken, words in cases:
+        with pytest.raises(EdgeCertificateError) as caught:
+            build_context(broken, pki.anchors())
+        assert str(caught.value).startswith(words)
+        assert "[(" not in str(caught.value)

@@ -36,6 +36,7 @@ from edgeproxy.tls.reasons import (
     CERT_REVOKED,
     NO_CRL_FOR_ISSUER,
     STALE_CRL,
+    error_text,
 )
 from edgeproxy.tls.trust import ContextKey, PreparedEdge, TrustAnchors, TrustState, context_key
 
@@ -267,6 +268,41 @@ def _select_protocol(conn: SSL.Connection, offered: list[bytes]) -> Any:
     return chosen if chosen is not None and chosen in offered else SSL.NO_OVERLAPPING_PROTOCOLS
 
 
+class EdgeCertificateError(ValueError):
+    """An edge certificate's files or stored material that OpenSSL will not serve, in one
+    sentence naming the edge certificate and the file (what a reload or a start logs)."""
+
+
+def _use_files(ctx: SSL.Context, edge: EdgeCertificateConfig) -> None:
+    """Load a config file's edge certificate: its chain file, then its key file, and check that
+    they belong together. OpenSSL's error list becomes one sentence naming the edge certificate
+    and the file (an operator reads "no start line", not a list of tuples)."""
+    name, chain, key = edge.name, edge.certificate, edge.private_key
+    try:
+        ctx.use_certificate_chain_file(str(chain))
+    except SSL.Error as error:
+        raise EdgeCertificateError(
+            f"edge certificate {name!r}: certificate file {chain} does not load as a PEM "
+            f"certificate chain ({error_text(error)})"
+        ) from None
+    mismatch = f"edge certificate {name!r}: the private key in {key} does not match the "
+    mismatch += f"certificate in {chain}"
+    try:
+        ctx.use_privatekey_file(str(key))
+    except SSL.Error as error:
+        text = error_text(error)
+        if "mismatch" in text:  # OpenSSL checks the key against the certificate as it loads
+            raise EdgeCertificateError(mismatch) from None
+        raise EdgeCertificateError(
+            f"edge certificate {name!r}: private key file {key} does not load as an unencrypted "
+            f"PEM key ({text})"
+        ) from None
+    try:
+        ctx.check_privatekey()
+    except SSL.Error:
+        raise EdgeCertificateError(mismatch) from None
+
+
 def _use_stored(ctx: SSL.Context, name: str, material: EdgeMaterial, keys: KeyRing | None) -> None:
     """Load a store-managed edge certificate: its chain, and its key opened here (in the build
     thread) from the sealed record; the plaintext goes straight into OpenSSL and is dropped."""
@@ -317,11 +353,16 @@ def build_context(
     ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     ctx.set_cipher_list(TLS12_CIPHERS)
     if edge.material is None:
-        ctx.use_certificate_chain_file(str(edge.certificate))
-        ctx.use_privatekey_file(str(edge.private_key))
+        _use_files(ctx, edge)
     else:
         _use_stored(ctx, edge.name, edge.material, keys)
-    ctx.check_privatekey()
+        try:
+            ctx.check_privatekey()
+        except SSL.Error:
+            raise EdgeCertificateError(
+                f"edge certificate {edge.name!r}: its stored private key does not match its "
+                "certificate"
+            ) from None
     ctx.set_session_id(session_id_context(edge, anchors, generation))
     # nginx's ssl_session_timeout default. A resumed session skips verification, so this bounds
     # how long a certificate verified once keeps resuming after it expires (OpenSSL: 7200 s).
