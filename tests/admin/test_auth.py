@@ -149,7 +149,7 @@ async def listener(
     truststore: Truststore, authenticator: TokenAuthenticator
 ) -> AsyncIterator[WebListener]:
     app = create_admin_app(truststore, authenticator)
-    served = WebListener(app, HostPort("127.0.0.1", 0))
+    served = WebListener(app, HostPort("127.0.0.1", 0), key="admin.listen")
     await served.start()
     yield served
     await served.stop()

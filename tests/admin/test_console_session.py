@@ -231,7 +231,10 @@ async def tls_listener(
     client = ssl.create_default_context()
     ca.configure_trust(client)
     listener = WebListener(
-        create_admin_app(truststore, authenticator), HostPort("127.0.0.1", 0), ssl_context=server
+        create_admin_app(truststore, authenticator),
+        HostPort("127.0.0.1", 0),
+        key="admin.listen",
+        ssl_context=server,
     )
     await listener.start()
     yield listener, client

@@ -140,7 +140,31 @@ async def test_a_config_file_that_does_not_parse_changes_nothing(
     with caplog.at_level(logging.ERROR):
         await reload_config(config, sync, None)
 
-    assert [r.getMessage() for r in caplog.records] == ["configuration reload rejected"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["configuration reload rejected"]
     assert sync.state() is before
     assert len(builds.threads) == 1  # nothing was built
+    await sync.stop()
+
+
+async def test_a_binding_that_fails_closed_is_a_warning_at_start_and_on_every_reload(
+    tmp_path: Path, store: Store, server_pem: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`partners` has no version at all in this store: every client of `a` is refused."""
+    a = edge("a", server_pem, 1)
+
+    def warnings() -> list[tuple[str, str]]:
+        return [
+            (r.__dict__["edge_certificate"], r.__dict__["why"])
+            for r in caplog.records
+            if r.getMessage().startswith("edge certificate fails closed")
+        ]
+
+    with caplog.at_level(logging.WARNING):
+        sync, _ = await started(tmp_path, store, a)
+        closed = ("a", "CA set 'partners' has no active version on STAGING")
+        assert warnings() == [closed]
+        await sync.reload(EdgeConfig(LISTEN, (a,)))
+        assert warnings() == [closed, closed]
+        assert sync.fail_closed() == ["a"]
     await sync.stop()

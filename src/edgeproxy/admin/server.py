@@ -48,7 +48,9 @@ class AdminRole:
             max_body_bytes=self.config.max_body_bytes,
             sessions=self._sessions,
         )
-        self._listener = WebListener(app, self.config.listen, ssl_context=_server_tls(self.config))
+        self._listener = WebListener(
+            app, self.config.listen, key="admin.listen", ssl_context=_server_tls(self.config)
+        )
         self._tasks = TaskGroup()
         # Registered on the node's /metrics by node/run.py.
         self.metrics = ConvergenceMetrics(self.service)

@@ -27,6 +27,7 @@ from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.dataplane.trust_sync import TrustSync
 from edgeproxy.domain.secrets import KeyRing
 from edgeproxy.revocation.crl import CrlWatch
+from edgeproxy.runtime.listening import listening
 from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.service.fleet import FleetService
@@ -120,14 +121,15 @@ class EdgeRole:
 
         loop = asyncio.get_running_loop()
         self._context = context
-        self._server = await loop.create_server(
-            connection,
-            self.edge.listen.host,
-            self.edge.listen.port,
-            backlog=BACKLOG,
-            # Workers of one node share the port; the kernel spreads connections among them.
-            reuse_port=hasattr(socket, "SO_REUSEPORT"),
-        )
+        with listening("edge.listen", self.edge.listen):
+            self._server = await loop.create_server(
+                connection,
+                self.edge.listen.host,
+                self.edge.listen.port,
+                backlog=BACKLOG,
+                # Workers of one node share the port; the kernel spreads connections among them.
+                reuse_port=hasattr(socket, "SO_REUSEPORT"),
+            )
         log.info("edge listening", extra={"listen": f"{self.edge.listen.host}:{self.port}"})
 
     @property

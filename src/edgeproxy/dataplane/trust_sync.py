@@ -121,13 +121,19 @@ class TrustSync:
     def fail_closed(self) -> list[str]:
         """Edge certificates whose CA set has no active version here, or that have no binding
         here (every client refused)."""
-        if self.applied is None:
+        applied = self.applied
+        if applied is None:
             return [c.name for c in self.edges]
-        return [
-            c.name
-            for c in self.edges
-            if c.unbound or self.applied.active.get(c.mutual_authentication.ca_set) is None
-        ]
+        return [c.name for c in self.edges if self._closed_because(c, applied) is not None]
+
+    def _closed_because(self, edge: EdgeCertificateConfig, state: TrustState) -> str | None:
+        """Why `edge` refuses every client under `state`, or None when it does not."""
+        ca_set = edge.mutual_authentication.ca_set
+        if edge.unbound:
+            return f"it has no binding on {self.node.network.value}"
+        if state.active.get(ca_set) is None:
+            return f"CA set {ca_set!r} has no active version on {self.node.network.value}"
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -243,6 +249,10 @@ class TrustSync:
                 "store",
             )
         except Exception as error:
+            if previous is None:
+                # Nothing to keep enforcing: a node whose first state does not build (an edge
+                # certificate file OpenSSL cannot load) must not start and serve nothing.
+                raise NoTrustState(f"the first trust state does not build: {error}") from error
             self._rejected(view.revision, view.active, view.crls, previous, stored, error)
         else:
             self.stored, self.apply_errors = stored, errors
@@ -355,6 +365,7 @@ class TrustSync:
         state.applied_at = self.clock()  # in force from now (the build took its time)
         self.applied = state
         self._publish(state, previous, changed_at)
+        self._warn_fail_closed(state)
         for listener in self.listeners:
             try:
                 listener(state, previous)
@@ -385,6 +396,18 @@ class TrustSync:
                 "versions": {n: a.version if a else None for n, a in active.items()},
             },
         )
+
+    def _warn_fail_closed(self, state: TrustState) -> None:
+        """One warning per edge certificate that refuses every client, with each state swapped
+        in (the start, every SIGHUP reload, every store change): an operator sees it in the log
+        before a partner reports it."""
+        for prepared in state.edges.values():
+            why = self._closed_because(prepared.edge, state)
+            if why is not None:
+                log.warning(
+                    "edge certificate fails closed: every client certificate is refused",
+                    extra={"edge_certificate": prepared.name, "why": why},
+                )
 
     def _unreachable(self, error: Exception) -> None:
         if self.store_reachable or self.applied is None:

@@ -294,7 +294,7 @@ class DemoOrigin(WebListener):
     """A role serving the demo origin: any method and path → 200 JSON echo; `/ws` echoes frames."""
 
     def __init__(self, listen: HostPort) -> None:
-        super().__init__(create_demo_origin_app(), listen)
+        super().__init__(create_demo_origin_app(), listen, key="demo.origin_listen")
 
 
 # -- what to type ---------------------------------------------------------------------------------

@@ -33,10 +33,12 @@ from edgeproxy.node.signals import wait_for_signals
 from edgeproxy.node.status import StaticStatus, StatusRole, StatusSource
 from edgeproxy.node.workers import WorkerPool
 from edgeproxy.runtime import logs
+from edgeproxy.runtime.listening import ListenError
 from edgeproxy.runtime.logs import AccessSink
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, StoreUnavailable, open_store
+from edgeproxy.tls.contexts import EdgeCertificateError
 from edgeproxy.tls.recheck import version_judge
 
 log = logging.getLogger(__name__)
@@ -238,7 +240,7 @@ def run(config: Config) -> int:
 
     try:
         return asyncio.run(main())
-    except NoTrustState as error:
+    except (NoTrustState, ListenError, EdgeCertificateError) as error:
         # An operating condition, not a bug: one clear log line, no traceback.
         log.critical("node not started", extra={"error": str(error)})
         return 1

@@ -75,7 +75,7 @@ class StatusRole(WebListener):
     """The status listener every node runs: /metrics, /healthz, /readyz, /status."""
 
     def __init__(self, config: StatusConfig, source: StatusSource) -> None:
-        super().__init__(create_status_app(source), config.listen)
+        super().__init__(create_status_app(source), config.listen, key="status.listen")
 
 
 class StaticStatus:

@@ -13,6 +13,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from edgeproxy.config.model import HostPort
+from edgeproxy.runtime.listening import listening
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,17 @@ class GuardedAppRunner(web.AppRunner):
 
 class WebListener:
     def __init__(
-        self, app: web.Application, listen: HostPort, *, ssl_context: ssl.SSLContext | None = None
+        self,
+        app: web.Application,
+        listen: HostPort,
+        *,
+        key: str,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`key`: the config key `listen` comes from, named when it cannot be bound."""
         self._app = app
         self._listen = listen
+        self._key = key
         self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
 
@@ -90,7 +98,8 @@ class WebListener:
         site = web.TCPSite(
             self._runner, self._listen.host, self._listen.port, ssl_context=self._ssl_context
         )
-        await site.start()
+        with listening(self._key, self._listen):
+            await site.start()
 
     @property
     def port(self) -> int:
