@@ -231,11 +231,11 @@ async def test_rotation_replaces_chain_and_key(api: Api, pki: Pki, server_ca: Is
 async def test_update_hostnames_and_origin(api: Api, pki: Pki, server_ca: Issued) -> None:
     leaf = pki.server(server_ca, ["shop.example.com"])
     await _edge(api, "POST", EDGE, _body(leaf, server_ca), as_="editor")
-    body = {"hostnames": ["Shop.example.com", "x.example.com"], "origin": "http://127.0.0.1:9"}
+    body = {"hostnames": ["Shop.example.com", "x.example.com"], "origin": "h2c://127.0.0.1:9"}
     updated = await _edge(api, "PATCH", f"{EDGE}/shop", body, as_="editor")
     assert updated.status == 200, updated.body
     assert updated.body["hostnames"] == ["shop.example.com", "x.example.com"]
-    assert updated.body["origin"] == "http://127.0.0.1:9"
+    assert updated.body["origin"] == "h2c://127.0.0.1:9"  # HTTP/2 with prior knowledge
     assert [w["pointer"] for w in updated.body["warnings"]] == ["/hostnames/1"]
 
 

@@ -274,6 +274,12 @@ def test_rejects(conf_dir: Path, dotted: str, value: Any, key: str, fragment: st
     reject(conf_dir, edit(base(), dotted, value), key, fragment)
 
 
+def test_an_h2c_origin_is_accepted(conf_dir: Path) -> None:
+    config = parse(conf_dir, edit(base(), f"{C0}.origin", "h2c://127.0.0.1:50051"))
+    assert config.edge is not None
+    assert config.edge.certificates[0].origin == "h2c://127.0.0.1:50051"
+
+
 def test_log_defaults_are_stderr_json_and_the_access_log_on(conf_dir: Path) -> None:
     log = parse(conf_dir, base()).log
     assert (log.level, log.format, log.file, log.access, log.access_file) == (

@@ -128,8 +128,11 @@ def test_hostnames_are_checked_and_lower_cased() -> None:
         check_hostnames([])
 
 
-def test_origin_must_be_plain_http() -> None:
+def test_origin_is_plain_http_or_h2c() -> None:
     check_origin("http://127.0.0.1:8080")
+    check_origin("h2c://127.0.0.1:50051")  # HTTP/2 with prior knowledge (gRPC)
+    with pytest.raises(ValidationError, match="http://host:port or h2c://host:port"):
+        check_origin("https://127.0.0.1:8443")
     with pytest.raises(ValidationError, match="no credentials"):
         check_origin("http://user:pw@127.0.0.1:8080")
 

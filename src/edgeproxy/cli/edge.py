@@ -186,7 +186,7 @@ POSITIONALS: dict[str, dict[str, Any]] = {
 BUNDLES: dict[str, Options] = {
     "edge": [
         ("--hostname", {"action": "append", "help": "a host name it serves (repeat for more)"}),
-        ("--origin", {"help": "where its requests go: http://host:port"}),
+        ("--origin", {"help": "where requests go: http://host:port or h2c://host:port (HTTP/2)"}),
         ("--default", {"action": argparse.BooleanOptionalAction, "default": None,
                        "help": "served when SNI is absent or unknown (--no-default: not)"}),
     ],

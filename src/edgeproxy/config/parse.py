@@ -65,6 +65,7 @@ from edgeproxy.config.values import (
     store_url,
     str_list,
 )
+from edgeproxy.domain.hostnames import ORIGIN_SCHEMES
 from edgeproxy.domain.model import Network, Role
 from edgeproxy.domain.rules import NODE_TTL
 
@@ -273,7 +274,7 @@ def _certificate(t: Table, base: Path, *, must_exist: bool) -> EdgeCertificateCo
         hostnames=t.req("hostnames", str_list(hostname, non_empty=True)),
         certificate=certificate,
         private_key=private_key,
-        origin=t.req("origin", http_url("http")),
+        origin=t.req("origin", http_url(*ORIGIN_SCHEMES)),
         mutual_authentication=_mutual(t),
         default=t.opt("default", as_bool, False),
         alpn=t.opt("alpn", str_list(one_of(*ALPN_PROTOCOLS), non_empty=True), ALPN_PROTOCOLS),

@@ -19,7 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from edgeproxy.domain.certificates import ALLOWED_CURVES, EXPIRY_WARNING, MIN_RSA_BITS
 from edgeproxy.domain.edge_model import LeafInfo, MutualAuth
 from edgeproxy.domain.errors import FieldError, ValidationError
-from edgeproxy.domain.hostnames import covered_by, hostname_problem, url_problem
+from edgeproxy.domain.hostnames import (
+    ORIGIN_SCHEMES,
+    covered_by,
+    hostname_problem,
+    url_problem,
+)
 from edgeproxy.domain.pem import BlockError, certificate_blocks, split_pem_blocks
 
 MAX_CHAIN_CERTIFICATES = 10
@@ -77,7 +82,7 @@ def check_hostnames(hostnames: Sequence[str]) -> tuple[str, ...]:
 
 
 def check_origin(origin: str) -> None:
-    problem = url_problem(origin, "http")
+    problem = url_problem(origin, *ORIGIN_SCHEMES)
     if problem is not None:
         raise ValidationError(
             "invalid-origin",

@@ -38,6 +38,10 @@ def covered_by(hostname: str, san: str) -> bool:
     return bool(label and dot) and parent == pattern[2:]
 
 
+# An origin's schemes: `http` (HTTP/1.1) and `h2c` (HTTP/2 with prior knowledge, e.g. gRPC).
+ORIGIN_SCHEMES = ("http", "h2c")
+
+
 def url_problem(text: str, *schemes: str) -> str | None:
     """Why `text` is not `scheme://host[:port][/]` (an origin or an OCSP responder), or None.
     The message never echoes the text: a URL may hold credentials."""

@@ -11,6 +11,7 @@ import pytest
 
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits
 from edgeproxy.dataplane.http import ServedEdges
+from edgeproxy.dataplane.http.h2pool import H2OriginPool
 from edgeproxy.dataplane.http.origin import OriginConnection, OriginOwner, OriginPool
 
 from .edgehttp_support import make_session
@@ -147,3 +148,11 @@ def test_an_origin_the_pool_cannot_serve_changes_nothing() -> None:
         served.update([good, edge("b", "https://127.0.0.1:2")])
     assert served.get(good) is before
     assert len(served) == 1
+
+
+async def test_an_h2c_origin_gets_an_http2_pool_and_an_http_one_keeps_http1() -> None:
+    served = ServedEdges(EdgeLimits())
+    served.update([edge("a", "h2c://127.0.0.1:1"), edge("b", "http://127.0.0.1:1")])
+    assert isinstance(served.pools["h2c://127.0.0.1:1"], H2OriginPool)
+    assert isinstance(served.pools["http://127.0.0.1:1"], OriginPool)
+    await served.close()

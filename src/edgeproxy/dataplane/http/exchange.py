@@ -39,8 +39,10 @@ from edgeproxy.authz.policy import Decision, Policy
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.http.headers import (
     CHUNKED,
+    RAW,
     UNTIL_CLOSE,
     HostMatcher,
+    chunked_trailers,
     normal_host,
     rewrite_request,
     rewrite_response,
@@ -555,7 +557,12 @@ class HttpConnection:
     # -- origin events (origin.OriginConnection and OriginPool) --------------------------------
 
     def origin_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
-        """Trailers of an HTTP/2 origin's response: an HTTP/1.1 client is sent none."""
+        """Trailers of an HTTP/2 origin's response (origin_end follows): they end a chunked
+        body; a body framed by Content-Length or by the close has no room for them."""
+        ex = self.ex
+        if ex.framing == CHUNKED and headers:
+            self._out.append(chunked_trailers(headers))
+            ex.framing = RAW  # the last chunk is out: origin_end adds none
 
     def origin_connected(self, link: OriginLink) -> None:
         ex = self.ex

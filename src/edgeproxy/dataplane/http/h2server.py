@@ -37,6 +37,7 @@ from h2.events import (
     RequestReceived,
     StreamEnded,
     StreamReset,
+    TrailersReceived,
     UnknownFrameReceived,
     WindowUpdated,
 )
@@ -162,6 +163,10 @@ class Http2Connection:
                 stream.on_data(data, event.flow_controlled_length or 0)
         elif isinstance(event, RequestReceived):
             self._request(event)
+        elif isinstance(event, TrailersReceived):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.on_trailers(list(event.headers or ()))
         elif isinstance(event, StreamEnded):
             stream = self._streams.get(event.stream_id)
             if stream is not None:
@@ -295,6 +300,17 @@ class Http2Connection:
         h2 = self.h2
         sid = stream.sid
         out = stream.out
+        head = stream.head_out
+        if head is not None:
+            # Sent with the first body bytes or the end: a response that is all head (gRPC's
+            # trailers-only answer) stays one HEADERS frame with END_STREAM.
+            stream.head_out = None
+            end = not out and stream.out_end and not stream.out_trailers
+            if not stream.send_head(head, end):
+                return
+            if end:
+                stream.response_sent()
+                return
         try:
             while out:
                 size = min(h2.local_flow_control_window(sid), h2.max_outbound_frame_size, len(out))

@@ -41,7 +41,12 @@ from edgeproxy.dataplane.http.exchange import (
     body_deadline,
     close_origin,
 )
-from edgeproxy.dataplane.http.headers import response_fields, rewrite_request
+from edgeproxy.dataplane.http.headers import (
+    chunked_trailers,
+    request_trailers,
+    response_fields,
+    rewrite_request,
+)
 from edgeproxy.dataplane.http.links import OriginLink, OriginSource
 from edgeproxy.dataplane.http.parser import HttpError, RequestHead
 from edgeproxy.dataplane.http.policy import ClientPolicy
@@ -81,6 +86,8 @@ class Stream:
         "deadline",
         "ended",
         "ex",
+        "head_out",
+        "in_trailers",
         "origin_full",
         "out",
         "out_end",
@@ -99,6 +106,8 @@ class Stream:
         self.out_end = False  # the response is complete once `out` is sent
         self.ended = False  # END_STREAM sent: the response is out
         self.out_trailers: list[tuple[bytes, bytes]] | None = None
+        self.head_out: list[tuple[bytes, bytes]] | None = None  # the origin's head, not yet sent
+        self.in_trailers: list[tuple[bytes, bytes]] | None = None  # the client's, to pass on
         self.unacked = 0  # request bytes received, not yet credited back to the client
         self.origin_full = False  # the origin's write buffer is full: credit nothing
         self.reading_paused = False  # the origin link is paused for the client's window
@@ -213,7 +222,8 @@ class Stream:
             self.local(413)
             return
         if ex.chunked:
-            ex.to_origin += (b"%x\r\n" % len(data), data, b"\r\n")
+            if data:  # an empty chunk would end the body (gRPC half-closes with an empty DATA)
+                ex.to_origin += (b"%x\r\n" % len(data), data, b"\r\n")
         else:
             ex.to_origin.append(data)
         if ex.origin is O_BUFFERING:
@@ -224,12 +234,17 @@ class Stream:
             self._flush_origin()
         self.set_deadline(body_deadline(self.conn.limits, ex))
 
+    def on_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """The request's trailers (gRPC clients may send some); `on_end` follows."""
+        self.in_trailers = headers
+
     def on_end(self) -> None:
         ex = self.ex
         ex.request_done = True
         if ex.client is C_FORWARD:
             if ex.chunked:
-                ex.to_origin.append(b"0\r\n\r\n")
+                trailers = request_trailers(self.in_trailers or ())
+                ex.to_origin.append(chunked_trailers(trailers) if trailers else b"0\r\n\r\n")
             if ex.origin is O_BUFFERING:
                 self._connect()
             elif ex.link is not None:
@@ -285,9 +300,10 @@ class Stream:
             (b"cache-control", b"no-store"),
         ]
         ex.status = status
+        self.head_out = None  # an origin's head not yet sent gives way to this answer
         if ex.client is not C_LOCAL:
             ex.move(C_LOCAL)
-        if not self._send_headers(fields, end=ex.head.method == b"HEAD"):
+        if not self.send_head(fields, end=ex.head.method == b"HEAD"):
             return None
         if ex.head.method != b"HEAD":
             self.out += body
@@ -319,7 +335,8 @@ class Stream:
         self.conn.policy.record(ex, ex.status)
         self.conn.stream_done(self, request_unread=not ex.request_done)
 
-    def _send_headers(self, fields: list[tuple[bytes, bytes]], end: bool) -> bool:
+    def send_head(self, fields: list[tuple[bytes, bytes]], end: bool) -> bool:
+        """Send a response head; False when h2 refused it and the stream was reset."""
         try:
             self.conn.h2.send_headers(self.sid, fields, end_stream=end)
         except ProtocolError:  # a field HTTP/2 cannot carry (an origin's odd header)
@@ -408,7 +425,7 @@ class Stream:
         fields, until_eof = response_fields(status, headers, head_only=req.method == b"HEAD")
         ex.move(O_CLOSING if until_eof else O_RECEIVING)
         ex.status = status
-        self._send_headers(fields, end=False)
+        self.head_out = fields  # sent by send_pending, with the origin_flush that follows
         return until_eof
 
     def origin_body(self, data: bytes) -> None:
@@ -449,6 +466,7 @@ class Stream:
         ex = self.ex
         if ex.client is C_FORWARD and (ex.origin is O_RECEIVING or ex.origin is O_CLOSING):
             self.conn.send_pending(self)
+            self._maybe_resume()  # a read larger than PENDING_HIGH the client's window took
             if not self.out:
                 self.set_deadline(self.conn.clock() + self.conn.limits.origin_read_timeout)
         self.conn.flush()
@@ -486,6 +504,9 @@ class Stream:
     def window_opened(self) -> None:
         """The client's window grew: send what waits, and read the origin again when drained."""
         self.conn.send_pending(self)
+        self._maybe_resume()
+
+    def _maybe_resume(self) -> None:
         if self.reading_paused and len(self.out) <= PENDING_HIGH // 2:
             self.reading_paused = False
             link = self.ex.link

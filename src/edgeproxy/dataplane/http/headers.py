@@ -311,6 +311,36 @@ def response_fields(
     return fields, not no_body and not has_length and not _ends_chunked(chunked)
 
 
+def request_trailers(fields: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A client's request trailers as they go on, by the rules of request headers: hop-by-hop,
+    identity and odd names dropped."""
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in fields:
+        lname = name.lower()
+        kind = _request_kinds.get(lname)
+        if kind is None:
+            kind = _classify(lname)
+        if kind == _FORWARD:
+            kept.append((lname, value))
+    return kept
+
+
+def response_trailers(fields: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An HTTP/2 origin's response trailers as they go on (gRPC's `grpc-status` and
+    `grpc-message` among them): pseudo-headers, hop-by-hop and framing fields dropped."""
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in fields:
+        lname = name.lower()
+        if lname[:1] != b":" and lname not in _RESPONSE and lname[:6] != b"proxy-":
+            kept.append((lname, value))
+    return kept
+
+
+def chunked_trailers(fields: list[tuple[bytes, bytes]]) -> bytes:
+    """The last chunk of a chunked body, carrying `fields` as its trailer section."""
+    return b"".join([b"0\r\n", *(n + b": " + v + b"\r\n" for n, v in fields), b"\r\n"])
+
+
 def _ends_chunked(value: bytes) -> bool:
     return value.rstrip().lower().endswith(b"chunked")
 

@@ -1,7 +1,7 @@
 """What the HTTP machines are plugged into: the client's stream, origin connections and where they
 come from, and what an origin connection reports to the exchange it carries. Protocols only, so the
 HTTP/1.1 machine (exchange.py), HTTP/2 streams (h2stream.py) and both kinds of origin connection
-(origin.py, h2origin.py) meet here without importing each other."""
+(origin.py, h2origin_stream.py) meet here without importing each other."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class OriginOwner(Protocol):
 class OriginLink(Protocol):
     """One origin connection (or HTTP/2 origin stream) while it carries an exchange: it takes the
     request as HTTP/1.1 bytes, whatever it speaks to the origin (origin.OriginConnection,
-    h2origin.H2OriginStream)."""
+    h2origin_stream.H2OriginStream)."""
 
     reused: bool  # served an earlier exchange: it may be a keep-alive the origin just closed
     got_response: bool  # bytes of the current response have arrived
@@ -61,8 +61,18 @@ class OriginLink(Protocol):
 
 
 class OriginSource(Protocol):
-    """Where origin connections come from (origin.OriginPool, h2origin.H2OriginPool)."""
+    """Where origin connections come from (origin.OriginPool, h2pool.H2OriginPool)."""
 
     def take(self) -> OriginLink | None: ...
     def connect(self, owner: OriginOwner) -> None: ...  # -> origin_connected / _connect_failed
     def release(self, link: OriginLink) -> None: ...
+
+
+class ServedOrigin(OriginSource, Protocol):
+    """An origin source as the served edges own it (served.py): retired when no edge names it any
+    more, closed with the role."""
+
+    @property
+    def connecting(self) -> int: ...  # connects in flight
+    def retire(self) -> None: ...
+    async def close(self) -> None: ...

@@ -8,9 +8,10 @@ halves change together and nothing is built per connection.
 
 Reuse: an edge whose host names and origin did not change keeps its matcher and pool (and so its
 warm origin connections); pools are keyed by origin URL and shared by the edges that name it, as
-the listener always did. A pool no edge names any more is retired: marked closed and its idle
-origin connections closed at once. Requests already using it finish; their origin connections
-are closed instead of pooled.
+the listener always did. An `http://` origin gets HTTP/1.1 keep-alive connections (origin.py), an
+`h2c://` one a few multiplexed HTTP/2 connections (h2pool.py). A pool no edge names any more
+is retired: marked closed and its idle origin connections closed at once. Requests already using
+it finish; their origin connections are closed instead of pooled.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits
+from edgeproxy.dataplane.http.h2pool import H2OriginPool
 from edgeproxy.dataplane.http.headers import HostMatcher
+from edgeproxy.dataplane.http.links import ServedOrigin
 from edgeproxy.dataplane.http.origin import OriginPool
 
 
@@ -30,7 +33,7 @@ class ServedEdge:
 
     edge: EdgeCertificateConfig
     matcher: HostMatcher
-    pool: OriginPool
+    pool: ServedOrigin
 
     @property
     def forward(self) -> bool:
@@ -45,15 +48,15 @@ class ServedEdges:
         self.limits = limits
         self.max_idle_per_origin = max_idle_per_origin
         self._edges: dict[str, ServedEdge] = {}
-        self._pools: dict[str, OriginPool] = {}
+        self._pools: dict[str, ServedOrigin] = {}
         # Retired pools whose last requests may still be running; awaited by close().
-        self._retired: set[OriginPool] = set()
+        self._retired: set[ServedOrigin] = set()
 
     def __len__(self) -> int:
         return len(self._edges)
 
     @property
-    def pools(self) -> dict[str, OriginPool]:
+    def pools(self) -> dict[str, ServedOrigin]:
         """Origin URL → the pool in use (a copy)."""
         return dict(self._pools)
 
@@ -63,7 +66,7 @@ class ServedEdges:
         Raises (changing nothing) on an origin the pool cannot serve."""
         old_edges, old_pools = self._edges, self._pools
         new_edges: dict[str, ServedEdge] = {}
-        new_pools: dict[str, OriginPool] = {}
+        new_pools: dict[str, ServedOrigin] = {}
         for edge in edges:
             pool = new_pools.get(edge.origin) or old_pools.get(edge.origin)
             if pool is None:
@@ -106,18 +109,21 @@ class ServedEdges:
         for pool in pools:
             await pool.close()
 
-    def _new_pool(self, origin: str) -> OriginPool:
+    def _new_pool(self, origin: str) -> ServedOrigin:
         url = urlsplit(origin)
-        if url.scheme != "http" or not url.hostname:
-            raise ValueError(f"unsupported origin {origin!r}: only http://host:port")
-        return OriginPool(
-            url.hostname,
-            url.port or 80,
-            connect_timeout=self.limits.origin_connect_timeout,
-            max_idle=self.max_idle_per_origin,
-        )
+        timeout = self.limits.origin_connect_timeout
+        if url.hostname and url.scheme == "http":
+            return OriginPool(
+                url.hostname,
+                url.port or 80,
+                connect_timeout=timeout,
+                max_idle=self.max_idle_per_origin,
+            )
+        if url.hostname and url.scheme == "h2c":  # HTTP/2 with prior knowledge (h2pool.py)
+            return H2OriginPool(url.hostname, url.port or 80, connect_timeout=timeout)
+        raise ValueError(f"unsupported origin {origin!r}: only http:// or h2c://host:port")
 
-    def _retire(self, pool: OriginPool) -> None:
+    def _retire(self, pool: ServedOrigin) -> None:
         pool.retire()
         if pool.connecting:
             self._retired.add(pool)
