@@ -19,9 +19,10 @@ WAIT = 5.0
 class Owner:
     """One exchange's origin side: asks for a stream, sends `path`, keeps the response."""
 
-    def __init__(self, pool: H2OriginPool, path: str) -> None:
+    def __init__(self, pool: H2OriginPool, path: str, request: bytes = b"") -> None:
         self.pool = pool
         self.path = path
+        self.request = request or b"GET %s HTTP/1.1\r\nHost: api.test\r\n\r\n" % path.encode()
         self.link: OriginLink | None = None
         self.status = 0
         self.body = b""
@@ -38,7 +39,7 @@ class Owner:
     def origin_connected(self, link: OriginLink) -> None:
         self.link = link
         link.start(self, False, False)
-        link.write(b"GET %s HTTP/1.1\r\nHost: api.test\r\n\r\n" % self.path.encode())
+        link.write(self.request)
 
     def origin_connect_failed(self, timed_out: bool) -> None:
         self.outcome.set_result("timed out" if timed_out else "refused")
@@ -158,4 +159,26 @@ async def test_a_retired_pool_serves_the_request_waiting_then_closes(h2c: H2cOri
             break
         await asyncio.sleep(0.02)
     assert not pool._conns
+    await pool.close()
+
+
+async def test_the_head_goes_out_first_and_the_body_and_its_trailers_follow(
+    h2c: H2cOrigin,
+) -> None:
+    pool = H2OriginPool("127.0.0.1", h2c.port, connect_timeout=WAIT)
+    head = b"POST /echo HTTP/1.1\r\nHost: api.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+    owner = Owner(pool, "/echo", head)
+    owner.go()
+    for _ in range(100):  # bounded: the HEADERS reach the origin with no body byte sent yet
+        if h2c.requests:
+            break
+        await asyncio.sleep(0.02)
+    [seen] = h2c.requests
+    assert (seen.headers[b":method"], seen.body) == (b"POST", bytearray())
+    assert b"transfer-encoding" not in seen.headers
+    assert owner.link is not None
+    owner.link.write(b"4\r\nbody\r\n0\r\nx-sum: 7\r\n\r\n")
+    assert await asyncio.wait_for(owner.outcome, WAIT) == "done"
+    assert (seen.body, seen.trailers) == (bytearray(b"body"), {b"x-sum": b"7"})
+    assert owner.body == b"body"
     await pool.close()

@@ -69,6 +69,7 @@ class H2OriginStream:
         "_end",
         "_fields",
         "_full",
+        "_head_done",
         "_head_only",
         "_method",
         "_out",
@@ -95,7 +96,8 @@ class H2OriginStream:
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._method = b""
-        self._fields: list[tuple[bytes, bytes]] | None = []  # None once the head is complete
+        self._fields: list[tuple[bytes, bytes]] = []
+        self._head_done = False  # llhttp read the whole head: later fields are trailers
         self._trailers: list[tuple[bytes, bytes]] = []
         self._out = bytearray()  # request body waiting for the origin's window
         self._end = False  # the request is complete once `_out` is sent
@@ -125,8 +127,8 @@ class H2OriginStream:
             return self.conn.fail_soon(self, "an upgrade cannot go to an h2c origin")
         except httptools.HttpParserError as exc:
             return self.conn.fail_soon(self, f"request not understood: {exc}")
-        if self._fields is None and not self.sid:
-            self._open(end=False)  # the head is complete and a body follows
+        if self._head_done and not self.sid:
+            self._open(end=False)  # the head is complete and a body follows: send it now
         self._pump()
         self.conn.flush()
         return None
@@ -157,12 +159,13 @@ class H2OriginStream:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._fields is not None:
-            self._fields.append((name.lower(), value))
-        else:  # after the head: a trailer of the chunked body
+        if self._head_done:  # a trailer of the chunked body
             self._trailers.append((name.lower(), value))
+        else:
+            self._fields.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        self._head_done = True
         self._method = self._parser.get_method()
 
     def on_body(self, data: bytes) -> None:
@@ -178,8 +181,9 @@ class H2OriginStream:
     # -- sending ------------------------------------------------------------------------------
 
     def _open(self, end: bool) -> None:
-        fields = self._fields or []
-        self._fields = None
+        if self.finished:
+            return  # failed meanwhile (the origin connection went away): the owner hears so
+        fields, self._fields = self._fields, []
         authority = b""
         headers = [(b":method", self._method), (b":scheme", b"http")]
         rest: list[tuple[bytes, bytes]] = []
