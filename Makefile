@@ -17,11 +17,12 @@ setup: $(STAMP)
 
 # Tools the tests drive as real peers or checkers; installed from Debian when missing. The console's
 # browser tests drive Debian's chromium (Playwright's own browser download is never used), with the
-# DejaVu fonts its pages and screenshots are drawn in.
+# DejaVu fonts its pages and screenshots are drawn in. gcc builds the bench's h2load client-certificate
+# shim (bench/client_cert_shim.c), which tests/benchmarks checks.
 system-deps:
 	@missing=""; \
 	for tool in curl:curl openssl:openssl promtool:prometheus nghttp:nghttp2-client h2load:nghttp2-client \
-	    chromium:chromium; do \
+	    chromium:chromium gcc:gcc; do \
 	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
 	done; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \

@@ -1,4 +1,5 @@
-"""Figure 6: idle RSS per worker, memory per idle mTLS connection, and 10,000 idle connections.
+"""Figure 6: idle RSS per worker, memory per idle mTLS connection, 10,000 idle connections, and the
+RSS a minute after those 10,000 closed.
 
 Connections are opened by bench/tls_client.py in separate processes on the load CPU; each makes
 one proxied request and then idles (a keep-alive connection between requests). Memory per
@@ -89,6 +90,7 @@ def hold(rig: Rig, name: str, count: int, *, clients: int, deadline: float) -> d
             except (OSError, subprocess.TimeoutExpired):
                 pass
             rig.processes.forget(p)
+    closed_at = time.monotonic()
     time.sleep(1.0)
     open_count = sum(o["open"] for o in opened)
     errors: dict[str, int] = {}
@@ -112,4 +114,30 @@ def hold(rig: Rig, name: str, count: int, *, clients: int, deadline: float) -> d
         "proxy_fds_held": fds,
         "connections_active_gauge": gauge,
         "proxy_alive": rig.alive(name),
+        "closed_at": closed_at,  # time.monotonic() when the clients had closed every connection
     }
+
+
+def rss_after_burst(
+    rig: Rig, closed_at: dict[str, float], wait: float, every: float = 5.0
+) -> dict[str, Any]:
+    """Each proxy's worker RSS `wait` seconds after its burst's clients closed (`closed_at`, by
+    proxy), and samples every `every` seconds until then: does the memory come back, and when.
+    Bounded: it returns `wait` seconds after the latest close."""
+    out: dict[str, Any] = {"wait": wait}
+    samples: dict[str, list[tuple[float, int]]] = {name: [] for name in closed_at}
+    pending = dict(closed_at)
+    while pending:
+        now = time.monotonic()
+        for name, closed in list(pending.items()):
+            rss = sum(worker_rss(rig, name))
+            samples[name].append((round(now - closed, 1), rss))
+            if now >= closed + wait:
+                out[name] = {"rss": rss, "seconds_after": round(now - closed, 1)}
+                del pending[name]
+        if pending:
+            due = min(closed + wait for closed in pending.values())
+            time.sleep(max(0.0, min(due, time.monotonic() + every) - time.monotonic()))
+    for name, taken in samples.items():
+        out[name]["samples"] = taken
+    return out

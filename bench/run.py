@@ -39,6 +39,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--activations", type=int, default=30, help="activations for figure 4")
     p.add_argument("--idle", type=int, default=1000, help="connections for memory/connection")
     p.add_argument("--held", type=int, default=10_000, help="connections for the 'held' figure")
+    p.add_argument(
+        "--after-burst",
+        type=float,
+        default=60.0,
+        help="seconds after the held connections close to read the workers' RSS",
+    )
     p.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL figure")
     p.add_argument("--quick", action="store_true", help="1 run, short loads: a smoke test")
     p.add_argument(
@@ -52,6 +58,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.seconds, args.activations, args.held = 1, 2.0, 10, 2000
+        args.after_burst = 10.0
         args.wait_quiet = 0.0
     return args
 
@@ -191,9 +198,14 @@ def measure(rig: Rig, args: argparse.Namespace, workdir: Path, results: dict[str
     rig.use_server("ecdsa-p256")
     step(f"6: idle RSS and {args.idle} idle connections")
     results["memory"] = _memory(rig, args)
-    step(f"6: {args.held} idle connections held")
-    results["held"] = {
-        name: memory.hold(rig, name, args.held, clients=4, deadline=90) for name in PROXIES
+    step(f"6: {args.held} idle connections held, then the RSS {args.after_burst:.0f} s later")
+    held = {name: memory.hold(rig, name, args.held, clients=4, deadline=90) for name in PROXIES}
+    # nginx's wait runs while edgeproxy's burst does: the step costs one wait, not two.
+    closed_at = {name: held[name].pop("closed_at") for name in PROXIES}
+    results["held"] = held
+    results["after_burst"] = {
+        "connections": args.held,
+        **memory.rss_after_burst(rig, closed_at, args.after_burst),
     }
     results["tickets"] = {name: throughput.tickets_per_handshake(rig, name) for name in PROXIES}
     step("1: new mTLS handshakes, ECDSA P-256")
