@@ -50,7 +50,8 @@ EDGE_HOST = "api.test"  # the edge certificate of the node's file
 PORTAL_HOST = "other.test"  # the one the workflow makes in the console
 STARTUP = 30.0  # seconds the node may take to serve /healthz
 TIMEOUT_MS = 15_000  # the longest any one browser wait may take
-# `EDGEPROXY_SCREENSHOTS=docs/screenshots pytest tests/console` refreshes the README's pictures.
+# `EDGEPROXY_SCREENSHOTS=docs/screenshots pytest tests/console/test_workflow.py` refreshes the
+# README's pictures (alone, so that the other tests' CA sets stay out of them).
 SCREENSHOTS = os.environ.get("EDGEPROXY_SCREENSHOTS")
 
 
@@ -229,7 +230,8 @@ async def screenshot(page: Page, name: str, directory: Path) -> Path:
 
 
 async def make_set(page: Page, name: str, ca_pem: str) -> str:
-    """A set with version 1 (one CA) made through the editor's pages; its set page's URL."""
+    """A set with version 1 (the CAs of `ca_pem`) made through the editor's pages; its set page's
+    URL."""
     await page.goto("/console/#/ca-sets/new")
     await expect(page.get_by_role("heading", name="New CA certificate set")).to_be_visible()
     await page.get_by_label("Name", exact=True).fill(name)
@@ -239,7 +241,8 @@ async def make_set(page: Page, name: str, ca_pem: str) -> str:
     await page.get_by_role("link", name="Create version 1").click()
     await page.get_by_label("Paste certificate PEM(s) here").fill(ca_pem)
     await page.get_by_role("button", name="Validate and add to version").click()
-    await expect(page.get_by_text("1 certificate(s) validated and added")).to_be_visible()
+    count = ca_pem.count("-----BEGIN CERTIFICATE-----")
+    await expect(page.get_by_text(f"{count} certificate(s) validated and added")).to_be_visible()
     await page.get_by_role("button", name="Create version").click()
     await expect(page.get_by_role("heading", level=2, name="Version 1", exact=True)).to_be_visible()
     return url

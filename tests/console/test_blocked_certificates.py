@@ -135,9 +135,11 @@ async def test_a_bindings_rules_are_shown_and_kept_when_the_section_is_saved(
     await expect(staging.get_by_text("A request that matches no rule: denied")).to_be_visible()
 
     await staging.get_by_label("Send CA list to client").check()
+    await staging.get_by_label("OCSP", exact=True).check()
     await staging.get_by_role("button", name="Save on staging").click()
     # Drawn again once the change converged: the CA list sent, the rules still there.
     await expect(staging.locator(".facts")).to_contain_text("Send CA list to clientYes")
+    await expect(staging.locator(".facts")).to_contain_text("OCSPon (soft)")
     await expect(rules).to_contain_text("sanUri spiffe://partner-a/*")
     saved = await api(node, "GET", binding)
     assert saved["authorization"] == RULES

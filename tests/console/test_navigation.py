@@ -1,6 +1,7 @@
 """Keyboard use, filters, times and signing out: sign in with the keyboard alone, skip to the
-content without changing the page, filter the CA sets by name and by network, read a time in the
-viewer's zone with UTC on hover, and sign out (the old cookie then reads nothing)."""
+content without changing the page, see where the focus is, filter the CA sets by name and by
+network, read a time in the viewer's zone with UTC on hover, and sign out (the old cookie then
+reads nothing)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from playwright.async_api import expect
 from .conftest import TOKENS, Pages, make_set
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+FOCUS_RING = """() => {
+    const style = getComputedStyle(document.activeElement);
+    return [document.getElementById("main").contains(document.activeElement),
+            style.outlineStyle, style.outlineWidth];
+}"""
 READ_SETS = """async () => (await fetch("/mtls-edge-truststore/v2/ca-sets")).status"""
 
 
@@ -30,6 +36,12 @@ async def test_keyboard_sign_in_skip_link_filters_times_and_sign_out(pages: Page
         await page.keyboard.press("Enter")
         await expect(page.locator("#main")).to_be_focused()
         assert page.url.endswith("/console/")  # the route did not change
+        # The next Tab lands on the page's first control, with a visible focus ring.
+        await page.keyboard.press("Tab")
+        inside, style, width = await page.evaluate(FOCUS_RING)
+        assert inside
+        assert style != "none"
+        assert width != "0px"
 
         await make_set(page, "filter-alpha", pages.node.pki.ca_a.pem)
         await make_set(page, "filter-beta", pages.node.pki.ca_b.pem)

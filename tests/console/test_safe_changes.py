@@ -7,6 +7,7 @@ rollback button."""
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from playwright.async_api import expect
 
 from .conftest import ConsoleNode, Pages, make_set
@@ -21,19 +22,25 @@ async def test_diff_chain_structure_and_rollback(pages: Pages, node: ConsoleNode
     set_url = await make_set(page, "rollbacks", pki.ca_a.pem)
     set_id = int(set_url.rsplit("/", 1)[1])
 
-    # Version 2: Partner A's CA out, Partner C's root and intermediate in, the root required.
+    # Version 2: Partner A's CA out, Partner C's root and intermediate in, the root required and
+    # SHA-1 allowed.
     await page.goto(set_url + "/versions/new")
     await page.get_by_label("Paste certificate PEM(s) here").fill(
         pki.root.pem + pki.intermediate.pem
     )
     await page.get_by_label("Require root certificate").check()
+    await page.get_by_label("Allow SHA-1 (insecure)").check()
     await page.get_by_role("button", name="Validate and add to version").click()
     await expect(page.get_by_text("2 certificate(s) validated and added")).to_be_visible()
     await page.get_by_role("button", name="Create version").click()
     await expect(page.get_by_role("heading", level=2, name="Version 2", exact=True)).to_be_visible()
     facts = page.locator(".facts")
     await expect(facts).to_contain_text("Require root certificateYes")
-    await expect(facts).to_contain_text("Allow SHA-1 (insecure)No")
+    await expect(facts).to_contain_text("Allow SHA-1 (insecure)Yes")
+    root_print = pki.root.cert.fingerprint(hashes.SHA256()).hex()
+    await expect(page.locator("tr", has_text=root_print)).to_contain_text(
+        pki.root.cert.subject.rfc4514_string()
+    )
     # The chain structure: the intermediate listed under the root that issued it.
     root = page.locator(".chain > li", has_text="Root (self-signed)")
     await expect(root.locator("li")).to_contain_text("Intermediate")
@@ -43,15 +50,16 @@ async def test_diff_chain_structure_and_rollback(pages: Pages, node: ConsoleNode
     await expect(page.get_by_role("heading", name="Version 2: what changed")).to_be_visible()
     await expect(page.get_by_label("Compare with")).to_have_value("1")
     await expect(
-        page.get_by_text("2 added, 1 removed, 0 unchanged, 1 setting(s) changed")
+        page.get_by_text("2 added, 1 removed, 0 unchanged, 2 setting(s) changed")
     ).to_be_visible()
     await expect(page.locator(".diff-removed")).to_contain_text(
         pki.ca_a.cert.subject.rfc4514_string()
     )
     await expect(page.locator(".diff-added tbody tr")).to_have_count(2)
     flags = page.locator(".diff-flags tbody tr")
-    await expect(flags).to_have_count(1)
-    await expect(flags).to_contain_text("Require root certificateNoYes")
+    await expect(flags).to_have_count(2)
+    await expect(flags.filter(has_text="Require root certificate")).to_contain_text("NoYes")
+    await expect(flags.filter(has_text="Allow SHA-1 (insecure)")).to_contain_text("NoYes")
 
     # Rollback with only version 1 ever active on staging: nothing to go back to, in words.
     await activate_by_api(node, set_id, 1)

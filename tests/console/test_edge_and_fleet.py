@@ -1,0 +1,116 @@
+"""Edge certificates and the fleet in the browser: the list and a certificate's details (host names,
+validity, the nodes serving it), rotating its chain and key (a key that does not match is refused in
+words; the edge then serves the new certificate), the set's associations and activations tabs, and
+the fleet page with a node that lags behind its network highlighted."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import socket
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.async_api import expect
+
+from edgeproxy.domain.model import Network, Node
+from edgeproxy.service.fleet import FleetService
+from edgeproxy.store import open_store
+
+from .conftest import ConsoleNode, Pages, activate, make_set, serve_bound, until
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+EDGE = "rotating"
+HOST = "rotate.api.test"  # covered by the edge certificate's *.api.test
+
+
+def served_fingerprint(node: ConsoleNode, host: str) -> str:
+    """The SHA-256 of the certificate the edge presents for `host` (alice's handshake)."""
+    context = node.pki.client_context(node.pki.alice)
+    with (
+        socket.create_connection(("127.0.0.1", node.edge_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return hashlib.sha256(der).hexdigest()
+
+
+async def test_edge_certificate_details_rotation_and_the_sets_tabs(
+    pages: Pages, node: ConsoleNode
+) -> None:
+    page = await pages("admin")
+    set_url = await make_set(page, "edge-details", node.pki.ca_a.pem)
+    await activate(node, int(set_url.rsplit("/", 1)[1]), 1)
+    await serve_bound(node, "edge-details", EDGE, HOST)
+    first = await asyncio.to_thread(served_fingerprint, node, HOST)
+
+    await page.goto("/console/#/edge-certificates")
+    row = page.locator(f'tr[data-edge="{EDGE}"]')
+    await expect(row).to_contain_text(HOST)
+    await expect(row).to_contain_text("managed here")
+    await expect(row).to_contain_text("staging: edge-details")
+    await expect(row).to_contain_text("console-edge")
+    await row.get_by_role("link", name=EDGE).click()
+    facts = page.locator(".facts").first
+    await expect(facts).to_contain_text(f"Hostnames{HOST}")
+    await expect(facts).to_contain_text("Served byconsole-edge")
+    await expect(facts).to_contain_text(first)
+    await expect(facts).to_contain_text("(generation 1)")
+
+    # Rotate: the new chain with the old key is refused in words; with its own key it is served.
+    issued = node.pki.server_ca.ca.issue_cert(HOST)
+    chain = "".join(b.bytes().decode() for b in issued.cert_chain_pems)
+    rotate = page.locator("form", has=page.get_by_role("heading", name="Rotate the certificate"))
+    await rotate.get_by_label("New certificate chain PEM").fill(chain)
+    await rotate.get_by_label("New private key PEM").fill(node.pki.server_key.read_text())
+    await rotate.get_by_role("button", name="Rotate").click()
+    refusal = rotate.locator(".problem")
+    await expect(refusal).to_contain_text("The certificate was not rotated.")
+    await expect(refusal).to_contain_text("key")
+    await rotate.get_by_label("New private key PEM").fill(issued.private_key_pem.bytes().decode())
+    await rotate.get_by_role("button", name="Rotate").click()
+    await expect(facts).to_contain_text("(generation 2)")
+    await expect(facts).not_to_contain_text(first)
+
+    async def rotated() -> bool:
+        return await asyncio.to_thread(served_fingerprint, node, HOST) != first
+
+    await until(rotated, "the edge to serve the rotated certificate")
+
+    await page.goto(set_url + "/associations")
+    association = page.locator("tr", has_text=EDGE)
+    await expect(association).to_contain_text(HOST)
+    await expect(association).to_contain_text("console-edge")
+    await page.get_by_role("link", name="Activations").click()
+    activation = page.locator("tbody tr", has_text="Activate version 1")
+    await expect(activation).to_contain_text("staging")
+    await expect(activation).to_contain_text("COMPLETE")
+
+
+async def test_the_fleet_highlights_a_node_that_lags(pages: Pages, node: ConsoleNode) -> None:
+    """A second edge node of staging reports itself at revision 0 while the console's node applied
+    newer ones: it is marked as lagging, the up-to-date node is not."""
+    store = open_store(f"sqlite:///{node.files.database}")
+    await store.open()
+    fleet = FleetService(store)
+    now = datetime.now(UTC)
+    behind = Node(
+        "edge-behind", Network.STAGING, ("edge",), now - timedelta(hours=1), now,
+        applied_revision=0, applied_at=now - timedelta(hours=1),
+    )  # fmt: skip
+    await fleet.report_node(behind)
+    try:
+        page = await pages("viewer")
+        await page.goto("/console/#/fleet")
+        lagging = page.locator('tr[data-node="edge-behind"]')
+        await expect(lagging).to_have_class(re.compile(r"\blagging\b"))
+        await expect(lagging).to_contain_text("Lagging behind the network")
+        current = page.locator('tr[data-node="console-edge"]')
+        await expect(current).to_contain_text("live")
+        await expect(current).to_contain_text("staging")
+        await expect(current).not_to_have_class(re.compile(r"\blagging\b"))
+    finally:
+        await fleet.remove_node("edge-behind")
+        await store.close()
