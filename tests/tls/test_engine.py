@@ -8,7 +8,10 @@ from collections.abc import Callable
 
 import pytest
 from cryptography import x509
+from OpenSSL import SSL
 
+from edgeproxy.tls import engine as engine_module
+from edgeproxy.tls import membio
 from edgeproxy.tls.engine import (
     PLAIN_HTTP_ANSWER,
     HandshakeComplete,
@@ -27,6 +30,32 @@ from .conftest import API, Handshake, Pki, der, state_of
 TLS_VERSIONS = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
 Connect = Callable[..., Handshake]
 StateFor = Callable[..., TrustState]
+
+
+@pytest.fixture(autouse=True, params=["membio", "fallback"])
+def bio_levels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: with the BIO fill levels read (membio.py), and without, as where the
+    binding is missing (each BIO asked until WantReadError)."""
+    if request.param == "fallback":
+        monkeypatch.setattr(engine_module, "incoming", lambda conn: membio.UNKNOWN)
+        monkeypatch.setattr(engine_module, "outgoing", lambda conn: membio.UNKNOWN)
+
+
+def test_bio_fill_levels_are_read_here() -> None:
+    """The fast path is the one this installation runs, and it reads the real levels."""
+    assert membio.AVAILABLE
+    conn = SSL.Connection(SSL.Context(SSL.TLS_CLIENT_METHOD), None)
+    conn.set_connect_state()
+    assert membio.incoming(conn) == 0
+    assert membio.outgoing(conn) == 0
+    conn.bio_write(b"\x16\x03\x01")
+    assert membio.incoming(conn) == 3
+    with pytest.raises(SSL.WantReadError):
+        conn.do_handshake()  # writes a ClientHello, then wants the server's answer
+    hello = membio.outgoing(conn)
+    assert hello > 0
+    assert len(conn.bio_read(hello)) == hello
+    assert membio.outgoing(conn) == 0
 
 
 def failed(hs: Handshake) -> HandshakeFailed:

@@ -38,6 +38,7 @@ from edgeproxy.tls.clienthello import (
     Unsupported,
 )
 from edgeproxy.tls.contexts import ChainBook, VerifyRecord
+from edgeproxy.tls.membio import incoming, outgoing
 from edgeproxy.tls.reasons import classify, error_text, from_verify_error
 from edgeproxy.tls.refusal import Refusal, refusal_of
 from edgeproxy.tls.session import CERTIFICATE_VERDICTS, Reason, TlsSession, VerifyResult
@@ -288,7 +289,9 @@ class TlsEngine:
         assert conn is not None
         chunks: list[bytes] = []
         try:
-            while True:
+            # Only while ciphertext or decrypted bytes wait (membio.UNKNOWN: until WantReadError):
+            # a recv that finds nothing costs an exception (membio.py).
+            while incoming(conn) != 0 or conn.pending():
                 chunks.append(conn.recv(READ_CHUNK))
         except SSL.WantReadError:
             pass
@@ -309,6 +312,9 @@ class TlsEngine:
         conn = self._conn
         if conn is None:
             return b""
+        waiting = outgoing(conn)
+        if waiting >= 0:  # known (membio.py): read exactly that, or nothing
+            return conn.bio_read(waiting) if waiting else b""
         try:
             data = conn.bio_read(BIO_CHUNK)
         except SSL.WantReadError:
