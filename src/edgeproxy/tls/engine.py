@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, NamedTuple
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 from OpenSSL.crypto import FILETYPE_ASN1, dump_certificate
 
@@ -333,14 +332,16 @@ class TlsEngine:
         prepared = self.edge
         assert prepared is not None
         anchors = prepared.anchors
-        leaf = conn.get_peer_certificate(as_cryptography=True)
+        # pyOpenSSL's own X509 and its DER: `as_cryptography` would parse each certificate
+        # into a cryptography object only to serialise it again.
+        leaf = conn.get_peer_certificate()
         chain: tuple[bytes, ...] = ()
         if leaf is not None:
             # Server side, SSL_get_peer_cert_chain omits the leaf; put it first. Certificates
             # beyond the verify depth cannot matter and are not kept (memory per connection).
-            rest = conn.get_peer_cert_chain(as_cryptography=True) or []
+            rest = conn.get_peer_cert_chain() or []
             depth = prepared.edge.mutual_authentication.verify_depth
-            chain = tuple(c.public_bytes(Encoding.DER) for c in [leaf, *rest[:depth]])
+            chain = tuple(dump_certificate(FILETYPE_ASN1, c) for c in [leaf, *rest[:depth]])
         record = self._verify
         result, reason = VerifyResult.SUCCESS, None
         if anchors is None:
