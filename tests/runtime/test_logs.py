@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
 import threading
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from edgeproxy.authz.policy import Decision
 from edgeproxy.dataplane import observe
 from edgeproxy.dataplane.http import AccessRecord, ConnectionFacts
-from edgeproxy.runtime.logs import BatchedHandler, JsonFormatter, json_line
+from edgeproxy.runtime.logs import BatchedHandler, JsonFormatter, json_line, utc_iso
 
 
 class SlowStream(io.StringIO):
@@ -189,3 +191,30 @@ def test_request_line_matches_the_generic_encoding(
         "authorization_reason",
         "started",
     ]
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        0.0,
+        1.0,
+        1733385600.0,  # a whole second: no fraction in the text
+        1733385600.25,
+        1733385600.9999995,  # rounds up into the next second
+        1733385600.9999994,
+        1733385600.0000005,  # a tie at the microsecond: ties to even
+        1733385601.0000015,
+        1733385599.5000005,
+    ],
+)
+def test_utc_iso_is_datetime_isoformat(created: float) -> None:
+    assert utc_iso(created) == datetime.fromtimestamp(created, UTC).isoformat()
+
+
+def test_utc_iso_agrees_over_many_seconds_and_back() -> None:
+    """The per-second text is remade whenever the second changes, backwards included."""
+    rng = random.Random(15)
+    stamps = [1733385600 + rng.uniform(-3 * 86400, 3 * 86400) for _ in range(20_000)]
+    stamps += sorted(stamps[:200])  # the same seconds in order: the cached text is reused
+    for created in stamps:
+        assert utc_iso(created) == datetime.fromtimestamp(created, UTC).isoformat()

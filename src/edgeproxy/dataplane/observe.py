@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
@@ -16,7 +15,7 @@ from edgeproxy.dataplane.http.records import AccessRecord, ConnectionFacts
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.sampling import Sampler
 from edgeproxy.domain.model import Network
-from edgeproxy.runtime.logs import AccessSink, encode_json, json_line
+from edgeproxy.runtime.logs import AccessSink, encode_json, json_line, utc_iso
 from edgeproxy.tls.refusal import Refusal, describe
 from edgeproxy.tls.session import CERTIFICATE_VERDICTS, Reason, TlsSession, VerifyResult
 
@@ -195,7 +194,7 @@ def request_line(connection_part: str, record: AccessRecord, created: float) -> 
     # Numbers as json writes them (int and float repr); durations are finite clock differences.
     origin = record.origin_duration
     return (
-        f'{{"time": "{datetime.fromtimestamp(created, UTC).isoformat()}", {connection_part}'
+        f'{{"time": "{utc_iso(created)}", {connection_part}'
         f'"method": {_string(record.method)}, "path": {_string(record.path)}, '
         f'"status": {record.status:d}, "bytes_in": {record.bytes_in:d}, '
         f'"bytes_out": {record.bytes_out:d}, "duration": {record.duration!r}, '
