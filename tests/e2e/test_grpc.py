@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import queue
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 
+from edgeproxy.domain.secrets import generate_kek
 from support.grpc_origin import SERVICE, WAIT, GrpcOrigin, client_channel
-from support.nodes import EdgeSpec
+from support.nodes import EdgeSpec, poll
 
 from .conftest import AccessLog, MakeFiles, Running, StartNode
 from .pki import Client, E2ePki
@@ -49,12 +51,14 @@ async def channel(pki: E2ePki, grpc_node: Running) -> AsyncIterator[grpc.Channel
         yield opened
 
 
-def _channel(pki: E2ePki, port: int, client: Client | None) -> grpc.Channel:
+def _channel(
+    pki: E2ePki, port: int, client: Client | None, authority: str = "api.test"
+) -> grpc.Channel:
     root = pki.server_ca.ca.cert_pem.bytes()
     cert = key = None
     if client is not None:
         cert, key = client.cert.read_bytes(), client.key.read_bytes()
-    return client_channel(port, "api.test", root, cert, key)
+    return client_channel(port, authority, root, cert, key)
 
 
 def _method(name: str) -> str:
@@ -140,3 +144,45 @@ async def test_a_client_without_a_certificate_is_refused_in_the_handshake(
             await asyncio.to_thread(call, b"hello", timeout=WAIT)
     assert failed.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
     assert grpc_origin.calls == []
+
+
+async def test_a_store_managed_edge_certificate_with_an_h2c_origin_carries_grpc(
+    pki: E2ePki,
+    node_files: MakeFiles,
+    start_node: StartNode,
+    grpc_origin: GrpcOrigin,
+    tmp_path: Path,
+) -> None:
+    """/edge/v1 takes `h2c://` as an origin, and the edge nodes serve it like a TOML one."""
+    kek = tmp_path / "kek.b64"
+    kek.write_text(generate_kek())
+    kek.chmod(0o600)
+    running = await start_node(node_files(edges=[], kek_file=kek))
+    await running.admin.publish([pki.ca_a.pem])
+    api = running.admin.api
+    leaf = pki.server_ca.ca.issue_cert("shop.test")
+    body = {
+        "name": "shop",
+        "hostnames": ["shop.test"],
+        "origin": grpc_origin.url,
+        "certificateChainPem": "".join(b.bytes().decode() for b in leaf.cert_chain_pems),
+        "privateKeyPem": leaf.private_key_pem.bytes().decode(),
+    }
+    created = await api.call("POST", "/edge/v1/edge-certificates", body, base=False)
+    assert created.status == 201, created.body
+    assert created.body["origin"] == grpc_origin.url
+    path = "/edge/v1/edge-certificates/shop/mutual-authentication/STAGING"
+    change = await api.call("PUT", path, {"caSetName": "partners"}, base=False)
+    assert change.status == 202, change.body
+
+    async def complete() -> bool:
+        got = await api.call("GET", change.body["changeLink"], base=False)
+        return got.body["status"] == "COMPLETE"
+
+    await poll(complete, "the binding change to complete", timeout=WAIT)
+    with _channel(pki, running.port, pki.alice, "shop.test") as shop:
+        call = shop.unary_unary(_method("Unary"))
+        assert await asyncio.to_thread(call, b"store", timeout=WAIT) == b"echo:store"
+    [(_, metadata)] = grpc_origin.calls
+    assert metadata["x-forwarded-host"] == "shop.test"
+    assert pki.alice.subject.split(",")[0] in metadata["x-forwarded-client-cert"]
