@@ -5,9 +5,9 @@ connections that carried them.
 By path: `/big/N` answers N patterned bytes, within the edge's flow-control windows; `/echo`
 answers the request body (read whole, credited as it arrives); `/reset` sends its head, a few
 bytes, then RST_STREAM; `/reset-early` resets before any head; `/drop` sends its head and a few
-bytes and closes the connection; `/goaway` answers, then sends GOAWAY; `/hold` answers once
-`release` is set. Every other path answers `ok:<path>`. Every answer ends with the trailer
-`x-origin-trailer: done`.
+bytes and closes the connection; `/goaway` answers, then sends GOAWAY; `/goaway-first` sends
+GOAWAY naming this stream, then answers; `/hold` answers once `release` is set. Every other
+path answers `ok:<path>`. Every answer ends with the trailer `x-origin-trailer: done`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from h2.events import (
     WindowUpdated,
 )
 from h2.settings import SettingCodes, Settings
+from hyperframe.frame import GoAwayFrame
 
 from support.origin import CHUNK, pattern
 
@@ -149,6 +150,9 @@ class H2cOrigin:
             return
         if path.partition(b"?")[0] == b"/hold":
             await self.release.wait()
+        if path == b"/goaway-first":  # a graceful shutdown: GOAWAY, then this stream's answer
+            # Made with hyperframe: h2's close_connection() would refuse the answer after it.
+            writer.write(GoAwayFrame(0, last_stream_id=sid, error_code=0).serialize())
         h2.send_headers(sid, [(b":status", b"200"), (b"content-type", b"text/plain")])
         if path in (b"/reset", b"/drop"):
             h2.send_data(sid, b"partial")

@@ -182,3 +182,20 @@ async def test_the_head_goes_out_first_and_the_body_and_its_trailers_follow(
     assert (seen.body, seen.trailers) == (bytearray(b"body"), {b"x-sum": b"7"})
     assert owner.body == b"body"
     await pool.close()
+
+
+async def test_after_an_origin_goaway_its_streams_finish_and_new_ones_go_elsewhere(
+    h2c: H2cOrigin,
+) -> None:
+    """A graceful shutdown (gRPC servers send GOAWAY, then finish what they began): the stream
+    the GOAWAY names gets its whole answer; the next request opens a new connection."""
+    pool = H2OriginPool("127.0.0.1", h2c.port, connect_timeout=WAIT)
+    first = Owner(pool, "/goaway-first")
+    first.go()
+    assert await asyncio.wait_for(first.outcome, WAIT) == "done"
+    assert (first.body, first.trailers) == (b"ok:/goaway-first", [(b"x-origin-trailer", b"done")])
+    second = Owner(pool, "/next")
+    second.go()
+    assert await asyncio.wait_for(second.outcome, WAIT) == "done"
+    assert [r.connection for r in h2c.requests] == [0, 1]
+    await pool.close()
