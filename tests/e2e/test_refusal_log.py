@@ -12,6 +12,8 @@ from types import SimpleNamespace
 import pytest
 from cryptography import x509
 
+from edgeproxy.tls.clienthello import MAX_CLIENT_HELLO
+
 from .clients import refused, send_raw
 from .conftest import AccessLog, Running
 from .pki import Client, E2ePki, crl_revoking
@@ -118,11 +120,20 @@ async def test_no_certificate_has_no_client_fields(
     assert "did not return a certificate" in line.detail
 
 
+# A handshake record whose ClientHello header announces more than the edge reads.
+OVERSIZE_HELLO = (
+    b"\x16\x03\x01"
+    + (2**14).to_bytes(2)
+    + (b"\x01" + (MAX_CLIENT_HELLO + 5000).to_bytes(3)).ljust(2**14, b"\0")
+)
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
         (b"GET / HTTP/1.1\r\nHost: api.test\r\n\r\n", "plain_http"),
         (b"\x00garbage that is not TLS\r\n" * 4, "not_tls"),
+        (OVERSIZE_HELLO, "client_hello_too_large"),
     ],
 )
 async def test_not_tls_at_all_has_its_own_reason(
