@@ -7,8 +7,10 @@ Two edge listeners run in this process (uvloop when installed), identical but fo
 scanned first, then a SPIFFE-style URI glob and a subject glob judged once per connection).
 `ab -k` (keep-alive, the client certificate presented) alternates between the two; each figure
 is the median of `--runs` bounded runs, with the edge process's CPU time per request beside the
-rate (far less sensitive to other work on a shared machine). The origin runs in a child process;
-with affinity available the edge is pinned to CPU 1 and ab and the origin to CPU 0.
+rate (far less sensitive to other work on a shared machine). Each run's two halves ran back to
+back, under much the same load: the ratio of each pair is printed too, with the median and the
+spread of those ratios (the figure to quote when the machine is shared). The origin runs in a
+child process; with affinity available the edge is pinned to CPU 1 and ab and the origin to CPU 0.
 """
 
 from __future__ import annotations
@@ -157,6 +159,13 @@ async def main(runs: int, seconds: int, concurrency: int) -> None:
             print(
                 f"ratio 20 rules / none: requests/s {ruled_rate / base:.3f}, "
                 f"CPU per request {ruled_cpu / base_cpu:.3f}"
+            )
+            paired = [r / n for r, n in zip(cpu["20 rules"], cpu["none"], strict=True)]
+            print(
+                "CPU per request, 20 rules / none of each run: "
+                + " ".join(f"{p:.3f}" for p in paired)
+                + f"; median {statistics.median(paired):.3f}, "
+                f"spread {min(paired):.3f} to {max(paired):.3f}"
             )
         finally:
             for server in servers:
