@@ -60,7 +60,7 @@ def test_check_config_names_the_key_of_a_typo(
     assert main(["check-config", "--config", str(typo_file)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("error: node.netwrok")
+    assert captured.err.startswith(f"{typo_file}: error: node.netwrok")
 
 
 def test_check_config_of_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,7 +120,7 @@ def test_serve_refuses_a_bad_config_before_starting(
     typo_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["serve", "-c", str(typo_file)]) == 2
-    assert capsys.readouterr().err.startswith("error: node.netwrok")
+    assert capsys.readouterr().err.startswith(f"error: {typo_file}: node.netwrok")
     assert not (typo_file.parent / "var").exists()  # nothing was created or bound
 
 

@@ -102,9 +102,36 @@ def test_a_missing_file_names_its_key(
     tmp_path: Path, files: tuple[trustme.CA, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, cert, _ = files
-    code, err = check(capsys, write_config(tmp_path, cert, tmp_path / "nowhere.key"))
+    config = write_config(tmp_path, cert, tmp_path / "nowhere.key")
+    code, err = check(capsys, config)
     assert code == 2
-    assert err.startswith("error: edge.certificates[0].private_key: ")
+    assert err.startswith(f"{config}: error: edge.certificates[0].private_key: ")
+    assert "nowhere.key" in err
+
+
+@pytest.mark.parametrize(
+    ("listen", "words"),
+    [
+        ("localhost", 'must be "host:port"'),
+        ("127.0.0.1:99999", "port must be 0..65535"),
+        ("[::1:443", 'must be "host:port"'),
+        ("0.0.0.0:https", 'must be "host:port"'),
+    ],
+)
+def test_a_listen_address_that_does_not_parse_names_the_file_and_its_key(
+    tmp_path: Path,
+    files: tuple[trustme.CA, Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    listen: str,
+    words: str,
+) -> None:
+    _, cert, key = files
+    config = write_config(tmp_path, cert, key)
+    config.write_text(config.read_text().replace('"127.0.0.1:0"', f'"{listen}"'))
+    code, err = check(capsys, config)
+    assert code == 2
+    assert err.startswith(f"{config}: error: edge.listen: {words}")
+    assert "the node would not start" in err
 
 
 def test_host_names_chain_order_and_expiry(

@@ -23,14 +23,21 @@ from edgeproxy.node.run import run
 
 
 def _load(path: str) -> Config:
+    """The config file, or exit 2 with one line naming the file and the dotted key at fault."""
     try:
         return load_config(Path(path))
     except ConfigError as error:
-        raise CliError(str(error), exit_code=2) from None
+        raise CliError(f"{path}: {error}", exit_code=2) from None
 
 
 def check_config(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as error:
+        # The findings' own shape ("FILE: error: key: what"), so one grep reads both.
+        print(f"{args.config}: error: {error}", file=sys.stderr)
+        print(f"{args.config}: 1 error(s); the node would not start", file=sys.stderr)
+        return 2
     count = len(config.edge.certificates) if config.edge is not None else 0
     findings = checks.check(config)
     for finding in findings:
