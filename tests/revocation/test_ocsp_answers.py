@@ -4,7 +4,9 @@ request for many handshakes, coalesced lookups, later requests that do not wait.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import logging
 
 import pytest
 from cryptography.x509 import ocsp
@@ -193,12 +195,18 @@ async def test_later_requests_on_a_connection_do_not_ask_again(
 
 
 async def test_revoked_answer_is_cached_and_refused_in_the_handshake(
-    pki: Pki, origin: Origin, responder: StartResponder, edge: StartEdge
+    pki: Pki,
+    origin: Origin,
+    responder: StartResponder,
+    edge: StartEdge,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="edgeproxy.access")
     r = await responder(by_ca(pki, status=ocsp.OCSPCertStatus.REVOKED))
     mia = pki.issue("mia", ocsp_url=r.url)
     e = await edge(OcspConfig(enabled=True))  # soft: revoked is refused all the same
 
+    asked = dt.datetime.now(dt.UTC)
     status, _ = await get_once(e, pki.client_context(mia))
     assert status == 403
     for _ in range(2):  # now cached: refused in the handshake (require mode)
@@ -207,6 +215,17 @@ async def test_revoked_answer_is_cached_and_refused_in_the_handshake(
         print("client saw:", refused.value)
     assert e.handshake_failures("revoked") == 2
     assert r.hits == 1
+    # The refusal's log line names the source and the answer's revocationTime (the responder
+    # says: an hour before it answered).
+    (line,) = [
+        json.loads(record.__dict__["json_line"])
+        for record in caplog.records
+        if record.getMessage() == "handshake failed"
+    ]  # the second refusal is sampled
+    assert (line["revocation"], line["revocation_source"]) == ("revoked", "ocsp")
+    revoked_at = dt.datetime.fromisoformat(line["revoked_at"])
+    assert abs(revoked_at - (asked - dt.timedelta(hours=1))) < dt.timedelta(minutes=1)
+    assert line["detail"].endswith(f"(OCSP, revoked {line['revoked_at']})")
 
 
 async def test_ocsp_disabled_never_asks(

@@ -24,6 +24,7 @@ class Status(StrEnum):
 class Answer:
     status: Status
     next_update: datetime | None = None  # UTC; None when absent or no answer
+    revoked_at: datetime | None = None  # UTC revocationTime of a "revoked" answer
 
 
 UNAVAILABLE: Final = Answer(Status.UNAVAILABLE)

@@ -139,4 +139,6 @@ def verify_response(
     next_update = single.next_update_utc
     if next_update is not None and next_update < now - SKEW:
         raise Untrusted("stale response: nextUpdate has passed")
-    return Answer(_STATUS[single.certificate_status], next_update)
+    status = _STATUS[single.certificate_status]
+    revoked_at = single.revocation_time_utc if status is Status.REVOKED else None
+    return Answer(status, next_update, revoked_at)

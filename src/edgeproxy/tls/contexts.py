@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -75,6 +76,7 @@ class VerifyRecord:
         "failed",
         "issuer",
         "issuer_depth",
+        "revoked_at",
         "revoked_by",
     )
 
@@ -88,6 +90,7 @@ class VerifyRecord:
         self.alpn: bytes | None = None
         self.failed: crypto.X509 | None = None
         self.revoked_by: str | None = None
+        self.revoked_at: datetime | None = None  # an OCSP answer's revocationTime
 
 
 class ChainBook:
@@ -137,7 +140,15 @@ class ChainBook:
         return issuers
 
 
-OcspLookup = Callable[[crypto.X509, "crypto.X509 | None"], bool]
+@dataclass(frozen=True, slots=True)
+class OcspRevoked:
+    """The OCSP cache holds "revoked" for a client certificate; `at`: the answer's
+    revocationTime (the refused handshake's log line names it)."""
+
+    at: datetime | None
+
+
+OcspLookup = Callable[[crypto.X509, "crypto.X509 | None"], OcspRevoked | None]
 
 
 class RevocationHooks(Protocol):
@@ -149,7 +160,7 @@ class RevocationHooks(Protocol):
     """
 
     def ocsp_lookup(self, edge: EdgeCertificateConfig) -> OcspLookup:
-        """For one binding: (leaf, issuer) -> True when the OCSP cache holds "revoked"."""
+        """For one binding: (leaf, issuer) -> OcspRevoked when the OCSP cache holds "revoked"."""
 
     def crl_stale_accepted(self, ca_set: str) -> None:
         """A handshake went on past a stale CRL under failure_mode soft (counted)."""
@@ -208,15 +219,19 @@ def _make_verify(
             if every_depth:
                 # Success is signalled once per depth; the issuer must be the depth just above.
                 issuer = rec.issuer if rec.issuer_depth == depth + 1 else None
-                if issuer is not None and rec.error is None and lookup(cert, issuer):
-                    errno, ok = CERT_REVOKED, 0
-                    rec.revoked_by = "ocsp"
+                if issuer is not None and rec.error is None:
+                    revoked = lookup(cert, issuer)
+                    if revoked is not None:
+                        errno, ok = CERT_REVOKED, 0
+                        rec.revoked_by, rec.revoked_at = "ocsp", revoked.at
                 rec.issuer, rec.issuer_depth = cert, depth
             elif depth == 1:
                 rec.issuer = cert
-            elif depth == 0 and rec.error is None and lookup(cert, rec.issuer):
-                errno, ok = CERT_REVOKED, 0
-                rec.revoked_by = "ocsp"
+            elif depth == 0 and rec.error is None:
+                revoked = lookup(cert, rec.issuer)
+                if revoked is not None:
+                    errno, ok = CERT_REVOKED, 0
+                    rec.revoked_by, rec.revoked_at = "ocsp", revoked.at
         if ok and depth == 0 and blocked and blocked.blocks(cert.to_cryptography()):
             errno, ok = APPLICATION_VERIFICATION, 0  # reasons.py: Reason.BLOCKED
         if not ok and rec.error is None:

@@ -74,6 +74,7 @@ class Refusal:
     verify_depth: int | None = None
     certificate: crypto.X509 | None = None
     revoked_by: str | None = None  # "crl" or "ocsp" when reason is revoked
+    revoked_at: datetime | None = None  # an OCSP answer's revocationTime (a CRL's is read later)
     crls_der: tuple[bytes, ...] = ()  # the set's CRLs: where a CRL revocation's date is
 
     def certificate_der(self) -> bytes | None:
@@ -113,6 +114,7 @@ def refusal_of(
         verify_depth=None if record.error is None else record.depth,
         certificate=record.failed,
         revoked_by=record.revoked_by if reason is Reason.REVOKED else None,
+        revoked_at=record.revoked_at if reason is Reason.REVOKED else None,
         crls_der=crls,
     )
 
@@ -136,8 +138,8 @@ def describe(refusal: Refusal, der: bytes | None = None) -> dict[str, Any]:
     """The log fields of a refusal beyond reason, SNI and edge (docs/operations.md).
 
     `der`: the certificate's DER when the caller has it already. Certificate fields are null when
-    no certificate was judged; `revoked_at` is known for CRL revocations (the CRL's entry), not
-    for OCSP ones (the handshake only asks the cache whether the serial is revoked).
+    no certificate was judged; `revoked_at` is the CRL entry's revocation date, or the cached OCSP
+    answer's revocationTime.
     """
     fields: dict[str, Any] = {
         "tls_version": refusal.tls_version,
@@ -152,7 +154,7 @@ def describe(refusal: Refusal, der: bytes | None = None) -> dict[str, Any]:
         "client_not_before": None,
         "client_not_after": None,
         "revocation_source": refusal.revoked_by,
-        "revoked_at": None,
+        "revoked_at": None if refusal.revoked_at is None else _iso(refusal.revoked_at),
     }
     detail = refusal.detail
     if refusal.verify_error is not None:

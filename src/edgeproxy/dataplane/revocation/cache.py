@@ -34,7 +34,16 @@ NEGATIVE_TTL: Final = 10.0
 class OcspCache:
     """One binding's answers. Not thread-safe: used from its worker's event loop only."""
 
-    __slots__ = ("_clock", "_entries", "_inflight", "_tasks", "_wall", "maxsize", "revoked_serials")
+    __slots__ = (
+        "_clock",
+        "_entries",
+        "_inflight",
+        "_revoked_at",
+        "_tasks",
+        "_wall",
+        "maxsize",
+        "revoked_serials",
+    )
 
     def __init__(
         self,
@@ -53,6 +62,8 @@ class OcspCache:
         self._entries: OrderedDict[CacheKey, tuple[Status, float]] = OrderedDict()
         self._inflight: dict[CacheKey, asyncio.Future[Status]] = {}
         self.revoked_serials: dict[int, int] = {}  # serial → number of REVOKED entries
+        # The revocationTime of each cached "revoked" answer that gave one (the refusal's log line).
+        self._revoked_at: dict[CacheKey, datetime] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -78,12 +89,19 @@ class OcspCache:
         self._entries.move_to_end(key)
         if answer.status is Status.REVOKED:
             self.revoked_serials[key[1]] = self.revoked_serials.get(key[1], 0) + 1
+            if answer.revoked_at is not None:
+                self._revoked_at[key] = answer.revoked_at
         while len(self._entries) > self.maxsize:
             evicted, (status, _) = self._entries.popitem(last=False)
             self._uncount(evicted, status)
 
+    def revoked_at(self, key: CacheKey) -> datetime | None:
+        """When a cached "revoked" answer says the certificate was revoked."""
+        return self._revoked_at.get(key)
+
     def _uncount(self, key: CacheKey, status: Status) -> None:
         if status is Status.REVOKED:
+            self._revoked_at.pop(key, None)
             left = self.revoked_serials.pop(key[1], 1) - 1
             if left:
                 self.revoked_serials[key[1]] = left

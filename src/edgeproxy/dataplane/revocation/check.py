@@ -43,7 +43,7 @@ from edgeproxy.revocation.chain import AnchorIndex, Note, Notes, chain_notes, le
 from edgeproxy.revocation.ocsp import OcspUnavailable, build_request, responder_url
 from edgeproxy.revocation.verify import Untrusted, key_hash, verify_response
 from edgeproxy.runtime.tasks import TaskGroup
-from edgeproxy.tls.contexts import OcspLookup
+from edgeproxy.tls.contexts import OcspLookup, OcspRevoked
 from edgeproxy.tls.session import TlsSession
 from edgeproxy.tls.trust import TrustState
 
@@ -83,19 +83,20 @@ class BindingOcsp:
             del self._index[key]
         self._anchors = anchors
 
-    def in_handshake(self, leaf: crypto.X509, issuer: crypto.X509 | None) -> bool:
-        """True when the cache says `leaf` is revoked (the verify callback then refuses)."""
+    def in_handshake(self, leaf: crypto.X509, issuer: crypto.X509 | None) -> OcspRevoked | None:
+        """Not None when the cache says `leaf` is revoked (the verify callback then refuses)."""
         revoked = self.cache.revoked_serials
         if not revoked or issuer is None:
-            return False
+            return None
         serial = leaf.get_serial_number()
         if serial not in revoked:
-            return False
+            return None
         issuer_der = crypto.dump_certificate(crypto.FILETYPE_ASN1, issuer)
-        if self.cache.peek((self._service.key_hash(issuer_der), serial)) is Status.REVOKED:
+        key = (self._service.key_hash(issuer_der), serial)
+        if self.cache.peek(key) is Status.REVOKED:
             self._service.cache_hit()
-            return True
-        return False
+            return OcspRevoked(self.cache.revoked_at(key))
+        return None
 
     def start(
         self, session: TlsSession, fingerprint: str | None
