@@ -1,9 +1,11 @@
 """Packaging (docs/operations.md): the wheel carries the console script and everything the package
 reads at run time; the systemd unit verifies and is hardened; the Dockerfile runs as a non-root
-user with a health check. This machine has no container engine, so the image is not built here."""
+user with a health check. This machine has a docker client but no daemon, so the image is not built
+here."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from edgeproxy import __version__
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy" / "systemd" / "edgeproxy.service"
@@ -45,6 +49,32 @@ def test_pip_wheel_builds_a_wheel_with_the_console_script(tmp_path: Path) -> Non
     }
     assert migrations
     assert migrations <= names
+
+    # Installed from the wheel alone (its dependencies are this interpreter's), the console
+    # script runs and is the wheel's code, not this checkout's.
+    target = tmp_path / "installed"
+    pip_install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q"]
+    install = subprocess.run(
+        [*pip_install, "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    script = target / "bin" / "edgeproxy"
+    version = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert (version.returncode, version.stdout.strip()) == (0, f"edgeproxy {__version__}")
+    where = subprocess.run(
+        [sys.executable, "-c", "import edgeproxy.node.main as m; print(m.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert where.stdout.startswith(str(target)), where.stdout + where.stderr
 
 
 def unit_settings() -> dict[str, list[str]]:
