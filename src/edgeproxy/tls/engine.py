@@ -28,6 +28,7 @@ from typing import Final, NamedTuple
 from OpenSSL import SSL
 from OpenSSL.crypto import FILETYPE_ASN1, dump_certificate
 
+from edgeproxy.tls.bios import release_handshake_bios
 from edgeproxy.tls.clienthello import (
     ClientHelloParser,
     Malformed,
@@ -271,7 +272,10 @@ class TlsEngine:
             return self._fail(reason, error_text(exc), self._drain())
         self._to(State.ESTABLISHED)
         self.session = self._make_session(conn)
-        return self._read((HandshakeComplete(self.session),))
+        out = self._read((HandshakeComplete(self.session),))
+        # The handshake's flights are sent and read: its BIO capacity need not live on.
+        release_handshake_bios(conn)
+        return out
 
     def _fail(self, reason: Reason, detail: str, outgoing: bytes) -> Output:
         if self.edge is not None and self.edge.anchors is None and reason in CERTIFICATE_VERDICTS:
