@@ -53,7 +53,8 @@ test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
 # The docs/performance.md figures, edgeproxy against nginx on this machine (bench/README.md), then the handshake
-# cost of OCSP with a warm cache and of the client records; about 7 minutes in all.
+# cost of OCSP with a warm cache, of the client records and of authorization rules; about 10 minutes in
+# all on a quiet 2-core machine, 18.5 measured on a busy one (bench/README.md).
 bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.ocsp_warm
