@@ -31,6 +31,7 @@ _LIMITS = """
 header_timeout = 120.0     # the idle-connection figures hold connections that send nothing
 idle_timeout = 120.0
 drain_timeout = 2.0
+max_requests_per_connection = 100000000  # as nginx's keepalive_requests in bench/nginx.py
 """
 
 
