@@ -1,7 +1,8 @@
 """Edge certificates and the fleet in the browser: the list and a certificate's details (host names,
 validity, the nodes serving it), rotating its chain and key (a key that does not match is refused in
 words; the edge then serves the new certificate), the set's associations and activations tabs, and
-the fleet page with a node that lags behind its network highlighted."""
+the fleet page with a node that lags behind its network highlighted, and an activation that a node
+cannot apply followed to FAILED with its reason."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import hashlib
 import re
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +19,7 @@ from playwright.async_api import expect
 from edgeproxy.domain.model import Network, Node
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import open_store
+from support.pki import Pki
 
 from .conftest import ConsoleNode, Pages, activate, make_set, serve_bound, until
 
@@ -113,4 +116,47 @@ async def test_the_fleet_highlights_a_node_that_lags(pages: Pages, node: Console
         await expect(current).not_to_have_class(re.compile(r"\blagging\b"))
     finally:
         await fleet.remove_node("edge-behind")
+        await store.close()
+
+
+async def test_an_activation_a_node_cannot_apply_fails_with_its_reason(
+    pages: Pages, node: ConsoleNode
+) -> None:
+    """A production edge node (reporting through the store as every node does) that cannot apply
+    the version: the dialog shows it pending, then FAILED with its reason and the node failed."""
+    page = await pages("admin")
+    set_url = await make_set(page, "unappliable", Pki().ca("Unappliable CA").pem)
+    store = open_store(f"sqlite:///{node.files.database}")
+    await store.open()
+    fleet = FleetService(store)
+    now = datetime.now(UTC)
+    broken = Node("edge-broken", Network.PRODUCTION, ("edge",), now, now)
+    await fleet.report_node(broken)
+    try:
+        await page.goto(set_url + "/versions/1")
+        await page.get_by_role("button", name="Activate version 1", exact=True).click()
+        dialog = page.get_by_role("dialog")
+        await dialog.get_by_role("button", name="Activate version 1 on production").click()
+        nodes = dialog.locator(".activation-nodes")
+        await expect(nodes).to_contain_text("pending: 1 (edge-broken)")
+        await expect(dialog.locator(".activation-status")).to_contain_text("IN_PROGRESS")
+
+        revision = (await fleet.trust_view(Network.PRODUCTION)).revision
+        reported = datetime.now(UTC)
+        errors = {"unappliable": "the CA list does not fit"}
+        await fleet.report_node(
+            replace(
+                broken, last_seen=reported, applied_revision=revision, applied_at=reported,
+                apply_errors=errors,
+            )
+        )  # fmt: skip
+        await expect(dialog.locator(".activation-status")).to_contain_text("FAILED")
+        await expect(dialog.get_by_role("alert")).to_contain_text(
+            "FAILED: edge-broken: the CA list does not fit"
+        )
+        await expect(nodes).to_contain_text("failed: 1 (edge-broken)")
+        await dialog.get_by_role("button", name="Close").click()
+        await expect(page.locator(".badge", has_text="Inactive on production")).to_be_visible()
+    finally:
+        await fleet.remove_node("edge-broken")
         await store.close()

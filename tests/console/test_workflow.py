@@ -150,6 +150,9 @@ async def test_a_version_that_refuses_clients_seen_needs_an_acknowledgement(
     await page.get_by_role("button", name="Activate version 2").click()
     dialog = page.get_by_role("dialog")
     await expect(dialog.get_by_text("seen there would be refused")).to_contain_text("CN=alice")
+    # The API's diff from the active version 1: Partner A's CA is dropped.
+    dropped = f"clients issued by {node.pki.ca_a.cert.subject.rfc4514_string()} would lose access"
+    await expect(dialog.get_by_text(dropped)).to_be_visible()
     await dialog.get_by_role("button", name="Activate version 2 on staging").click()
     await expect(dialog.locator(".problem")).to_contain_text("Version 2 was not activated")
     await expect(dialog.locator(".refused-clients")).to_contain_text("CN=alice")

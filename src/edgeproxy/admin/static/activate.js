@@ -79,7 +79,7 @@ function refusedClients(clients) {
 }
 
 // What an operator should know first: never tested on staging, clients seen on a network that this
-// version would refuse (the API's impact), and CA certificates in the active version it drops.
+// version would refuse (the API's impact), and CA certificates in the active version it drops (the API's diff).
 async function activationWarnings(set, version) {
   const out = [];
   const { activations } = await get(`/ca-sets/${set.caSetId}/activations`);
@@ -94,14 +94,12 @@ async function activationWarnings(set, version) {
       }
     } catch { /* the impact is advice; the activation itself asks the API again */ }
   }
-  const mine = new Set(version.certificates.map((c) => c.fingerprint));
   for (const network of ["staging", "production"]) {
     const current = set[`${network}Version`];
     if (!current || current === version.version) continue;
-    const active = await get(`/ca-sets/${set.caSetId}/versions/${current}`);
-    const dropped = active.certificates.filter((c) => !mine.has(c.fingerprint));
-    if (dropped.length) {
-      out.push(`On ${network}, clients issued by ${dropped.map((c) => c.subject).join("; ")} would lose access (in version ${current}, not in version ${version.version}).`);
+    const { removed } = await get(`/ca-sets/${set.caSetId}/versions/${version.version}/diff?from=${current}`);
+    if (removed.length) {
+      out.push(`On ${network}, clients issued by ${removed.map((c) => c.subject).join("; ")} would lose access (in version ${current}, not in version ${version.version}).`);
     }
   }
   return out;
