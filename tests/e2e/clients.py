@@ -239,9 +239,12 @@ async def curl_keepalive(
     host: str,
     client: Client | None,
     requests: Sequence[tuple[str, str]],
+    *,
+    http2: bool = False,
 ) -> list[tuple[int | None, int]]:
     """One curl run making `requests` ((method, path), in order) over the connection it keeps
-    alive: (HTTP status or None, new connections curl opened for it) per request."""
+    alive, in HTTP/1.1 or (`http2`) as streams of one HTTP/2 connection: (HTTP status or None,
+    new connections curl opened for it) per request."""
     argv = [tool("curl")]
     for i, (method, path) in enumerate(requests):
         if i:
@@ -250,6 +253,7 @@ async def curl_keepalive(
             "--silent", "--show-error", "--max-time", str(TIMEOUT), "--output", os.devnull,
             "--resolve", f"{host}:{port}:127.0.0.1", "--cacert", str(server_ca_file(pki)),
             "--request", method, "--write-out", "%{http_code} %{num_connects}\n",
+            "--http2" if http2 else "--http1.1",
         ]  # fmt: skip
         if client is not None:
             argv += ["--cert", str(client.cert), "--key", str(client.key)]

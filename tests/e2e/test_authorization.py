@@ -96,14 +96,21 @@ TABLE = [
 ]
 
 
+@pytest.mark.parametrize("protocol", ["h1", "h2"])
 @pytest.mark.parametrize("who", ["alice", "carol"])
 async def test_allow_and_deny_per_certificate_path_and_method_on_kept_alive_connections(
-    ruled: Running, pki: E2ePki, origin: RecordingOrigin, access_log: AccessLog, who: str
+    ruled: Running,
+    pki: E2ePki,
+    origin: RecordingOrigin,
+    access_log: AccessLog,
+    who: str,
+    protocol: str,
 ) -> None:
+    """The same table over HTTP/1.1 keep-alive and over streams of one HTTP/2 connection."""
     rows = [(m, p, s) for c, m, p, s in TABLE if c == who]
     client = getattr(pki, who)
     results = await curl_keepalive(
-        pki, ruled.port, "api.test", client, [(m, p) for m, p, _ in rows]
+        pki, ruled.port, "api.test", client, [(m, p) for m, p, _ in rows], http2=protocol == "h2"
     )
     assert [status for status, _ in results] == [s for _, _, s in rows]
     assert [connects for _, connects in results][1:] == [0] * (len(rows) - 1)  # one connection
@@ -111,6 +118,7 @@ async def test_allow_and_deny_per_certificate_path_and_method_on_kept_alive_conn
     assert [(r.method, r.path) for r in origin.requests] == allowed
     lines = access_log.records("request")
     assert [(line.path, line.status) for line in lines] == [(p, s) for _, p, s in rows]
+    assert {line.protocol for line in lines} == {protocol}
     denied = [line for line in lines if line.status == 403]
     assert denied
     assert {(line.authorization, line.authorization_reason) for line in denied} == {
