@@ -38,14 +38,21 @@ def _seen(server: AdminServer, pki: Pki) -> str:
     return fingerprint
 
 
-def test_impact_activate_confirmation_diff_and_rollback(
-    cli: Cli, pki: Pki, server: AdminServer
-) -> None:
+def _two_versions_and_a_client_seen(cli: Cli, pki: Pki, server: AdminServer) -> str:
+    """partners: version 1 (the bundle, active on STAGING) and version 2 (another CA), and the
+    fleet saw version 1's client: the fingerprint of the client version 2 would refuse."""
     assert cli("ca-sets", "create", "partners").code == 0
     assert cli("versions", "create", "partners", pki.path("bundle.pem")).code == 0
     assert cli("versions", "create", "partners", pki.path("other.pem")).code == 0
     fingerprint = _seen(server, pki)
     assert cli("activate", "partners", "1", "--network", "STAGING").code == 0
+    return fingerprint
+
+
+def test_impact_activate_confirmation_diff_and_rollback(
+    cli: Cli, pki: Pki, server: AdminServer
+) -> None:
+    fingerprint = _two_versions_and_a_client_seen(cli, pki, server)
 
     shown = cli("versions", "impact", "partners", "2", "--network", "staging", "--json")
     assert shown.code == 0, shown.err
@@ -98,11 +105,7 @@ def _activate_at_a_terminal(server: AdminServer, answer: str) -> subprocess.Comp
 def test_activate_asks_at_a_terminal_and_goes_ahead_only_on_yes(
     cli: Cli, pki: Pki, server: AdminServer
 ) -> None:
-    assert cli("ca-sets", "create", "partners").code == 0
-    assert cli("versions", "create", "partners", pki.path("bundle.pem")).code == 0
-    assert cli("versions", "create", "partners", pki.path("other.pem")).code == 0
-    fingerprint = _seen(server, pki)
-    assert cli("activate", "partners", "1", "--network", "STAGING").code == 0
+    fingerprint = _two_versions_and_a_client_seen(cli, pki, server)
 
     def staging() -> int:
         return int(json.loads(cli("ca-sets", "show", "partners", "--json").out)["stagingVersion"])

@@ -4,29 +4,14 @@ line naming the config key or the edge certificate and its file, exit status 1, 
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 import pytest
 
-from support.nodes import NodeFiles, SubprocessNode
+from support.nodes import not_started
 
 from .conftest import MakeFiles
 
 pytestmark = pytest.mark.slow
-
-
-async def not_started(files: NodeFiles) -> tuple[dict[str, Any], SubprocessNode]:
-    node = SubprocessNode(files)
-    await node.spawn()
-    try:
-        code = await node.wait()
-    finally:
-        await node.kill()
-    assert code == 1
-    assert "Traceback" not in node.stderr()
-    (line,) = [line for line in node.log_lines() if line.get("message") == "node not started"]
-    assert line["level"] == "critical"
-    return line, node
 
 
 @pytest.mark.parametrize("key", ["edge.listen", "status.listen", "admin.listen"])

@@ -467,3 +467,19 @@ class Metrics:
     def handshakes(self, reason: str, edge: str | None = None) -> float:
         labels = {"reason": reason, **({"edge_certificate": edge} if edge is not None else {})}
         return self.value("edgeproxy_tls_handshakes_total", **labels)
+
+
+async def not_started(files: NodeFiles) -> tuple[dict[str, Any], SubprocessNode]:
+    """Spawn a node that must not start: exit status 1, no traceback, and its one critical
+    "node not started" line (returned with the node, for its stderr and files)."""
+    node = SubprocessNode(files)
+    await node.spawn()
+    try:
+        code = await node.wait()
+    finally:
+        await node.kill()
+    assert code == 1
+    assert "Traceback" not in node.stderr()
+    (line,) = [line for line in node.log_lines() if line.get("message") == "node not started"]
+    assert line["level"] == "critical"
+    return line, node
