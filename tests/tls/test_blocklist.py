@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from edgeproxy.domain.model import BlockedCertificate
 from edgeproxy.tls.blocklist import NO_BLOCKS, BlockList
 from edgeproxy.tls.engine import HandshakeComplete, HandshakeFailed, State
-from edgeproxy.tls.recheck import Judge
+from edgeproxy.tls.recheck import judge_chain
 from edgeproxy.tls.session import Reason, VerifyResult
 from edgeproxy.tls.trust import TrustAnchors, TrustState
 
@@ -134,9 +134,8 @@ def test_another_certificate_of_the_same_ca_still_connects(
 def test_an_open_connection_of_a_blocked_certificate_is_judged_blocked(pki: Pki) -> None:
     leaf = leaf_of(pki)
     chain = (leaf.public_bytes(Encoding.DER),)
-    judge = Judge()
-    assert judge.verdict(chain, pki.anchors()) is None
+    assert judge_chain(chain, pki.anchors()) is None
     blocked = blocked_anchors(pki, entry(fingerprint=fingerprint_of(leaf)))
-    assert judge.verdict(chain, blocked) is Reason.BLOCKED
+    assert judge_chain(chain, blocked) is Reason.BLOCKED
     other = blocked_anchors(pki, entry(fingerprint="00" * 32))
-    assert judge.verdict(chain, other) is None
+    assert judge_chain(chain, other) is None

@@ -166,6 +166,33 @@ def test_ca_list_is_sent_only_when_configured(pki: Pki) -> None:
     assert _client_sees_ca_names(pki, send=False) == []
 
 
+def test_anchors_are_parsed_once_for_every_context_built_on_them(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anchors = pki.anchors(pki.client_ca, pki.root)
+    parsed = anchors.parsed()
+    assert anchors.parsed() is parsed
+    parses: list[bytes] = []
+    load, load_der = crypto.load_certificate, x509.load_der_x509_certificate
+
+    def counted(kind: int, data: bytes) -> crypto.X509:
+        parses.append(data)
+        return load(kind, data)
+
+    def counted_der(data: bytes) -> x509.Certificate:
+        parses.append(data)
+        return load_der(data)
+
+    monkeypatch.setattr(crypto, "load_certificate", counted)
+    monkeypatch.setattr(x509, "load_der_x509_certificate", counted_der)
+    build_context(pki.edge(), anchors)
+    build_context(pki.edge(name="other", hostnames=("other.example",)), anchors)
+    assert parses == []
+    # The twin: anchors made anew (as a new CRL or block gives) parse their own certificates.
+    dataclasses.replace(anchors, crls_der=()).parsed()
+    assert sorted(parses) == sorted(anchors.certificates_der * 2)  # for OpenSSL, for the CA list
+
+
 def test_trust_state_sni_index(pki: Pki) -> None:
     anchors = pki.anchors()
     state = state_of(

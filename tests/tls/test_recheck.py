@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-from edgeproxy.tls.recheck import Judge
+from edgeproxy.tls.recheck import judge_chain
 from edgeproxy.tls.session import Reason
 
 from .conftest import Pki, der
@@ -40,36 +40,33 @@ def serial(leaf: trustme.LeafCert) -> int:
 
 
 def test_a_chain_still_anchored_is_trusted_and_one_whose_ca_left_is_not(pki: Pki) -> None:
-    judge = Judge()
     good = (der(pki.good.cert_chain_pems[0].bytes()),)
-    assert judge.verdict(good, pki.anchors(pki.client_ca, pki.root)) is None
-    assert judge.verdict(good, pki.anchors(pki.root)) is Reason.UNKNOWN_CA
-    assert judge.verdict(good, None) is Reason.NO_ACTIVE_VERSION
+    assert judge_chain(good, pki.anchors(pki.client_ca, pki.root)) is None
+    assert judge_chain(good, pki.anchors(pki.root)) is Reason.UNKNOWN_CA
+    assert judge_chain(good, None) is Reason.NO_ACTIVE_VERSION
 
 
 def test_a_crl_of_the_issuer_revokes_and_one_of_another_issuer_does_not(pki: Pki) -> None:
-    judge = Judge()
     good = (der(pki.good.cert_chain_pems[0].bytes()),)
     anchors = pki.anchors(pki.client_ca)
     listed = dataclasses.replace(anchors, crls_der=(crl(pki.client_ca, serial(pki.good)),))
-    assert judge.verdict(good, listed) is Reason.REVOKED
+    assert judge_chain(good, listed) is Reason.REVOKED
     foreign = dataclasses.replace(anchors, crls_der=(crl(pki.root, serial(pki.good)),))
-    assert judge.verdict(good, foreign) is None
+    assert judge_chain(good, foreign) is None
 
 
 def test_a_leaf_alone_is_judged_with_the_chain_it_was_trusted_under(pki: Pki) -> None:
     """A resumed session may know only the leaf: the intermediate comes from the old anchors."""
-    judge = Judge()
     leaf_only = (der(pki.chained.cert_chain_pems[0].bytes()),)
     before = pki.anchors(pki.intermediate)  # partial chain: the intermediate was an anchor
     after = pki.anchors(pki.root, version=2)  # now only the root, above that intermediate
-    assert judge.verdict(leaf_only, after, before) is None
+    assert judge_chain(leaf_only, after, before) is None
     # The twin: without the anchors it was trusted under, the intermediate is missing.
-    assert judge.verdict(leaf_only, after) is Reason.UNKNOWN_CA
+    assert judge_chain(leaf_only, after) is Reason.UNKNOWN_CA
     # And a root that is not the one above it does not keep it.
-    assert judge.verdict(leaf_only, pki.anchors(pki.client_ca), before) is Reason.UNKNOWN_CA
+    assert judge_chain(leaf_only, pki.anchors(pki.client_ca), before) is Reason.UNKNOWN_CA
 
 
 def test_an_expired_client_is_no_longer_trusted(pki: Pki) -> None:
     expired = (der(pki.expired.cert_chain_pems[0].bytes()),)
-    assert Judge().verdict(expired, pki.anchors(pki.client_ca)) is Reason.EXPIRED
+    assert judge_chain(expired, pki.anchors(pki.client_ca)) is Reason.EXPIRED

@@ -28,7 +28,7 @@ from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
 from edgeproxy.runtime.heap import BurstTrim, trim_available, trim_heap
 from edgeproxy.runtime.tasks import TaskGroup, every
-from edgeproxy.tls.recheck import Judge
+from edgeproxy.tls.recheck import judge_chain
 from edgeproxy.tls.session import TlsSession, VerifyResult
 from edgeproxy.tls.trust import TrustAnchors, TrustState
 
@@ -265,9 +265,8 @@ Judged = tuple[tuple[bytes, ...], TrustAnchors | None, TrustAnchors | None]
 def _judge_all(chains: list[Judged]) -> list[str | None]:
     """In an executor thread: one verdict per (chain sent, new anchors, anchors trusted under);
     None: still trusted."""
-    judge = Judge()
     out: list[str | None] = []
     for chain, anchors, before in chains:
-        reason = judge.verdict(chain, anchors, before)
+        reason = judge_chain(chain, anchors, before)
         out.append(None if reason is None else reason.value)
     return out

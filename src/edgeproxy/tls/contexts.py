@@ -391,16 +391,18 @@ def build_context(
     if anchors is not None:
         if not anchors.certificates_der:
             raise ValueError(f"{anchors.ca_set} v{anchors.version}: no certificates")
-        for der in anchors.certificates_der:
-            store.add_cert(crypto.load_certificate(crypto.FILETYPE_ASN1, der))
-            if auth.send_ca_list_to_client:
-                ctx.add_client_ca(x509.load_der_x509_certificate(der))
+        parsed = anchors.parsed()
+        for certificate in parsed.certificates:
+            store.add_cert(certificate)
+        if auth.send_ca_list_to_client:
+            for ca in parsed.ca_list:
+                ctx.add_client_ca(ca)
         if not anchors.require_root_certificate:
             # Every certificate of the version is an anchor (docs/management.md), intermediates
             # included.
             store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
-        for der in anchors.crls_der:
-            store.add_crl(x509.load_der_x509_crl(der))
+        for crl in parsed.crls:
+            store.add_crl(crl)
         if anchors.crls_der:
             # The leaf only (not CRL_CHECK_ALL): CRLs are per CA set and revoke client
             # certificates; a CA is removed from trust by a new version, not by a CRL.

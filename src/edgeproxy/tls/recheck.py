@@ -25,63 +25,41 @@ from edgeproxy.tls.session import Reason
 from edgeproxy.tls.trust import TrustAnchors
 
 
-class Judge:
-    """Verifies chains against anchors; one X509 store per anchors, built on first use."""
-
-    def __init__(self) -> None:
-        self._stores: dict[
-            int, tuple[TrustAnchors, crypto.X509Store, list[x509.CertificateRevocationList]]
-        ] = {}
-
-    def _store(
-        self, anchors: TrustAnchors
-    ) -> tuple[crypto.X509Store, list[x509.CertificateRevocationList]]:
-        found = self._stores.get(id(anchors))
-        if found is None or found[0] is not anchors:
-            store = crypto.X509Store()
-            for der in anchors.certificates_der:
-                store.add_cert(crypto.load_certificate(crypto.FILETYPE_ASN1, der))
-            if not anchors.require_root_certificate:
-                store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
-            crls = [x509.load_der_x509_crl(der) for der in anchors.crls_der]
-            found = (anchors, store, crls)
-            self._stores[id(anchors)] = found
-        return found[1], found[2]
-
-    def verdict(
-        self,
-        chain_der: Sequence[bytes],
-        anchors: TrustAnchors | None,
-        before: TrustAnchors | None = None,
-    ) -> Reason | None:
-        """None while the chain (leaf first, as the client sent it) is still trusted under
-        `anchors`, else why not: no_active_version, revoked, blocked, or the handshake's reason
-        for the verify error. `before`: the anchors it was trusted under, to rebuild the whole chain
-        first (a resumed session may know only the leaf, its intermediates not resent)."""
-        if anchors is None:
-            return Reason.NO_ACTIVE_VERSION
-        if not chain_der:
-            return Reason.NO_CERTIFICATE
-        try:
-            leaf = crypto.load_certificate(crypto.FILETYPE_ASN1, chain_der[0])
-            rest = [crypto.load_certificate(crypto.FILETYPE_ASN1, d) for d in chain_der[1:]]
-        except crypto.Error:
-            return Reason.BAD_CERTIFICATE
-        if before is not None:
-            with contextlib.suppress(crypto.X509StoreContextError):
-                old_store, _ = self._store(before)
-                rest = crypto.X509StoreContext(old_store, leaf, rest).get_verified_chain()[1:]
-        store, crls = self._store(anchors)
-        try:
-            verified = crypto.X509StoreContext(store, leaf, rest).get_verified_chain()
-        except crypto.X509StoreContextError as error:
-            code = error.errors[0] if error.errors and isinstance(error.errors[0], int) else 0
-            return from_verify_error(code) if code else Reason.BAD_CERTIFICATE
-        if crls and len(verified) > 1 and _revoked(verified[0], verified[1], crls):
-            return Reason.REVOKED
-        if anchors.blocked and anchors.blocked.blocks(leaf.to_cryptography(), chain_der[0]):
-            return Reason.BLOCKED
-        return None
+def judge_chain(
+    chain_der: Sequence[bytes],
+    anchors: TrustAnchors | None,
+    before: TrustAnchors | None = None,
+) -> Reason | None:
+    """None while the chain (leaf first, as the client sent it) is still trusted under
+    `anchors`, else why not: no_active_version, revoked, blocked, or the handshake's reason
+    for the verify error. `before`: the anchors it was trusted under, to rebuild the whole chain
+    first (a resumed session may know only the leaf, its intermediates not resent). Verifies on
+    each anchors' shared parsed store (`TrustAnchors.parsed`)."""
+    if anchors is None:
+        return Reason.NO_ACTIVE_VERSION
+    if not chain_der:
+        return Reason.NO_CERTIFICATE
+    try:
+        leaf = crypto.load_certificate(crypto.FILETYPE_ASN1, chain_der[0])
+        rest = [crypto.load_certificate(crypto.FILETYPE_ASN1, d) for d in chain_der[1:]]
+    except crypto.Error:
+        return Reason.BAD_CERTIFICATE
+    if before is not None:
+        with contextlib.suppress(crypto.X509StoreContextError):
+            old_store = before.parsed().store
+            rest = crypto.X509StoreContext(old_store, leaf, rest).get_verified_chain()[1:]
+    parsed = anchors.parsed()
+    crls = parsed.crls
+    try:
+        verified = crypto.X509StoreContext(parsed.store, leaf, rest).get_verified_chain()
+    except crypto.X509StoreContextError as error:
+        code = error.errors[0] if error.errors and isinstance(error.errors[0], int) else 0
+        return from_verify_error(code) if code else Reason.BAD_CERTIFICATE
+    if crls and len(verified) > 1 and _revoked(verified[0], verified[1], crls):
+        return Reason.REVOKED
+    if anchors.blocked and anchors.blocked.blocks(leaf.to_cryptography(), chain_der[0]):
+        return Reason.BLOCKED
+    return None
 
 
 def _revoked(
@@ -99,12 +77,11 @@ def _revoked(
 
 
 class VersionJudge:
-    """`Judge` on the anchors a store version gives (`TrustAnchors.from_version`, as trust sync
-    builds them), for chains the nodes recorded. Blocking; one per impact computation, in which
+    """`judge_chain` on the anchors a store version gives (`TrustAnchors.from_version`, as trust
+    sync builds them), for chains the nodes recorded. Blocking; one per impact computation, in which
     the set's CRLs and blocked certificates (not versioned) stay the same."""
 
     def __init__(self) -> None:
-        self._judge = Judge()
         self._anchors: dict[tuple[str, int], TrustAnchors] = {}
 
     def verdict(
@@ -124,7 +101,7 @@ class VersionJudge:
         if anchors is None:
             anchors = TrustAnchors.from_version(ca_set, version, crls_der, blocked)
             self._anchors[key] = anchors
-        reason = self._judge.verdict(chain_der, anchors)
+        reason = judge_chain(chain_der, anchors)
         return None if reason is None else reason.value
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from OpenSSL import crypto
 
 from edgeproxy.config.model import EdgeCertificateConfig
 from edgeproxy.domain.model import BlockedCertificate, Version
@@ -34,6 +35,23 @@ if TYPE_CHECKING:
 # A set deleted and created again restarts at version 1, hence the fingerprints; they are stored,
 # so nothing is hashed.
 AnchorsKey = tuple[str, int, bool, tuple[str, ...], tuple[bytes, ...], BlockKey]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAnchors:
+    """One version's anchors as OpenSSL objects, parsed once and shared: every context built on
+    them adds these very certificates to its store (OpenSSL counts references, nothing is copied),
+    and the re-check of open connections verifies against `store` (recheck.py).
+
+    `store`: the version's certificates alone (partial chains unless the version requires a root),
+    without CRL flags: the re-check applies a CRL only for the issuer that signed it."""
+
+    certificates: tuple[crypto.X509, ...]
+    # The same certificates for `SSL.Context.add_client_ca` (the CA list sent to clients), which
+    # takes them in cryptography's type.
+    ca_list: tuple[x509.Certificate, ...]
+    store: crypto.X509Store
+    crls: tuple[x509.CertificateRevocationList, ...]
 
 
 def anchors_key(
@@ -74,6 +92,10 @@ class TrustAnchors:
     crls_der: tuple[bytes, ...] = ()
     expiries: tuple[tuple[str, float, str], ...] = field(default=(), compare=False)
     blocked: BlockList = NO_BLOCKS
+    # Filled by `parsed` on first use; a list so that a frozen instance can keep it.
+    _parsed: list[ParsedAnchors] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_version(
@@ -131,6 +153,26 @@ class TrustAnchors:
             ),
             blocked,
         )
+
+    def parsed(self) -> ParsedAnchors:
+        """The certificates and CRLs parsed, on first use: in the executor thread that builds the
+        first context on these anchors. Anchors are reused across swaps while their key holds
+        (dataplane/trust_inputs.py), so a version of 300 certificates is parsed once, not once per
+        context and again for every re-check. Two threads racing here both parse; one result is
+        kept, and either is correct."""
+        if not self._parsed:
+            certificates = tuple(
+                crypto.load_certificate(crypto.FILETYPE_ASN1, der) for der in self.certificates_der
+            )
+            store = crypto.X509Store()
+            for certificate in certificates:
+                store.add_cert(certificate)
+            if not self.require_root_certificate:
+                store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
+            ca_list = tuple(x509.load_der_x509_certificate(der) for der in self.certificates_der)
+            crls = tuple(x509.load_der_x509_crl(der) for der in self.crls_der)
+            self._parsed.append(ParsedAnchors(certificates, ca_list, store, crls))
+        return self._parsed[0]
 
     @property
     def key(self) -> AnchorsKey:
