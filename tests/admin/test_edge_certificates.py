@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from edgeproxy.admin.app import create_admin_app
 from edgeproxy.admin.auth import TokenAuthenticator
-from edgeproxy.dataplane.store_edges import mutual_auth, mutual_config
+from edgeproxy.dataplane.store_edges import mutual_auth, mutual_config, store_edges
 from edgeproxy.domain.edge_model import edge_error_key
 from edgeproxy.domain.model import Binding, Network
 from edgeproxy.domain.secrets import KeyRing, generate_kek, parse_kek
@@ -239,6 +239,61 @@ async def test_update_hostnames_and_origin(api: Api, pki: Pki, server_ca: Issued
     assert [w["pointer"] for w in updated.body["warnings"]] == ["/hostnames/1"]
 
 
+async def test_alpn_defaults_to_both_is_set_on_create_and_patch_and_reaches_the_edge_config(
+    api: Api, pki: Pki, server_ca: Issued, store: Store
+) -> None:
+    leaf = pki.server(server_ca, ["shop.example.com", "api.example.com"])
+    default = await _edge(api, "POST", EDGE, _body(leaf, server_ca), as_="editor")
+    assert default.body["alpn"] == ["h2", "http/1.1"]
+    body = _body(leaf, server_ca, name="api", hostnames=["api.example.com"], alpn=["http/1.1"])
+    created = await _edge(api, "POST", EDGE, body, as_="editor")
+    assert created.status == 201, created.body
+    assert created.body["alpn"] == ["http/1.1"]
+    patched = await _edge(api, "PATCH", f"{EDGE}/shop", {"alpn": ["http/1.1", "h2"]}, as_="editor")
+    assert patched.status == 200, patched.body
+    assert patched.body["alpn"] == ["http/1.1", "h2"]  # the order is the server's preference
+    origin_only = await _edge(api, "PATCH", f"{EDGE}/shop", {"origin": "http://h:2"}, as_="editor")
+    assert origin_only.body["alpn"] == ["http/1.1", "h2"]  # a PATCH without alpn keeps it
+    listed = await _edge(api, "GET", EDGE, as_="viewer")
+    assert {c["name"]: c["alpn"] for c in listed.body["edgeCertificates"]} == {
+        "api": ["http/1.1"],
+        "shop": ["http/1.1", "h2"],
+    }
+    # What an edge node builds from the store: the same protocols, in the same order.
+    async with store.transaction(write=False) as tx:
+        edges = store_edges(await tx.list_edge_certificates(), {})
+    assert {e.name: e.alpn for e in edges} == {"api": ("http/1.1",), "shop": ("http/1.1", "h2")}
+
+
+@pytest.mark.parametrize(
+    ("alpn", "type_", "pointer"),
+    [
+        ([], "invalid-alpn", "/alpn"),
+        (["h3"], "invalid-alpn", "/alpn/0"),
+        (["http/1.1", "HTTP/1.1"], "invalid-alpn", "/alpn/1"),
+        (["h2", "http/1.1", "h2"], "invalid-alpn", "/alpn/2"),
+        (["h2", 2], "wrong-type", "/alpn/1"),
+        ("h2", "wrong-type", "/alpn"),
+    ],
+)
+async def test_a_bad_alpn_is_a_400_naming_the_entry_on_create_and_patch(
+    api: Api, pki: Pki, server_ca: Issued, alpn: Any, type_: str, pointer: str
+) -> None:
+    leaf = pki.server(server_ca, ["shop.example.com"])
+    refused = await _edge(api, "POST", EDGE, _body(leaf, server_ca, alpn=alpn), as_="editor")
+    assert (refused.status, refused.type) == (400, type_), refused.body
+    assert refused.errors[0] == (type_, pointer)
+    assert (await _edge(api, "GET", f"{EDGE}/shop", as_="viewer")).status == 404
+    assert (await _edge(api, "POST", EDGE, _body(leaf, server_ca), as_="editor")).status == 201
+    patch = await _edge(api, "PATCH", f"{EDGE}/shop", {"alpn": alpn}, as_="editor")
+    assert (patch.status, patch.type) == (400, type_), patch.body
+    assert patch.errors[0] == (type_, pointer)
+    assert (await _edge(api, "GET", f"{EDGE}/shop", as_="viewer")).body["alpn"] == [
+        "h2",
+        "http/1.1",
+    ]
+
+
 async def test_config_declared_certificates_are_read_only(
     api: Api, pki: Pki, server_ca: Issued, fleet: Fleet, truststore: Truststore, clock: Clock
 ) -> None:
@@ -252,6 +307,7 @@ async def test_config_declared_certificates_are_read_only(
         ["edge-1"],
     )
     assert declared["mutualAuthentication"]["STAGING"]["caSetName"] == "partners"
+    assert declared["alpn"] is None  # the node's file says; nodes do not report it
     patch = await _edge(api, "PATCH", f"{EDGE}/partners-cert", {"origin": "http://h:1"})
     assert (patch.status, patch.type) == (409, "edge-certificate-read-only")
     leaf = pki.server(server_ca, ["shop.example.com"])

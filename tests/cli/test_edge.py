@@ -90,3 +90,23 @@ def test_a_key_in_the_chain_file_is_refused_before_anything_is_sent(
     assert "Nothing was sent" in result.err
     assert body not in result.text
     assert cli("edge-certs", "list").out.strip() == "no edge certificates"
+
+
+def test_alpn_on_create_and_update(cli: Cli, tmp_path: Path) -> None:
+    chain, key, _ = _server_files(tmp_path)
+    created = cli(
+        "edge-certs", "create", "shop", "--hostname", "shop.example.com",
+        "--origin", "http://127.0.0.1:8080", "--cert", chain, "--key", key, "--alpn", "http/1.1",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    assert "alpn:        http/1.1\n" in created.out
+    updated = cli("edge-certs", "update", "shop", "--alpn", "http/1.1, h2")
+    assert updated.code == 0, updated.err
+    assert "alpn:        http/1.1, h2\n" in updated.out
+    assert "alpn:        http/1.1, h2\n" in cli("edge-certs", "show", "shop").out
+    refused = cli("edge-certs", "update", "shop", "--alpn", "h2,h3")
+    assert refused.code == 1
+    assert "400 invalid-alpn" in refused.err
+    assert "alpn[1]" in refused.err
+    kept = cli("edge-certs", "update", "shop", "--origin", "http://127.0.0.1:9")
+    assert "alpn:        http/1.1, h2\n" in kept.out

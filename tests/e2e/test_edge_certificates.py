@@ -27,7 +27,7 @@ from support.admin import Api, Reply
 from support.nodes import WAIT, poll
 from support.origin import RecordingOrigin
 
-from .clients import TIMEOUT, curl_keepalive, in_thread, refused
+from .clients import REFUSALS, TIMEOUT, curl, curl_keepalive, in_thread, refused
 from .conftest import MakeFiles, Running, StartNode
 from .pki import Client, E2ePki
 
@@ -277,3 +277,57 @@ async def test_rules_in_the_binding_body_are_enforced_per_path(
     assert [status for status, _ in results] == [200, 403, 200]
     assert [connects for _, connects in results][1:] == [0, 0]  # one kept-alive connection
     assert origin.paths() == ["/api/orders", "/api/orders"]
+
+
+def _alpn(pki: E2ePki, port: int, offer: list[str]) -> str | None:
+    """A new connection to `HOST` offering `offer` by ALPN: the protocol the edge selected (the
+    handshake refused raises, like any refusal)."""
+    context = pki.client_context(pki.alice)
+    context.set_alpn_protocols(offer)
+    with (
+        socket.create_connection(("127.0.0.1", port), TIMEOUT) as raw,
+        context.wrap_socket(raw, server_hostname=HOST) as tls,
+    ):
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        tls.recv(1)  # TLS 1.3: a refusal shows on the first read
+        return tls.selected_alpn_protocol()
+
+
+alpn = in_thread(_alpn)
+
+
+async def _curl_version(pki: E2ePki, port: int) -> str:
+    """`curl --http2` to `HOST` on a new connection: the HTTP version it spoke."""
+    # This --write-out replaces curl()'s: the version on the line before the status.
+    write_out = "\n%{http_version}\n%{http_code}"
+    extra = ("--http2", "--write-out", write_out)
+    run, status, body = await curl(pki, port, HOST, pki.alice, extra=extra)
+    assert status == 200, run.stderr
+    return body.decode().rpartition("\n")[2]
+
+
+async def test_an_edge_certificate_patched_to_http_1_1_serves_h2_clients_http_1_1(
+    pki: E2ePki, node_files: MakeFiles, start_node: StartNode, kek: Path
+) -> None:
+    """/edge/v1 `alpn` reaches the edge: new connections of an HTTP/2 client get HTTP/1.1 (curl
+    falls back), an h2-only offer is refused in the handshake, and a PATCH back restores h2."""
+    running = await start_node(node_files(edges=[], kek_file=kek))
+    await running.admin.publish([pki.ca_a.pem])
+    assert (await _create_and_bind(running, _issue(pki)))["status"] == "COMPLETE"
+    assert await alpn(pki, running.port, ["h2", "http/1.1"]) == "h2"
+    assert await _curl_version(pki, running.port) == "2"
+
+    async def patch(protocols: list[str]) -> None:
+        _, status = await running.status.json("/status")
+        patched = await _call(running.admin.api, "PATCH", f"{EDGE}/shop", {"alpn": protocols})
+        assert (patched.status, patched.body["alpn"]) == (200, protocols), patched.body
+        await running.status.wait_revision_after(status["trust"]["revision"])
+
+    await patch(["http/1.1"])
+    assert await alpn(pki, running.port, ["h2", "http/1.1"]) == "http/1.1"
+    assert await _curl_version(pki, running.port) == "1.1"
+    with pytest.raises(REFUSALS):
+        await alpn(pki, running.port, ["h2"])
+    await patch(["h2", "http/1.1"])
+    assert await alpn(pki, running.port, ["h2"]) == "h2"
+    assert await _curl_version(pki, running.port) == "2"

@@ -3,10 +3,13 @@ PostgreSQL, case for case."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from edgeproxy.domain.edge_model import (
+    ALPN_PROTOCOLS,
     ChangeType,
     EdgeCertificate,
     MutualAuth,
@@ -16,7 +19,8 @@ from edgeproxy.domain.edge_model import (
 from edgeproxy.domain.errors import FieldError
 from edgeproxy.domain.model import PENDING, ActivationStatus, Network, Rollout
 from edgeproxy.domain.secrets import KeyRing, generate_kek, parse_kek
-from edgeproxy.store import Store
+from edgeproxy.store import Store, open_store
+from edgeproxy.store.migrations import migrations
 
 T0 = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 RING = KeyRing(parse_kek(generate_kek()))
@@ -66,6 +70,7 @@ async def test_an_edge_certificate_round_trips_and_rotates(store: Store) -> None
             hostnames=("a.example.com",),
             origin="http://h:1",
             default=False,
+            alpn=("http/1.1",),
             warnings=(),
             by="bob",
             at=T0 + timedelta(seconds=1),
@@ -77,6 +82,7 @@ async def test_an_edge_certificate_round_trips_and_rotates(store: Store) -> None
         hostnames=("a.example.com",),
         origin="http://h:1",
         default=False,
+        alpn=("http/1.1",),
         chain_pem="chain",
         sealed_key=sealed,
         generation=2,
@@ -85,6 +91,62 @@ async def test_an_edge_certificate_round_trips_and_rotates(store: Store) -> None
         modified_at=T0 + timedelta(seconds=1),
         rotated_at=T0,
     )
+
+
+async def test_alpn_round_trips_in_its_order(store: Store) -> None:
+    async with store.transaction(write=True) as tx:
+        await tx.insert_edge_certificate(edge("both"))
+        await tx.insert_edge_certificate(replace(edge("h1-first"), alpn=("http/1.1", "h2")))
+    async with store.transaction(write=False) as tx:
+        both = await tx.get_edge_certificate("both")
+        h1_first = await tx.get_edge_certificate("h1-first")
+    assert both is not None
+    assert h1_first is not None
+    assert (both.alpn, h1_first.alpn) == (("h2", "http/1.1"), ("http/1.1", "h2"))
+    async with store.transaction(write=True) as tx:
+        await tx.update_edge_certificate(
+            "both",
+            hostnames=both.hostnames,
+            origin=both.origin,
+            default=False,
+            alpn=("h2",),
+            warnings=(),
+            by="bob",
+            at=T0,
+        )
+    async with store.transaction(write=False) as tx:
+        assert [c.alpn for c in await tx.list_edge_certificates()] == [
+            ("h2",),
+            ("http/1.1", "h2"),
+        ]
+
+
+async def test_a_row_stored_before_alpn_existed_reads_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+        )
+        for number, name, sql in migrations("sqlite"):
+            if number < 7:
+                db.executescript(sql)
+                db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, name))
+        db.execute(
+            "INSERT INTO edge_certificates (name, hostnames, origin, is_default, chain_pem, "
+            "key_id, key_nonce, key_ciphertext, generation, warnings, created_by, created_at) "
+            "VALUES ('old', '[\"old.example.com\"]', 'http://h:1', 0, 'chain', 'k', "
+            "'bm9uY2U=', 'Y2lwaGVy', 1, '[]', 'alice', ?)",
+            (T0.isoformat(),),
+        )
+    store = open_store(f"sqlite:///{path}")
+    await store.open()
+    try:
+        async with store.transaction(write=False) as tx:
+            old = await tx.get_edge_certificate("old")
+    finally:
+        await store.close()
+    assert old is not None
+    assert old.alpn == ALPN_PROTOCOLS
 
 
 async def test_bindings_by_network_and_set_and_changes_with_their_rollout(store: Store) -> None:

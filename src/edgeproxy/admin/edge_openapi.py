@@ -26,7 +26,7 @@ from edgeproxy.admin.openapi_schemas import (
     ref,
 )
 from edgeproxy.domain.edge_certificates import MAX_HOSTNAMES, MAX_VERIFY_DEPTH
-from edgeproxy.domain.edge_model import ChangeType
+from edgeproxy.domain.edge_model import ALPN_PROTOCOLS, ChangeType
 from edgeproxy.domain.model import ActivationStatus, Network, Role
 
 Operation = Callable[..., dict[str, Any]]
@@ -38,6 +38,15 @@ _FAILURE_MODE = {"type": "string", "enum": ["soft", "hard"]}
 _NODES = array(TEXT)
 _SOURCE = {"type": "string", "enum": ["store", "config"]}
 _HOSTNAMES = {**array(TEXT), "minItems": 1, "maxItems": MAX_HOSTNAMES}
+_ALPN = {
+    **array({"type": "string", "enum": list(ALPN_PROTOCOLS)}),
+    "minItems": 1,
+    "maxItems": len(ALPN_PROTOCOLS),
+    "uniqueItems": True,
+    "description": "the protocols ALPN may select, in the server's order of preference "
+    f"(default {', '.join(ALPN_PROTOCOLS)}); a client offering none of them is refused in the "
+    "handshake, one offering no ALPN gets HTTP/1.1 where it is listed",
+}
 _PEM_NOTE = (
     "`certificateChainPem`: the server certificate chain, PEM, leaf first. `privateKeyPem`: "
     "its unencrypted private key, PEM; accepted only in this field, sealed under the "
@@ -154,6 +163,7 @@ EDGE_SCHEMAS: dict[str, Schema] = {
             "hostnames": array(TEXT),
             "origin": nullable(TEXT),
             "default": nullable(BOOL),
+            "alpn": nullable(_ALPN),
             "certificate": nullable(ref("ServerCertificate")),
             "certificateChainPem": nullable(TEXT),
             "generation": nullable(INT),
@@ -202,14 +212,20 @@ EDGE_SCHEMAS: dict[str, Schema] = {
             "hostnames": _HOSTNAMES,
             "origin": TEXT,
             "default": nullable(BOOL),
+            "alpn": nullable(_ALPN),
             "certificateChainPem": TEXT,
             "privateKeyPem": TEXT,
         },
-        optional=("default",),
+        optional=("default", "alpn"),
     ),
     "EdgeCertificateUpdate": closed(
-        {"hostnames": nullable(_HOSTNAMES), "origin": nullable(TEXT), "default": nullable(BOOL)},
-        optional=("hostnames", "origin", "default"),
+        {
+            "hostnames": nullable(_HOSTNAMES),
+            "origin": nullable(TEXT),
+            "default": nullable(BOOL),
+            "alpn": nullable(_ALPN),
+        },
+        optional=("hostnames", "origin", "default", "alpn"),
     ),
     "EdgeCertificateRotate": closed({"certificateChainPem": TEXT, "privateKeyPem": TEXT}),
     "MutualAuthenticationBody": closed(
@@ -273,7 +289,7 @@ def edge_paths(operation: Operation) -> dict[str, dict[str, Any]]:
             ),
             "patch": operation(
                 "updateEdgeCertificate",
-                "Change an edge certificate's host names, origin or default flag",
+                "Change an edge certificate's host names, origin, default flag or ALPN protocols",
                 role=Role.EDITOR,
                 ok=(200, ref("EdgeCertificate")),
                 params=_NAME,

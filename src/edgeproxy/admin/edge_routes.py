@@ -14,7 +14,7 @@ from edgeproxy.admin.edge_serialize import EDGE_BASE
 from edgeproxy.admin.keys import PRINCIPAL, SERVICE
 from edgeproxy.admin.routes import needs
 from edgeproxy.authz.parse import PolicyError, json_pointer, parse_policy, policy_json
-from edgeproxy.domain.edge_model import MutualAuth, OcspSettings
+from edgeproxy.domain.edge_model import ALPN_PROTOCOLS, MutualAuth, OcspSettings
 from edgeproxy.domain.errors import BadRequest, FieldError
 from edgeproxy.domain.model import Network, Role
 from edgeproxy.service.edge_certificates import EdgeDraft
@@ -64,8 +64,9 @@ async def create_edge_certificate(request: web.Request) -> web.Response:
             "certificateChainPem": str,
             "privateKeyPem": str,
         },
-        optional={"default": bool},
+        optional={"default": bool, "alpn": list},
     )
+    alpn = body.get("alpn")
     view = await request.app[SERVICE].edge_certificates.create_edge_certificate(
         _actor(request),
         EdgeDraft(
@@ -75,6 +76,7 @@ async def create_edge_certificate(request: web.Request) -> web.Response:
             default=body.get("default", False),
             chain_pem=body["certificateChainPem"],
             key_pem=body["privateKeyPem"],
+            alpn=_strings(alpn, "/alpn") if alpn is not None else ALPN_PROTOCOLS,
         ),
     )
     return web.json_response(edge_serialize.edge_certificate(view), status=201)
@@ -104,15 +106,16 @@ async def update_edge_certificate(request: web.Request) -> web.Response:
     bodies.query(request, [])
     body = bodies.fields(
         await bodies.json_object(request),
-        optional={"hostnames": list, "origin": str, "default": bool},
+        optional={"hostnames": list, "origin": str, "default": bool, "alpn": list},
     )
-    hostnames = body.get("hostnames")
+    hostnames, alpn = body.get("hostnames"), body.get("alpn")
     view = await request.app[SERVICE].edge_certificates.update_edge_certificate(
         _actor(request),
         _name(request),
         hostnames=_strings(hostnames, "/hostnames") if hostnames is not None else None,
         origin=body.get("origin"),
         default=body.get("default"),
+        alpn=_strings(alpn, "/alpn") if alpn is not None else None,
     )
     return web.json_response(edge_serialize.edge_certificate(view))
 

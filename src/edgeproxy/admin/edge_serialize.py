@@ -57,6 +57,7 @@ def edge_certificate(v: EdgeView) -> dict[str, Any]:
         "hostnames": list(cert.hostnames if cert else declared.hostnames if declared else ()),
         "origin": cert.origin if cert else declared.origin if declared else None,
         "default": cert.default if cert else None,
+        "alpn": list(cert.alpn) if cert else None,
         "certificate": _leaf(v.leaf) if v.leaf is not None else None,
         "certificateChainPem": cert.chain_pem if cert else None,
         "generation": cert.generation if cert else None,

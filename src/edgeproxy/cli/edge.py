@@ -53,6 +53,7 @@ def edge_certificate(doc: Row) -> str:
             ("hostnames", ", ".join(doc["hostnames"])),
             ("origin", doc["origin"]),
             ("default", doc["default"]),
+            ("alpn", ", ".join(doc["alpn"]) if doc.get("alpn") else None),
             ("subject", leaf.get("subject")),
             ("expires", leaf.get("endDate")),
             ("fingerprint", leaf.get("fingerprint")),
@@ -82,6 +83,12 @@ def _files(s: Session) -> dict[str, str]:
     return {"certificateChainPem": chain, "privateKeyPem": key}
 
 
+def _alpn(text: str) -> list[str]:
+    """`--alpn h2,http/1.1`: the protocols in the server's order of preference (the API checks
+    them; blanks around commas are dropped)."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
 def cmd_list(s: Session) -> int:
     s.emit(s.client.get(CERTS), edge_certificates)
     return 0
@@ -100,6 +107,7 @@ def cmd_create(s: Session) -> int:
         "hostnames": s.args.hostname,
         "origin": s.args.origin,
         "default": bool(s.args.default),
+        **({"alpn": s.args.alpn} if s.args.alpn is not None else {}),
         **_files(s),
     }
     s.emit(s.client.call("POST", CERTS, body=body), edge_certificate)
@@ -107,7 +115,12 @@ def cmd_create(s: Session) -> int:
 
 
 def cmd_update(s: Session) -> int:
-    body = {"hostnames": s.args.hostname, "origin": s.args.origin, "default": s.args.default}
+    body = {
+        "hostnames": s.args.hostname,
+        "origin": s.args.origin,
+        "default": s.args.default,
+        "alpn": s.args.alpn,
+    }
     path = f"{CERTS}/{s.args.name}"
     doc = s.client.call("PATCH", path, body={k: v for k, v in body.items() if v is not None})
     s.emit(doc, edge_certificate)
@@ -189,6 +202,9 @@ BUNDLES: dict[str, Options] = {
         ("--origin", {"help": "where requests go: http://host:port or h2c://host:port (HTTP/2)"}),
         ("--default", {"action": argparse.BooleanOptionalAction, "default": None,
                        "help": "served when SNI is absent or unknown (--no-default: not)"}),
+        ("--alpn", {"type": _alpn, "metavar": "PROTOCOLS",
+                    "help": "ALPN protocols, preferred first: h2,http/1.1 (default), http/1.1 "
+                            "or h2"}),
     ],
     "files": [
         ("--cert", {"required": True, "help": "PEM file: the server chain, leaf first"}),
@@ -217,7 +233,8 @@ COMMANDS: list[tuple[str, str, Callable[[Session], int], str, str, str]] = [
     ("edge-certs", "show", cmd_show, "show an edge certificate", "name", ""),
     ("edge-certs", "create", cmd_create, "create an edge certificate from PEM files", "name",
      "edge files"),
-    ("edge-certs", "update", cmd_update, "change host names, origin or default", "name", "edge"),
+    ("edge-certs", "update", cmd_update, "change host names, origin, default or ALPN", "name",
+     "edge"),
     ("edge-certs", "rotate", cmd_rotate, "replace the chain and key in one change", "name",
      "files"),
     ("edge-certs", "delete", cmd_delete, "delete an edge certificate bound nowhere", "name", ""),

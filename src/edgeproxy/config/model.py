@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from edgeproxy.authz.policy import Policy
+from edgeproxy.domain.edge_model import ALPN_PROTOCOLS as ALPN_PROTOCOLS
 from edgeproxy.domain.edge_model import EdgeMaterial
 from edgeproxy.domain.model import Network, Role
 from edgeproxy.domain.rules import NODE_LOST_AFTER
@@ -20,9 +21,6 @@ EnforcementMode = Literal["require", "request"]
 FailureAction = Literal["deny", "forward"]
 IdentityHeaderFormat = Literal["xfcc", "rfc9440"]
 OcspFailureMode = Literal["soft", "hard"]
-# ALPN protocol names (RFC 7301) an edge certificate may speak, and its default: both, HTTP/2
-# preferred. HTTP/2 only ever over TLS (no h2c from clients).
-ALPN_PROTOCOLS: tuple[str, ...] = ("h2", "http/1.1")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from edgeproxy.config.model import EdgeCertificateConfig
 from edgeproxy.dataplane.store_edges import edge_config, mutual_auth
-from edgeproxy.domain.edge_model import EdgeMaterial
+from edgeproxy.domain.edge_model import ALPN_PROTOCOLS, EdgeMaterial
 from edgeproxy.domain.model import BlockedCertificate, Network
 from edgeproxy.domain.secrets import Sealed
 from edgeproxy.store.edge_codec import auth_from_json, auth_to_json
@@ -49,6 +49,7 @@ def _edge_json(edge: EdgeCertificateConfig) -> dict[str, Any]:
         "hostnames": list(edge.hostnames),
         "origin": edge.origin,
         "default": edge.default,
+        "alpn": list(edge.alpn),
         "chainPem": material.chain_pem,
         "generation": material.generation,
         "sealedKey": {"keyId": key_id, "nonce": nonce, "ciphertext": ciphertext},
@@ -74,6 +75,8 @@ def _edge_from_json(entry: dict[str, Any]) -> EdgeCertificateConfig:
         None
         if binding is None
         else auth_from_json(binding["caSet"], json.dumps(binding["settings"])),
+        # Absent from snapshots written before store-managed edges had it: the default.
+        tuple(entry.get("alpn", ALPN_PROTOCOLS)),
     )
 
 

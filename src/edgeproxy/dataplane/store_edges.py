@@ -25,6 +25,7 @@ from edgeproxy.config.model import (
     OcspFailureMode,
 )
 from edgeproxy.domain.edge_model import (
+    ALPN_PROTOCOLS,
     EdgeCertificate,
     EdgeMaterial,
     MutualAuth,
@@ -83,6 +84,7 @@ def edge_config(
     default: bool,
     material: EdgeMaterial,
     auth: MutualAuth | None,
+    alpn: tuple[str, ...] = ALPN_PROTOCOLS,
 ) -> EdgeCertificateConfig:
     return EdgeCertificateConfig(
         name=name,
@@ -92,6 +94,7 @@ def edge_config(
         origin=origin,
         mutual_authentication=UNBOUND if auth is None else mutual_config(auth),
         default=default,
+        alpn=alpn,
         material=material,
         unbound=auth is None,
     )
@@ -108,6 +111,7 @@ def store_edges(
             e.default,
             EdgeMaterial(e.chain_pem, e.sealed_key, e.generation),
             bindings.get(e.name),
+            e.alpn,
         )
         for e in edges
     )

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from edgeproxy.domain.certificates import ALLOWED_CURVES, EXPIRY_WARNING, MIN_RSA_BITS
-from edgeproxy.domain.edge_model import LeafInfo, MutualAuth
-from edgeproxy.domain.errors import FieldError, ValidationError
+from edgeproxy.domain.edge_model import ALPN_PROTOCOLS, LeafInfo, MutualAuth
+from edgeproxy.domain.errors import BadRequest, FieldError, ValidationError
 from edgeproxy.domain.hostnames import (
     ORIGIN_SCHEMES,
     covered_by,
@@ -79,6 +79,24 @@ def check_hostnames(hostnames: Sequence[str]) -> tuple[str, ...]:
     if found.errors:
         raise ValidationError("invalid-hostnames", found.errors[0].detail, tuple(found.errors))
     return tuple(h.lower() for h in hostnames)
+
+
+def check_alpn(alpn: Sequence[str]) -> tuple[str, ...]:
+    """The protocols ALPN may select, in the server's order of preference: a non-empty list of
+    `h2` and `http/1.1` without repeats, as the config file's `alpn`; else a 400 naming each bad
+    entry (a value that can never be served, like a malformed body, not a management rule)."""
+    errors: list[FieldError] = []
+    if not alpn:
+        errors.append(FieldError("invalid-alpn", "alpn must name at least one protocol", "/alpn"))
+    for i, protocol in enumerate(alpn):
+        if protocol not in ALPN_PROTOCOLS:
+            detail = f"alpn[{i}] must be one of {', '.join(ALPN_PROTOCOLS)}"
+            errors.append(FieldError("invalid-alpn", detail, f"/alpn/{i}"))
+        elif protocol in alpn[:i]:
+            errors.append(FieldError("invalid-alpn", f"alpn[{i}] is listed twice", f"/alpn/{i}"))
+    if errors:
+        raise BadRequest("invalid-alpn", errors[0].detail, tuple(errors))
+    return tuple(alpn)
 
 
 def check_origin(origin: str) -> None:

@@ -15,6 +15,11 @@ from edgeproxy.domain.secrets import Sealed
 EDGE_ERROR_PREFIX = "edge-certificate:"
 
 
+# ALPN protocol names (RFC 7301) an edge certificate may speak, and its default: both, HTTP/2
+# preferred. HTTP/2 only ever over TLS (no h2c from clients).
+ALPN_PROTOCOLS: tuple[str, ...] = ("h2", "http/1.1")
+
+
 def edge_error_key(name: str) -> str:
     return f"{EDGE_ERROR_PREFIX}{name}"
 
@@ -82,6 +87,7 @@ class EdgeCertificate:
     modified_by: str | None = None
     modified_at: datetime | None = None
     rotated_at: datetime | None = None
+    alpn: tuple[str, ...] = ALPN_PROTOCOLS  # in the server's order of preference
 
 
 @dataclass(frozen=True)

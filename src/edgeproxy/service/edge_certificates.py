@@ -9,13 +9,14 @@ from dataclasses import dataclass, replace
 
 from edgeproxy.domain.edge_certificates import (
     ChainReport,
+    check_alpn,
     check_hostnames,
     check_origin,
     coverage_warnings,
     leaf_of,
     validate_server_chain,
 )
-from edgeproxy.domain.edge_model import EdgeBinding, EdgeCertificate, LeafInfo
+from edgeproxy.domain.edge_model import ALPN_PROTOCOLS, EdgeBinding, EdgeCertificate, LeafInfo
 from edgeproxy.domain.errors import Conflict, FieldError, NotFound, ValidationError
 from edgeproxy.domain.model import Node
 from edgeproxy.domain.rules import Liveness
@@ -36,6 +37,7 @@ class EdgeDraft:
     default: bool
     chain_pem: str
     key_pem: str  # held only until sealed
+    alpn: tuple[str, ...] = ALPN_PROTOCOLS  # in the server's order of preference
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class EdgeCertificates:
 
     async def create_edge_certificate(self, actor: Actor, draft: EdgeDraft) -> EdgeView:
         check_name(draft.name)
+        alpn = check_alpn(draft.alpn)
         hostnames = check_hostnames(draft.hostnames)
         check_origin(draft.origin)
         now = self._clock()
@@ -145,6 +148,7 @@ class EdgeCertificates:
             warnings=report.warnings,
             created_by=actor.name,
             created_at=now,
+            alpn=alpn,
         )
         async with self._store.transaction(write=True) as tx:
             nodes = await tx.list_nodes()
@@ -169,7 +173,9 @@ class EdgeCertificates:
         hostnames: tuple[str, ...] | None,
         origin: str | None,
         default: bool | None,
+        alpn: tuple[str, ...] | None = None,
     ) -> EdgeView:
+        protocols = check_alpn(alpn) if alpn is not None else None
         checked = check_hostnames(hostnames) if hostnames is not None else None
         if origin is not None:
             check_origin(origin)
@@ -181,6 +187,7 @@ class EdgeCertificates:
                 hostnames=checked if checked is not None else cert.hostnames,
                 origin=origin if origin is not None else cert.origin,
                 default=default if default is not None else cert.default,
+                alpn=protocols if protocols is not None else cert.alpn,
             )
             leaf = leaf_of(cert.chain_pem)
             warnings = tuple(coverage_warnings(leaf.dns_names, changed.hostnames))
@@ -192,6 +199,7 @@ class EdgeCertificates:
                 hostnames=changed.hostnames,
                 origin=changed.origin,
                 default=changed.default,
+                alpn=changed.alpn,
                 warnings=warnings,
                 by=actor.name,
                 at=now,

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from edgeproxy.domain.edge_model import (
+    ALPN_PROTOCOLS,
     BindingChange,
     ChangeType,
     EdgeBinding,
@@ -94,6 +95,8 @@ def edge_certificate_from_row(row: Row) -> EdgeCertificate:
         modified_by=row["modified_by"],
         modified_at=ts(row["modified_at"]),
         rotated_at=ts(row["rotated_at"]),
+        # NULL on rows stored before the column existed: the default.
+        alpn=ALPN_PROTOCOLS if row["alpn"] is None else tuple(json.loads(row["alpn"])),
     )
 
 

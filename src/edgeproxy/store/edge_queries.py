@@ -32,8 +32,8 @@ class EdgeQueries(TxBase):
         key_id, nonce, ciphertext = cert.sealed_key.to_text()
         await self._db.execute(
             "INSERT INTO edge_certificates (name, hostnames, origin, is_default, chain_pem, "
-            "key_id, key_nonce, key_ciphertext, generation, warnings, created_by, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "key_id, key_nonce, key_ciphertext, generation, warnings, created_by, created_at, "
+            "alpn) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             cert.name,
             codec.dumps(list(cert.hostnames)),
             cert.origin,
@@ -46,6 +46,7 @@ class EdgeQueries(TxBase):
             codec.field_errors_to_json(cert.warnings),
             cert.created_by,
             cert.created_at,
+            codec.dumps(list(cert.alpn)),
         )
 
     async def get_edge_certificate(self, name: str) -> EdgeCertificate | None:
@@ -63,16 +64,18 @@ class EdgeQueries(TxBase):
         hostnames: tuple[str, ...],
         origin: str,
         default: bool,
+        alpn: tuple[str, ...],
         warnings: tuple[FieldError, ...],
         by: str,
         at: datetime,
     ) -> None:
         await self._db.execute(
             "UPDATE edge_certificates SET hostnames = $1, origin = $2, is_default = $3, "
-            "warnings = $4, modified_by = $5, modified_at = $6 WHERE name = $7",
+            "alpn = $4, warnings = $5, modified_by = $6, modified_at = $7 WHERE name = $8",
             codec.dumps(list(hostnames)),
             origin,
             default,
+            codec.dumps(list(alpn)),
             codec.field_errors_to_json(warnings),
             by,
             at,

@@ -76,11 +76,19 @@ async function newEdgePage(main) {
   const hostnames = h("input", { type: "text", required: true, autocomplete: "off" });
   const origin = h("input", { type: "text", required: true, placeholder: "http://127.0.0.1:8080" });
   const isDefault = checkbox("Default certificate (for clients that send no matching SNI)", false);
+  // The API's `alpn`, preferred protocol first; the first option is its default.
+  const alpn = h("select", {},
+    h("option", { value: "h2,http/1.1" }, "HTTP/2, then HTTP/1.1"),
+    h("option", { value: "http/1.1,h2" }, "HTTP/1.1, then HTTP/2"),
+    h("option", { value: "http/1.1" }, "HTTP/1.1 only"),
+    h("option", { value: "h2" }, "HTTP/2 only"));
   const pem = pemInputs(false);
   const status = h("div", { "aria-live": "polite" });
   const form = h("form", { class: "card" },
     field("Name", name), field("Hostnames", hostnames, "Comma-separated; one *. wildcard label allowed."),
-    field("Origin", origin), isDefault.wrap, ...pem.fields, status,
+    field("Origin", origin),
+    field("Protocols (ALPN)", alpn, "What TLS clients may choose, in this order of preference."),
+    isDefault.wrap, ...pem.fields, status,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Create edge certificate"),
       h("a", { class: "button", href: "#/edge-certificates" }, "Cancel")));
   form.addEventListener("submit", async (event) => {
@@ -88,7 +96,7 @@ async function newEdgePage(main) {
     try {
       const made = await edge.post("/edge-certificates", {
         name: name.value, hostnames: hostnames.value.split(",").map((s) => s.trim()).filter(Boolean),
-        origin: origin.value, default: isDefault.input.checked,
+        origin: origin.value, default: isDefault.input.checked, alpn: alpn.value.split(","),
         certificateChainPem: pem.chain.value, privateKeyPem: pem.key.value,
       });
       pem.key.value = "";
@@ -112,6 +120,7 @@ async function edgePage(main, name) {
     h("dl", { class: "facts" },
       h("dt", {}, "Hostnames"), h("dd", {}, e.hostnames.join(", ")),
       h("dt", {}, "Origin"), h("dd", {}, e.origin || "—"),
+      managed ? [h("dt", {}, "Protocols (ALPN)"), h("dd", {}, e.alpn.join(", "))] : null,
       h("dt", {}, "Served by"), h("dd", {}, e.nodes.length ? e.nodes.join(", ") : "no live node"),
       c ? [
         h("dt", {}, "Subject"), h("dd", {}, c.subject),
