@@ -490,6 +490,12 @@ async def test_activation_insert_get_list_newest_first(store: Store) -> None:
         assert await tx.get_activation(second.id) == second
         assert await tx.get_activation(second.id + 1000) is None
         assert await tx.list_activations(set_id) == [second, first]
+        assert await tx.latest_activation(set_id, Network.PRODUCTION) == second
+        assert await tx.latest_activation(set_id, Network.STAGING) == first
+        assert await tx.latest_activation(set_id + 1000, Network.STAGING) is None
+    async with store.transaction(write=True) as tx:
+        third = await activate_row(tx, set_id, 3, Network.STAGING)
+        assert await tx.latest_activation(set_id, Network.STAGING) == third
 
 
 async def test_an_activation_inserted_complete_is_finished_at_once(store: Store) -> None:

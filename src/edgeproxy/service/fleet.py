@@ -93,10 +93,7 @@ class FleetService:
                 active[ca_set.name] = (
                     await tx.get_version(ca_set.id, number) if number is not None else None
                 )
-                latest = next(
-                    (a for a in await tx.list_activations(ca_set.id) if a.network is network),
-                    None,
-                )
+                latest = await tx.latest_activation(ca_set.id, network)
                 if latest is not None:
                     changed_at[ca_set.name] = latest.created_at
             edges = tuple(await tx.list_edge_certificates())

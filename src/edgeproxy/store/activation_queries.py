@@ -74,6 +74,16 @@ class ActivationQueries(TxBase):
         rows = await self._db.fetch(f"{_SELECT} WHERE a.ca_set_id = $1 ORDER BY a.id DESC", set_id)
         return [codec.activation_from_row(r) for r in rows]
 
+    async def latest_activation(self, set_id: int, network: Network) -> Activation | None:
+        """The newest activation or deactivation of the set on `network`: what the trust view
+        needs on every sync, without reading the set's whole history."""
+        row = await self._db.fetchrow(
+            f"{_SELECT} WHERE a.ca_set_id = $1 AND a.network = $2 ORDER BY a.id DESC LIMIT 1",
+            set_id,
+            network.value,
+        )
+        return codec.activation_from_row(row) if row else None
+
     async def in_progress_activations(self, set_id: int | None = None) -> list[Activation]:
         rows = await self._db.fetch(
             f"{_SELECT} WHERE a.status = $1 AND (a.ca_set_id = $2 OR $3) ORDER BY a.id",
