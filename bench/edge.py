@@ -7,6 +7,7 @@ is measured alone, as the nginx worker is; both read and write the same store, a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs
-from bench.pki import Pki
+from bench.pki import Pki, ServerFiles
 
 API = "/mtls-edge-truststore/v2"
+EDGE_API = "/edge/v1"
+MANAGED = "bench-managed"  # the store-managed edge certificate of the binding figure
 CA_SET = "bench-clients"
 NETWORK = "STAGING"
 EDGE_BIN = str(Path(sys.executable).parent / "edgeproxy")
@@ -47,6 +50,7 @@ def _config(
     key: Path,
     origin_port: int,
     snapshot: Path,
+    kek: Path,
 ) -> str:
     return f"""
 [node]
@@ -57,6 +61,7 @@ snapshot = "{snapshot}"
 
 [store]
 url = "{store_url}"
+key_encryption_key_file = "{kek}"
 
 [admin]
 listen = "127.0.0.1:{admin_port}"
@@ -114,6 +119,10 @@ class EdgeProxy:
         self.edge_proc: subprocess.Popen[bytes] | None = None
         self.set_id: int | None = None
         directory.mkdir(parents=True, exist_ok=True)
+        # Both processes open the store-managed private key with it (owner-only, or refused).
+        self.kek = directory / "kek.b64"
+        self.kek.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+        self.kek.chmod(0o600)
 
     def _write(self, roles: str, pki: Pki, server: str, origin_port: int) -> Path:
         files = pki.servers[server]
@@ -131,6 +140,7 @@ class EdgeProxy:
                 key=files.key,
                 origin_port=origin_port,
                 snapshot=self.state / f"{self.tag}-{roles}.snapshot.json",
+                kek=self.kek,
             )
         )
         return path
@@ -168,9 +178,9 @@ class EdgeProxy:
 
     # -- admin API -------------------------------------------------------------------------------
 
-    def api(self, method: str, path: str, body: Any = None) -> Any:
+    def api(self, method: str, path: str, body: Any = None, *, base: str = API) -> Any:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.ports.admin}{API}{path}",
+            f"http://127.0.0.1:{self.ports.admin}{base}{path}",
             method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
@@ -207,12 +217,65 @@ class EdgeProxy:
                 return activation
             time.sleep(0.01)
 
+    def create_managed(self, files: ServerFiles, hostname: str) -> None:
+        """A store-managed edge certificate (never in a config file), bound on our network to the
+        CA set, the binding change waited for: what the binding figure changes."""
+        body = {
+            "name": MANAGED,
+            "hostnames": [hostname],
+            "origin": "http://127.0.0.1:9",
+            "certificateChainPem": files.chain.read_text(),
+            "privateKeyPem": files.key.read_text(),
+        }
+        self.api("POST", "/edge-certificates", body, base=EDGE_API)
+        change = self.bind(send_ca_list=False)
+        final = self.wait_change(int(change["changeId"]), 10)
+        if final["status"] != "COMPLETE":
+            raise RuntimeError(f"binding {MANAGED}: {final['status']} {final['failureReason']}")
+
+    def bind(self, *, send_ca_list: bool) -> dict[str, Any]:
+        """PUT the managed certificate's binding on our network: a binding change (202)."""
+        body = {"caSetName": CA_SET, "mode": "require", "sendCaListToClient": send_ca_list}
+        path = f"/edge-certificates/{MANAGED}/mutual-authentication/{NETWORK}"
+        result: dict[str, Any] = self.api("PUT", path, body, base=EDGE_API)
+        return result
+
+    def wait_change(self, change_id: int, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            change = self.api("GET", f"/binding-changes/{change_id}", base=EDGE_API)
+            if change["status"] != "IN_PROGRESS" or time.monotonic() > deadline:
+                return dict(change)
+            time.sleep(0.01)
+
+    def block(self, fingerprint: str) -> dict[str, Any]:
+        body = {"fingerprintSha256": fingerprint, "reason": "bench: block -> refused"}
+        result: dict[str, Any] = self.api(
+            "POST", f"/ca-sets/{self.set_id}/blocked-certificates", body
+        )
+        return result
+
+    def unblock(self, block_id: int) -> None:
+        self.api("DELETE", f"/ca-sets/{self.set_id}/blocked-certificates/{block_id}")
+
     # -- the edge node's status listener ---------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.ports.edge_status}/status"
         with urllib.request.urlopen(url, timeout=5) as response:
             return json.loads(response.read())
+
+    def revision(self) -> int:
+        """The store revision of the trust state the node enforces."""
+        return int((self.status().get("trust") or {}).get("revision", -1))
+
+    def wait_revision_past(self, revision: int, timeout: float, interval: float = 0.002) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.revision() > revision:
+                return True
+            time.sleep(interval)
+        return False
 
     def applied_version(self) -> int | None:
         trust = self.status().get("trust") or {}

@@ -1,7 +1,8 @@
 """The bench's PKI, made at run time with trustme and never kept: one server certificate for
-`localhost` per key type, one client CA with one client certificate, and an unrelated CA that a
-second CA-set version adds (so a new version still trusts the client); a third version holds the
-client CA and 299 unrelated CAs."""
+`localhost` per key type, one for `managed.localhost` (the store-managed edge certificate of the
+binding figure), one client CA with one client certificate, and an unrelated CA that a second
+CA-set version adds (so a new version still trusts the client); a third version holds the client
+CA and 299 unrelated CAs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import trustme
 
 BIG_VERSION = 300  # certificates in the CA set's version 3 (the most a version may hold)
 SERVER_KEYS = {"ecdsa-p256": trustme.KeyType.ECDSA, "rsa-2048": trustme.KeyType.RSA}
+MANAGED_HOST = "managed.localhost"  # the store-managed edge certificate's host name
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class ServerFiles:
 @dataclass(frozen=True)
 class Pki:
     servers: dict[str, ServerFiles]  # by SERVER_KEYS name
+    managed: ServerFiles  # for MANAGED_HOST, sent through the admin API (never in a config file)
     server_ca: Path  # what clients verify the proxies against
     client_ca: Path  # the CA set's first version; nginx's ssl_client_certificate
     client_ca_v2: Path  # client CA + an unrelated CA: a different version that still trusts
@@ -47,6 +50,12 @@ def make_pki(directory: Path) -> Pki:
         server_ca_pems.append(ca.cert_pem.bytes())
     server_ca = directory / "server-ca.pem"
     server_ca.write_bytes(b"".join(server_ca_pems))
+    # No client connects to it: the binding figure reads the node's /status.
+    managed_ca = trustme.CA(organization_name="bench managed CA", key_type=trustme.KeyType.ECDSA)
+    leaf = managed_ca.issue_cert(MANAGED_HOST, key_type=trustme.KeyType.ECDSA)
+    managed = ServerFiles(directory / "managed-chain.pem", directory / "managed.key")
+    managed.chain.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(managed.key))
 
     client_ca = trustme.CA(organization_name="bench client CA")
     other_ca = trustme.CA(organization_name="bench other CA")
@@ -64,6 +73,7 @@ def make_pki(directory: Path) -> Pki:
         (directory / name).write_bytes(data)
     return Pki(
         servers=servers,
+        managed=managed,
         server_ca=server_ca,
         client_ca=directory / "client-ca.pem",
         client_ca_v2=directory / "client-ca-v2.pem",

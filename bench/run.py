@@ -37,6 +37,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="runs per figure (median reported)")
     p.add_argument("--seconds", type=float, default=4.0, help="duration of one load run")
     p.add_argument("--activations", type=int, default=30, help="activations for figure 4")
+    p.add_argument(
+        "--changes", type=int, default=20, help="binding changes and blocks for figure 4"
+    )
     p.add_argument("--idle", type=int, default=1000, help="connections for memory/connection")
     p.add_argument("--held", type=int, default=10_000, help="connections for the 'held' figure")
     p.add_argument(
@@ -58,6 +61,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.seconds, args.activations, args.held = 1, 2.0, 10, 2000
+        args.changes = 10
         args.after_burst = 10.0
         args.wait_quiet = 0.0
     return args
@@ -172,7 +176,16 @@ def _big_activation(rig: Rig, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _store_changes(edge: EdgeProxy, rig: Rig, args: argparse.Namespace) -> dict[str, Any]:
+    """Figure 4's binding change → applied and block → refused, on `edge`'s store."""
+    return {
+        "binding": trust.binding_latency(edge, rig.pki, args.changes),
+        "block": trust.block_latency(edge, rig.pki, args.changes),
+    }
+
+
 def _postgres(rig: Rig, args: argparse.Namespace, workdir: Path) -> dict[str, Any] | None:
+    """Figure 4 on PostgreSQL: activation, binding change and block, keyed as on SQLite."""
     url = postgres.create_database()
     if url is None:
         return None
@@ -181,7 +194,10 @@ def _postgres(rig: Rig, args: argparse.Namespace, workdir: Path) -> dict[str, An
         edge.start_admin(rig.pki, rig.origin_port)
         edge.create_ca_set([rig.pki.client_ca, rig.pki.client_ca_v2])
         edge.start_edge(rig.pki, "ecdsa-p256", rig.origin_port)
-        return trust.activation_latency(edge, args.activations)
+        return {
+            "activation": trust.activation_latency(edge, args.activations),
+            **_store_changes(edge, rig, args),
+        }
     finally:
         edge.stop_edge()
         edge.stop_admin()
@@ -234,14 +250,19 @@ def measure(rig: Rig, args: argparse.Namespace, workdir: Path, results: dict[str
     results["big_activation"] = _big_activation(rig, args)
     step("4: activation -> applied, SQLite")
     results["activation_sqlite"] = trust.activation_latency(rig.edge, args.activations)
+    step("4: binding change -> applied, block -> refused, SQLite")
+    changes = _store_changes(rig.edge, rig, args)
+    results["binding_sqlite"], results["block_sqlite"] = changes["binding"], changes["block"]
     step("1: new mTLS handshakes, RSA-2048")
     rig.use_server("rsa-2048")
     hs["rsa-2048"] = throughput.measure(
         rig, keepalive=False, concurrency=64, seconds=args.seconds, runs=args.runs
     )
     if not args.no_postgres:
-        step("4: activation -> applied, PostgreSQL")
-        results["activation_postgres"] = _postgres(rig, args, workdir)
+        step("4: activation, binding change, block on PostgreSQL")
+        pg = _postgres(rig, args, workdir) or {}
+        for figure in ("activation", "binding", "block"):
+            results[f"{figure}_postgres"] = pg.get(figure)
     step("done")
 
 

@@ -1,10 +1,20 @@
-"""Figures 4 and 5: activation → applied latency, handshakes lost while trust changes, and the
-handshake p99 while a 300-certificate version is activated.
+"""Figures 4 and 5: activation → applied latency, binding change → applied and block → refused
+latency, handshakes lost while trust changes, and the handshake p99 while a 300-certificate
+version is activated.
 
 Figure 4 alternates versions 1 and 2 of the bound CA set through the admin API. Each sample is the
 edge node's own `appliedAt` (/status) minus the activation's `createdDate`: both stamped by the
 same clock on this machine, so the figure does not depend on how often the bench polls. The
 `edgeproxy_trust_apply_latency_seconds` histogram is read before and after as a cross-check.
+
+The binding figure toggles `sendCaListToClient` on a store-managed edge certificate's binding
+(PUT /edge/v1/edge-certificates/{name}/mutual-authentication/{network}); each sample is the node's
+`appliedAt` for the revision after the change minus the change's `createdDate`, read as figure 4
+reads an activation. The block figure blocks the client certificate (POST blocked-certificates)
+and makes full mTLS handshakes, each with one request, until one is refused; each sample runs from
+just before the API call to the end of that refused handshake, on this process's clock, so it
+includes the API call and at most one handshake of polling. The block is lifted, and a handshake
+accepted again, before the next sample.
 
 Figure 5 runs a handshake load (bench/tls_client.py --churn: full mTLS handshakes, one request
 each, none abandoned) and changes trust twice in the middle: edgeproxy activates the other version
@@ -14,8 +24,11 @@ reload (SIGHUP), its own way to change trust without a restart.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -25,6 +38,7 @@ from typing import Any
 
 from bench import procs, promtext
 from bench.edge import EdgeProxy
+from bench.pki import MANAGED_HOST, Pki
 from bench.rig import Rig
 
 APPLY = "edgeproxy_trust_apply_latency_seconds"
@@ -77,6 +91,93 @@ def activation_latency(edge: EdgeProxy, count: int, timeout: float = 10.0) -> di
         "problems": problems,
         "samples_ms": [round(v, 3) for v in ms],
     }
+
+
+def _latencies(ms: list[float], count: int, problems: list[str]) -> dict[str, Any]:
+    return {
+        "samples": len(ms),
+        "asked": count,
+        "p50_ms": statistics.median(ms) if ms else None,
+        "p99_ms": _percentile(ms, 99) if ms else None,
+        "max_ms": max(ms) if ms else None,
+        "problems": problems,
+        "samples_ms": [round(v, 3) for v in ms],
+    }
+
+
+def binding_latency(edge: EdgeProxy, pki: Pki, count: int, timeout: float = 10.0) -> dict[str, Any]:
+    """Binding change → applied: `count` changes of the store-managed certificate's binding,
+    `sendCaListToClient` toggled each time, each waited for until COMPLETE (a change is refused
+    while the previous one is in flight)."""
+    edge.create_managed(pki.managed, MANAGED_HOST)
+    samples: list[float] = []
+    problems: list[str] = []
+    for turn in range(count):
+        before = edge.revision()
+        change = edge.bind(send_ca_list=turn % 2 == 0)
+        if not edge.wait_revision_past(before, timeout):
+            problems.append(f"change {change['changeId']} not applied within {timeout} s")
+            break
+        trust = edge.status()["trust"]
+        samples.append((_when(trust["appliedAt"]) - _when(change["createdDate"])).total_seconds())
+        final = edge.wait_change(int(change["changeId"]), timeout)
+        if final["status"] != "COMPLETE":
+            problems.append(f"change {final['changeId']}: {final['status']}")
+            break
+    return _latencies([s * 1000 for s in samples], count, problems)
+
+
+def _client_context(pki: Pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.server_ca))
+    context.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+    return context
+
+
+def _served(context: ssl.SSLContext, port: int) -> bool:
+    """One full mTLS handshake and one request: any HTTP answer means the certificate was
+    accepted; none, refused (under TLS 1.3 the server's verdict on the client certificate arrives
+    after the client's side of the handshake, so it shows on the first read)."""
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            return tls.recv(16).startswith(b"HTTP/1.1 ")  # any answer: accepted
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _until(context: ssl.SSLContext, port: int, served: bool, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _served(context, port) == served:
+            return True
+    return False
+
+
+def block_latency(edge: EdgeProxy, pki: Pki, count: int, timeout: float = 10.0) -> dict[str, Any]:
+    """Block → refused: `count` blocks of the client certificate, each timed until a new
+    handshake with it is refused, then lifted until one is served again."""
+    context = _client_context(pki)
+    port = edge.ports.edge
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pki.client_cert.read_text())).hexdigest()
+    samples: list[float] = []
+    problems: list[str] = []
+    if not _until(context, port, True, timeout):
+        return _latencies([], count, ["the client certificate is not served before blocking"])
+    for _ in range(count):
+        started = time.monotonic()
+        block = edge.block(fingerprint)
+        refused = _until(context, port, False, timeout)
+        elapsed = time.monotonic() - started
+        edge.unblock(int(block["blockId"]))
+        if not refused:
+            problems.append(f"block {block['blockId']} not enforced within {timeout} s")
+            break
+        samples.append(elapsed)
+        if not _until(context, port, True, timeout):
+            problems.append(f"unblock {block['blockId']} not applied within {timeout} s")
+            break
+    return _latencies([s * 1000 for s in samples], count, problems)
 
 
 def _switch_edge(edge: EdgeProxy) -> str:

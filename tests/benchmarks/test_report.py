@@ -142,3 +142,36 @@ def test_render_aligns_every_column_under_its_header() -> None:
     for line in lines[2:]:
         bars = [i for i, ch in enumerate(line) if ch == "|"]
         assert bars == header_bars, line
+
+
+def _change(p99: float, samples: int = 20, problems: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "samples": samples,
+        "asked": 20,
+        "p50_ms": 40.0,
+        "p99_ms": p99,
+        "problems": list(problems),
+    }
+
+
+def test_binding_change_and_block_are_held_to_one_second() -> None:
+    results = _results(
+        binding_sqlite=_change(120.0),
+        binding_postgres=_change(1001.0),
+        block_sqlite=_change(900.0, samples=12, problems=("block 13 not enforced within 10 s",)),
+    )
+    rows = report.build(results)
+    fast = _row(rows, "binding change -> applied p50 / p99 ms, SQLite")
+    assert (fast.edgeproxy, fast.floor, fast.floor_met, fast.target_met) == (
+        "40 / 120 (n=20)",
+        "p99 <= 1000 ms",
+        "yes",
+        "yes",
+    )
+    slow = _row(rows, "binding change -> applied p50 / p99 ms, PostgreSQL")
+    assert (slow.floor_met, slow.target_met) == ("NO", "NO")
+    # A block never enforced has no latency, yet the figure is not met.
+    partial = _row(rows, "block -> refused p50 / p99 ms, SQLite")
+    assert (partial.floor_met, partial.target_met) == ("NO", "NO")
+    unmeasured = _row(rows, "block -> refused p50 / p99 ms, PostgreSQL")
+    assert (unmeasured.edgeproxy, unmeasured.floor_met) == ("not measured", "n/a")
