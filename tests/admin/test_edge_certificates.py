@@ -196,6 +196,28 @@ async def test_a_binding_blocks_deactivation_deletion_and_certificate_removal(
     assert (await _edge(api, "GET", f"{EDGE}/shop", as_="viewer")).status == 404
 
 
+async def test_a_set_bound_only_by_a_store_binding_cannot_be_deleted(
+    api: Api, pki: Pki, server_ca: Issued
+) -> None:
+    """Forced inactive but still bound: deletion names the binding (no node, no config-declared
+    binding, only the store's), and goes ahead once it is gone."""
+    set_id = await _shop_and_partners(api, pki, server_ca)
+    path = f"{EDGE}/shop/mutual-authentication/STAGING"
+    assert (await _edge(api, "PUT", path, {"caSetName": "partners"})).status == 202
+    deactivate = f"/ca-sets/{set_id}/versions/1/deactivate"
+    forced = await api.post(deactivate, {"network": "STAGING", "force": True})
+    assert (forced.status, forced.body["activationStatus"]) == (202, "COMPLETE")  # no edge node
+    assert (await api.get(f"/ca-sets/{set_id}")).body["stagingVersion"] is None
+    refused = await api.delete(f"/ca-sets/{set_id}")
+    assert (refused.status, refused.type) == (409, "ca-set-in-use")
+    assert refused.body["associations"] == [
+        {"node": None, "edgeCertificate": "shop", "network": "STAGING"}
+    ]
+    assert (await api.get(f"/ca-sets/{set_id}")).body["caSetStatus"] == "NOT_DELETED"
+    assert (await _edge(api, "DELETE", path)).status == 202
+    assert (await api.delete(f"/ca-sets/{set_id}")).status == 202
+
+
 async def test_a_node_that_cannot_apply_fails_the_change_and_the_binding_goes_back(
     api: Api, pki: Pki, server_ca: Issued, fleet: Fleet
 ) -> None:
