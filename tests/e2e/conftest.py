@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from edgeproxy.admin.openapi import openapi_document
+from edgeproxy.domain.secrets import generate_kek
 from support.admin import Admin, Api, OpenApiChecker
 from support.nodes import ADMIN_TOKEN, InProcessNode, NodeFiles, Status, SubprocessNode, poll
 from support.origin import RecordingOrigin
@@ -43,6 +44,15 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 MakeFiles = Callable[..., NodeFiles]
+
+
+@pytest.fixture
+def kek(tmp_path: Path) -> Path:
+    """A key-encryption key file (mode 0600) for nodes that hold store-managed private keys."""
+    path = tmp_path / "kek.b64"
+    path.write_text(generate_kek())
+    path.chmod(0o600)
+    return path
 
 
 @pytest.fixture

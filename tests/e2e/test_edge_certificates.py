@@ -24,7 +24,6 @@ import asyncpg
 import pytest
 import trustme
 
-from edgeproxy.domain.secrets import generate_kek
 from support.admin import Api, Reply
 from support.nodes import WAIT, poll
 from support.origin import RecordingOrigin
@@ -72,14 +71,6 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
-
-
-@pytest.fixture
-def kek(tmp_path: Path) -> Path:
-    path = tmp_path / "kek.b64"
-    path.write_text(generate_kek())
-    path.chmod(0o600)
-    return path
 
 
 def _issue(pki: E2ePki) -> trustme.LeafCert:

@@ -152,6 +152,11 @@ class TrustSync:
                     f"{self.node.snapshot}: refusing to start without a trust state"
                 ) from error
             revision = snapshot.revision
+            try:
+                # As from the store (`_stored_from`): a name in both is a startup error.
+                check_names(self.edge.certificates, snapshot.edges)
+            except EdgeNameConflict as conflict:
+                raise NoTrustState(str(conflict)) from None
             async with self._building:
                 state, errors = await self._build(
                     self.edge.certificates, snapshot.edges, snapshot.active, revision, "snapshot"
