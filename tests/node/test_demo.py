@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shlex
 import shutil
@@ -18,6 +19,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from edgeproxy.config.kek import read_kek_file
 from edgeproxy.config.model import HostPort
 from edgeproxy.domain.certificates import CertificateInput
 from edgeproxy.domain.model import ActivationStatus, Network, Node
@@ -26,6 +28,7 @@ from edgeproxy.node.demo import (
     DevPki,
     curl_commands,
     ensure_demo_ca_set,
+    ensure_dev_kek,
     ensure_dev_pki,
 )
 from edgeproxy.service.fleet import FleetService
@@ -149,6 +152,28 @@ def test_private_keys_are_0600_even_under_a_permissive_umask(tmp_path: Path) -> 
     for key in (pki.server_key, pki.client_key):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "pki").stat().st_mode) == 0o700
+
+
+@pytest.mark.usefixtures("permissive_umask")
+def test_the_dev_key_encryption_key_is_32_random_bytes_owner_only_and_kept(
+    tmp_path: Path,
+) -> None:
+    """`make run` seals store-managed keys with it: a node must accept it, and a restart must
+    find the same key, or the keys it sealed no longer open."""
+    path = tmp_path / "var" / "dev-kek.b64"
+    ensure_dev_kek(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text(encoding="ascii")
+    assert len(base64.b64decode(text.strip(), validate=True)) == 32
+    assert read_kek_file(path, "store.key_encryption_key_file") == base64.b64decode(text)
+    ensure_dev_kek(path)
+    assert path.read_text(encoding="ascii") == text
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    # One an operator put there is kept too.
+    mine = base64.b64encode(bytes(range(32))).decode() + "\n"
+    path.write_text(mine, encoding="ascii")
+    ensure_dev_kek(path)
+    assert path.read_text(encoding="ascii") == mine
 
 
 @pytest.mark.usefixtures("permissive_umask")
