@@ -5,7 +5,8 @@ The `h2` library parses and frames (the edge never parses HTTP/2 itself); this m
 
 * **streams**: each request is an `h2stream.Stream`, an exchange with the same checks, origin side
   and access record as an HTTP/1.1 request, all asked of one `ClientPolicy` per connection;
-* **limits**: SETTINGS_MAX_CONCURRENT_STREAMS (`max_concurrent_streams`), the header list
+* **limits**: SETTINGS_MAX_CONCURRENT_STREAMS (`max_concurrent_streams`: a stream past it is
+  refused alone, REFUSED_STREAM, as RFC 9113 section 5.1.2 asks), the header list
   (`max_header_bytes`: 431 on the stream; a block beyond `HEADER_BLOCK_CAP` ends the connection),
   and the flood budgets of h2guard.py (GOAWAY ENHANCE_YOUR_CALM);
 * **flow control**: request DATA is credited back only once forwarded (stream.py), response DATA
@@ -68,6 +69,25 @@ CONNECTION_WINDOW = 1024 * 1024  # request bytes a connection may have in flight
 _CONTROL = (PingReceived, RemoteSettingsChanged, PriorityUpdated, UnknownFrameReceived)
 
 
+class _Advertised(Settings):
+    """The edge's SETTINGS as sent, minus h2's own check of MAX_CONCURRENT_STREAMS on inbound
+    streams: h2 makes a stream past it a connection error, which would end the client's other
+    streams too, where RFC 9113 section 5.1.2 asks for a stream error. `Http2Connection._request`
+    refuses that one stream instead. (h2 reads the limit only through this property; the value
+    advertised comes from the mapping.)"""
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        return UNCHECKED
+
+    @max_concurrent_streams.setter
+    def max_concurrent_streams(self, value: int) -> None:
+        self[SettingCodes.MAX_CONCURRENT_STREAMS] = value
+
+
+UNCHECKED = 2**32 + 1  # h2's own "no limit"
+
+
 class Http2Connection:
     """The machine for one HTTP/2 client connection; same plug-ins as exchange.HttpConnection."""
 
@@ -119,7 +139,7 @@ class Http2Connection:
         self._resets = Budget(RESET_BURST, RESET_RATE, clock)
         config = H2Configuration(client_side=False, header_encoding=None)
         h2 = self.h2 = H2Connection(config)
-        h2.local_settings = Settings(
+        h2.local_settings = _Advertised(
             client=False,
             initial_values={
                 SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
@@ -203,6 +223,14 @@ class Http2Connection:
         assert sid is not None
         if self._goaway:
             self.h2.reset_stream(sid, ErrorCodes.REFUSED_STREAM)
+            return
+        if len(self._streams) >= self.limits.max_concurrent_streams:
+            # Past the limit the edge advertised (a client that has not read it yet, or ignores
+            # it): refused alone, unprocessed, so the client may retry it. A client that keeps
+            # doing it spends the reset budget, like one that resets its own streams.
+            self.h2.reset_stream(sid, ErrorCodes.REFUSED_STREAM)
+            if not self._resets.spend():
+                self._calm("streams past the concurrent limit")
             return
         self._served += 1
         stream = self._streams[sid] = Stream(self, sid)
