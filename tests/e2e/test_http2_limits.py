@@ -6,16 +6,20 @@ what well-behaved clients would not."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
+    DataReceived,
     Event,
     ResponseReceived,
     StreamEnded,
     StreamReset,
 )
 
+from edgeproxy.dataplane.http.h2server import HEADER_BLOCK_CAP
 from support.h2raw import H2Raw
 from support.origin import RecordingOrigin
 
@@ -114,3 +118,42 @@ async def test_streams_past_the_limit_again_and_again_are_calmed(
         origin.release_rest.set()
         await raw.close()
     assert not [p for p in origin.paths() if p.startswith("/past/") and "held" not in p]
+
+
+def _body(raw: H2Raw, sid: int) -> bytes:
+    return b"".join(
+        e.data or b"" for e in raw.events if isinstance(e, DataReceived) and e.stream_id == sid
+    )
+
+
+async def test_a_header_list_over_the_limit_is_a_431_on_its_stream_and_the_connection_goes_on(
+    pki: E2ePki, origin: RecordingOrigin, node_files: MakeFiles, start_node: StartNode
+) -> None:
+    running = await _node(node_files, start_node, pki, max_header_bytes=8192)
+    raw = await _raw(running, pki)
+    try:
+        big = raw.request("api.test", "/big-head", extra=[("x-big", "a" * 9000)])
+        await raw.flush()
+        await _until_ended(raw, {big})
+        assert _status(raw.events, big) == 431
+        problem = json.loads(_body(raw, big))
+        assert problem["type"].endswith("/request-header-fields-too-large")
+        after = raw.request("api.test", "/after-big-head", extra=[("x-small", "a" * 1000)])
+        await raw.flush()
+        await _until_ended(raw, {after})
+        assert _status(raw.events, after) == 200
+        assert raw.goaway() is None
+    finally:
+        await raw.close()
+    # A header block past what any limit may allow (HEADER_BLOCK_CAP) ends the connection.
+    raw = await _raw(running, pki)
+    try:
+        raw.request("api.test", "/huge-head", extra=[("x-huge", "a" * (HEADER_BLOCK_CAP + 1))])
+        await raw.flush()
+        await raw.read(until=ConnectionTerminated)
+        goaway = raw.goaway()
+        assert goaway is not None
+        assert goaway.error_code != ErrorCodes.NO_ERROR
+    finally:
+        await raw.close()
+    assert origin.paths() == ["/after-big-head"]
