@@ -23,7 +23,8 @@ from edgeproxy.dataplane.http.h2server import HEADER_BLOCK_CAP
 from support.h2raw import H2Raw
 from support.origin import RecordingOrigin
 
-from .conftest import MakeFiles, Running, StartNode
+from .clients import curl_keepalive
+from .conftest import AccessLog, MakeFiles, Running, StartNode
 from .pki import E2ePki
 
 pytestmark = pytest.mark.slow
@@ -157,3 +158,45 @@ async def test_a_header_list_over_the_limit_is_a_431_on_its_stream_and_the_conne
     finally:
         await raw.close()
     assert origin.paths() == ["/after-big-head"]
+
+
+async def test_after_max_requests_per_connection_goaway_and_the_client_reconnects(
+    pki: E2ePki,
+    origin: RecordingOrigin,
+    node_files: MakeFiles,
+    start_node: StartNode,
+    access_log: AccessLog,
+) -> None:
+    running = await _node(node_files, start_node, pki, max_requests_per_connection=3)
+    # curl: five streams; the edge's GOAWAY comes with the third, so curl opens a second
+    # connection for the fourth.
+    paths = [f"/per-connection/{i}" for i in range(5)]
+    results = await curl_keepalive(
+        pki, running.port, "api.test", pki.alice, [("GET", p) for p in paths], http2=True
+    )
+    assert results == [(200, 1), (200, 0), (200, 0), (200, 1), (200, 0)]
+    lines = [r for r in access_log.records("request") if r.path in paths]
+    assert [(line.path, line.protocol, line.status) for line in lines] == [
+        (p, "h2", 200) for p in paths
+    ]
+    ports = [line.client_port for line in lines]
+    assert ports[0] == ports[1] == ports[2] != ports[3] == ports[4]
+    # What the edge sends: GOAWAY NO_ERROR naming the third stream, which it still serves.
+    raw = await _raw(running, pki)
+    try:
+        for i in range(3):
+            sid = raw.request("api.test", f"/raw/{i}")
+            await raw.flush()
+            await raw.read(until=ConnectionTerminated if i == 2 else StreamEnded)
+        goaway = raw.goaway()
+        assert goaway is not None
+        assert (goaway.error_code, goaway.last_stream_id) == (ErrorCodes.NO_ERROR, sid)
+        await raw.read()  # the edge closes once the third stream is answered
+        assert raw.closed
+    finally:
+        await raw.close()
+    assert [r.status for r in access_log.records("request") if r.path.startswith("/raw/")] == [
+        200,
+        200,
+        200,
+    ]
