@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import signal
 import ssl
 
 import aiohttp
 import pytest
+from h2.errors import ErrorCodes
+from h2.events import SettingsAcknowledged
 
 from support.admin import BASE
-from support.nodes import ADMIN_TOKEN, SubprocessNode, default_edges, poll
+from support.h2raw import H2Raw
+from support.nodes import ADMIN_TOKEN, EdgeSpec, SubprocessNode, default_edges, poll
 from support.origin import RecordingOrigin
 
-from .clients import aget, connection, exchange, read_until_closed, refused
+from .clients import aget, connection, exchange, read_until_closed, refused, run_tool, tool
 from .conftest import MakeFiles, StartNode
 from .pki import E2ePki
 
@@ -147,6 +151,54 @@ async def test_sigterm_completes_the_in_flight_request_then_exits_zero(
     # The twin: nothing listens any more.
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", running.port)
+
+
+async def test_sigterm_sends_goaway_to_http2_connections_and_completes_the_stream_in_flight(
+    pki: E2ePki, origin: RecordingOrigin, node_files: MakeFiles, spawn_node: StartNode
+) -> None:
+    """The HTTP/2 twin of the case above: nghttp (which prints every frame) has a stream in
+    flight; the edge sends GOAWAY naming it, answers it, then exits 0. An idle HTTP/2
+    connection gets GOAWAY NO_ERROR too, and is closed."""
+    edges = [EdgeSpec("api", ("api.test", "*.api.test"), default=True), *default_edges()[1:]]
+    running = await spawn_node(node_files(edges=edges))
+    node = running.node
+    assert isinstance(node, SubprocessNode)
+    await running.admin.publish([pki.ca_a.pem])
+
+    idle = await H2Raw.connect(running.port, pki.client_context(pki.alice), "api.test")
+    # nghttp sends no SNI to an IP address: the default edge, with :authority set by hand.
+    argv = [
+        tool("nghttp", "nghttp2-client"), "--verbose", "--cert", str(pki.alice.cert),
+        "--key", str(pki.alice.key), "-H", ":authority: api.test",
+        f"https://127.0.0.1:{running.port}/slow",
+    ]  # fmt: skip
+    nghttp = asyncio.create_task(run_tool(*argv))
+    try:
+        await idle.read(until=SettingsAcknowledged)
+        async with asyncio.timeout(10):
+            await origin.slow_started.wait()  # the stream is at the origin, in flight
+        node.send(signal.SIGTERM)
+        run = await nghttp
+        await idle.read()  # until the edge closes it
+    finally:
+        await idle.close()
+        if not nghttp.done():
+            nghttp.cancel()
+    assert run.code == 0, run
+    out = run.stdout
+    [sid] = re.findall(r"send HEADERS frame <[^>]*stream_id=(\d+)>", out)
+    goaway = re.search(r"recv GOAWAY frame .*\n\s*\(last_stream_id=(\d+), error_code=(\w+)", out)
+    assert goaway is not None, out
+    assert (goaway.group(1), goaway.group(2)) == (sid, "NO_ERROR")
+    status = out.index(f"recv (stream_id={sid}) :status: 200")
+    assert goaway.start() < status  # GOAWAY while the stream was in flight, then its answer
+    assert '{"ok": true, "path": "/slow", "length": 0}' in out[status:]
+    idle_goaway = idle.goaway()
+    assert idle_goaway is not None
+    assert idle_goaway.error_code == ErrorCodes.NO_ERROR
+    assert idle.closed
+    assert await node.wait() == 0
+    assert "node stopping" in node.messages()
 
 
 async def test_sighup_rotates_admin_tokens(
