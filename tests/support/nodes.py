@@ -55,6 +55,7 @@ class EdgeSpec:
     # The binding's `authorization` table, in TOML spelling (snake_case keys); None: no rules.
     authorization: dict[str, Any] | None = None
     default: bool = False  # served when the client sends no SNI
+    ocsp: dict[str, Any] | None = None  # the binding's `ocsp` table; None: OCSP off
 
 
 def default_edges() -> list[EdgeSpec]:
@@ -191,6 +192,8 @@ class NodeFiles:
             ]
             if edge.authorization is not None:
                 lines.append(f"authorization = {_toml(edge.authorization)}")
+            if edge.ocsp is not None:
+                lines.append(f"ocsp = {_toml(edge.ocsp)}")
         return "\n".join(lines) + "\n"
 
     def write(self) -> Path:
