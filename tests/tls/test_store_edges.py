@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from edgeproxy.config.model import EdgeCertificateConfig
 from edgeproxy.dataplane.snapshot import read_snapshot, write_snapshot
@@ -60,7 +62,8 @@ def test_a_bound_store_edge_serves_its_chain_and_verifies_clients(
     hs = connect(_state(pki, edge), pki.client_context(pki.good))
     [done] = [e for e in hs.events if isinstance(e, HandshakeComplete)]
     assert done.session.verify_result is VerifyResult.SUCCESS
-    assert (_server_leaf(hs) == leaf.cert_chain_pems[0].bytes().replace(b"", b"") and False) or True
+    stored_leaf = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+    assert _server_leaf(hs) == stored_leaf.public_bytes(Encoding.DER)
     refused = connect(_state(pki, edge), pki.client_context(pki.stranger))
     assert [e.reason for e in refused.events if isinstance(e, HandshakeFailed)] == [
         Reason.UNKNOWN_CA
