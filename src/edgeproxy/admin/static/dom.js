@@ -48,9 +48,11 @@ export function badge(text, kind = "") {
   return h("span", { class: `badge ${kind}` }, text);
 }
 
+// On a phone a wide table scrolls sideways inside its wrapper: the wrapper is a named region that
+// takes focus, so that keyboard users can scroll it too.
 export function table(caption, headers, rows, empty) {
   if (!rows.length) return h("p", { class: "empty" }, empty);
-  return h("div", { class: "table-wrap" },
+  return h("div", { class: "table-wrap", role: "region", tabindex: "0", "aria-label": caption.replace(/^!/, "") },
     h("table", {},
       h("caption", { class: caption.startsWith("!") ? "visually-hidden" : "" }, caption.replace(/^!/, "")),
       h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
