@@ -87,6 +87,7 @@ class ConsoleNode:
     files: NodeFiles
     process: subprocess.Popen[bytes]
     pki: E2ePki
+    kek: str  # the key-encryption key (base64), for another node of the same store
 
     @property
     def url(self) -> str:
@@ -121,13 +122,14 @@ def node(
     files.use_free_ports()
     path = files.write()
     # The key-encryption key that seals the private keys of edge certificates made in the console.
-    env = {**os.environ, KEK_ENV: generate_kek()}
+    kek = generate_kek()
+    env = {**os.environ, KEK_ENV: kek}
     with (directory / "node.stderr").open("wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "edgeproxy", "serve", "-c", str(path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
         )  # fmt: skip
-    running = ConsoleNode(files, process, console_pki)
+    running = ConsoleNode(files, process, console_pki, kek)
     try:
         _wait_healthy(running)
         yield running

@@ -1,17 +1,21 @@
 """Edge certificates and the fleet in the browser: the list and a certificate's details (host names,
 validity, the nodes serving it), rotating its chain and key (a key that does not match is refused in
 words; the edge then serves the new certificate), the set's associations and activations tabs, and
-the fleet page with a node that lags behind its network highlighted, and an activation that a node
-cannot apply followed to FAILED with its reason."""
+the fleet page with a node that lags behind its network highlighted, an activation that a node
+cannot apply followed to FAILED with its reason, and one held by a stopped node until an operator
+forgets it: pending, then lost and COMPLETE."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
+import signal
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
@@ -19,12 +23,15 @@ from playwright.async_api import expect
 from edgeproxy.domain.model import Network, Node
 from edgeproxy.service.fleet import FleetService
 from edgeproxy.store import open_store
+from support.nodes import NodeFiles, SubprocessNode
 from support.pki import Pki
 
-from .conftest import ConsoleNode, Pages, activate, make_set, serve_bound, until
+from .conftest import BASE, ConsoleNode, Pages, activate, api, make_set, serve_bound, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 EDGE = "rotating"
+STOPPED = "edge-stopped"  # the production node the last test stops
+HELD = "held-by-a-stopped-node"  # its CA set and edge certificate
 HOST = "rotate.api.test"  # covered by the edge certificate's *.api.test
 
 
@@ -160,3 +167,85 @@ async def test_an_activation_a_node_cannot_apply_fails_with_its_reason(
     finally:
         await fleet.remove_node("edge-broken")
         await store.close()
+
+
+async def registered(node: ConsoleNode, name: str, *, live: bool = True) -> bool:
+    """Whether the fleet lists the node (and, with `live`, as live)."""
+    listed = await api(node, "GET", f"{BASE}/nodes")
+    return any(n["name"] == name and (n["live"] or not live) for n in listed["nodes"])
+
+
+async def test_a_stopped_node_is_pending_until_forgotten_then_lost(
+    pages: Pages, node: ConsoleNode, tmp_path: Path
+) -> None:
+    """A second, real edge node of production on the console node's store applies version 1,
+    then is stopped (SIGSTOP). Version 2's activation (in its dialog) and a binding on production
+    (in the edge certificate's mutual authentication section, another tab) both show it pending
+    and stay IN_PROGRESS; once an operator forgets it through the API, both show it lost and
+    COMPLETE, the activation with the warning that names it."""
+    kek = tmp_path / "kek"
+    kek.write_text(node.kek, encoding="ascii")
+    kek.chmod(0o600)  # the node refuses a key file others can read
+    files = NodeFiles(
+        tmp_path / "stopped-node", node.origin_url, node.pki.server_chain, node.pki.server_key,
+        name=STOPPED, network="PRODUCTION", roles=("edge",),
+        store_url=f"sqlite:///{node.files.database}", edges=[], kek_file=kek,
+    )  # fmt: skip
+    stopping = SubprocessNode(files)
+    page = await pages("admin")
+    set_url = await make_set(page, HELD, Pki().ca("Held CA").pem)
+    set_id = int(set_url.rsplit("/", 1)[1])
+    await api(node, "POST", f"{BASE}/ca-sets/{set_id}/versions", {
+        "certificates": [{"certificatePem": Pki().ca("Held CA 2").pem}],
+    })  # fmt: skip
+    await api(node, "POST", "/edge/v1/edge-certificates", {
+        "name": HELD, "hostnames": ["held.api.test"], "origin": node.origin_url,
+        "certificateChainPem": node.pki.server_chain.read_text(),
+        "privateKeyPem": node.pki.server_key.read_text(),
+    })  # fmt: skip
+    binding = await pages.contexts["admin"].new_page()
+    try:
+        await stopping.start()
+        await until(lambda: registered(node, STOPPED), f"{STOPPED} to register")
+        await activate(node, set_id, 1, "PRODUCTION")  # applied by the running node
+        assert stopping.process is not None
+        os.kill(stopping.process.pid, signal.SIGSTOP)  # our own child; killed below, stopped
+
+        await page.goto(set_url + "/versions/2")
+        await page.get_by_role("button", name="Activate version 2", exact=True).click()
+        dialog = page.get_by_role("dialog")
+        await dialog.get_by_role("button", name="Activate version 2 on production").click()
+        nodes = dialog.locator(".activation-nodes")
+        await expect(nodes).to_contain_text(f"pending: 1 ({STOPPED})")
+        await expect(nodes).to_contain_text("lost: 0")
+        await expect(dialog.locator(".activation-status")).to_contain_text("IN_PROGRESS")
+
+        await binding.goto(f"/console/#/edge-certificates/{HELD}")
+        production = binding.get_by_role("region", name="Mutual authentication on production")
+        await production.get_by_label("Certificate set").select_option(HELD)
+        await production.get_by_role("button", name="Bind on production").click()
+        change = production.locator(".change-nodes")
+        await expect(change).to_contain_text(f"pending: 1 ({STOPPED})")
+        await expect(change).to_contain_text("lost: 0")
+        await expect(production.locator(".change-status")).to_contain_text("IN_PROGRESS")
+
+        forgotten = await api(node, "DELETE", f"{BASE}/nodes/{STOPPED}")
+        assert forgotten["forgottenNodes"] == [STOPPED]
+        await expect(dialog.locator(".activation-status")).to_contain_text(
+            "Activation on production: COMPLETE"
+        )
+        await expect(nodes).to_contain_text("pending: 0")
+        await expect(nodes).to_contain_text(f"lost: 1 ({STOPPED})")
+        forgotten_by = dialog.locator(".warn", has_text=f"{STOPPED} (forgotten by ops)")
+        await expect(forgotten_by).to_be_visible()
+        await expect(production.locator(".change-status")).to_contain_text("COMPLETE")
+        await expect(change).to_contain_text("pending: 0")
+        await expect(change).to_contain_text(f"lost: 1 ({STOPPED})")
+        await dialog.get_by_role("button", name="Close").click()
+        await expect(page.locator(".badge", has_text="Active on production")).to_be_visible()
+    finally:
+        await binding.close()
+        await stopping.kill()  # SIGKILL ends a stopped process too
+        # Left registered, it would hold every later production change of the session.
+        if await registered(node, STOPPED, live=False):
+            await api(node, "DELETE", f"{BASE}/nodes/{STOPPED}")
