@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 _EXAMPLES: dict[tuple[str, str], tuple[str, ...]] = {
+    # The node commands, which the executable adds (node/main.py NODE_COMMANDS).
+    ("", "serve"): (
+        "edgeproxy serve -c /etc/edgeproxy/edgeproxy.toml",
+        "edgeproxy serve -c config/edgeproxy.toml   # the demo, as `make run` starts it",
+    ),
+    ("", "check-config"): (
+        "edgeproxy check-config -c /etc/edgeproxy/edgeproxy.toml   # exit 2 on errors",
+        "edgeproxy check-config -c new.toml && systemctl reload edgeproxy",
+    ),
+    ("", "rotate-kek"): (
+        "edgeproxy rotate-kek -c /etc/edgeproxy/edgeproxy.toml --old-key-file old-kek.b64",
+    ),
     ("ca-sets", "list"): (
         "edgeproxy ca-sets list",
         "edgeproxy ca-sets list --activated-on PRODUCTION --json",

@@ -311,7 +311,13 @@ def build_parser(node_commands: Sequence[NodeCommand] = ()) -> argparse.Argument
     parser.add_argument("--version", action="version", version=f"edgeproxy {__version__}")
     top = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     for name, handler, text, options in node_commands:
-        p = top.add_parser(name, help=text, description=text)
+        p = top.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=examples.of("", name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.add_argument("-c", "--config", required=True, help="node config file (TOML)")
         for flag, kwargs in options:
             p.add_argument(flag, **kwargs)
