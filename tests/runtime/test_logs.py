@@ -9,15 +9,19 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edgeproxy.authz.policy import Decision
+from edgeproxy.config.model import LogConfig
 from edgeproxy.dataplane import observe
 from edgeproxy.dataplane.http import AccessRecord, ConnectionFacts
+from edgeproxy.runtime import logs
 from edgeproxy.runtime.logs import BatchedHandler, JsonFormatter, json_line, utc_iso
 
 
@@ -218,3 +222,57 @@ def test_utc_iso_agrees_over_many_seconds_and_back() -> None:
     stamps += sorted(stamps[:200])  # the same seconds in order: the cached text is reused
     for created in stamps:
         assert utc_iso(created) == datetime.fromtimestamp(created, UTC).isoformat()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """`configure` rewires the root logger, the access loggers and aiohttp's; put them back."""
+    names = ("edgeproxy.access", "edgeproxy.access.request", "aiohttp.access")
+    root = logging.getLogger()
+    saved = [(root, root.handlers[:], root.level, root.propagate)]
+    for name in names:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.handlers[:], logger.level, logger.propagate))
+    yield
+    for handler in logs._handlers:
+        handler.close()
+    logs._handlers.clear()
+    for logger, handlers, level, propagate in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+@pytest.mark.parametrize(
+    ("level", "written"),
+    [
+        ("debug", ["debug", "info", "warning", "error"]),
+        ("info", ["info", "warning", "error"]),
+        ("warning", ["warning", "error"]),
+        ("error", ["error"]),
+    ],
+)
+def test_log_level_filters_every_logger_but_the_access_log(
+    level: str, written: list[str], tmp_path: Path, restore_logging: None
+) -> None:
+    path = tmp_path / "node.log"
+    sink = logs.configure(LogConfig(level=level, file=path))
+    node = logging.getLogger("edgeproxy.node")
+    node.debug("a debug line")
+    node.info("an info line")
+    node.warning("a warning line")
+    node.error("an error line")
+    # Refused handshakes and request lines are the access log's: `level` leaves them alone.
+    logging.getLogger("edgeproxy.access").info("handshake failed")
+    logging.getLogger("edgeproxy.access.request").info("request")
+    sink(json_line("edgeproxy.access", "request", {"path": "/"}, 0.0))
+    for handler in logs._handlers:
+        handler.flush()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(line["logger"], line["level"]) for line in lines] == [
+        *(("edgeproxy.node", name) for name in written),
+        ("edgeproxy.access", "info"),
+        ("edgeproxy.access.request", "info"),
+        ("edgeproxy.access", "info"),
+    ]
+    assert [line["message"] for line in lines][-3:] == ["handshake failed", "request", "request"]
