@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
@@ -129,21 +130,62 @@ OVERSIZE_HELLO = (
 
 
 @pytest.mark.parametrize(
-    ("payload", "reason"),
+    ("payload", "reason", "detail"),
     [
-        (b"GET / HTTP/1.1\r\nHost: api.test\r\n\r\n", "plain_http"),
-        (b"\x00garbage that is not TLS\r\n" * 4, "not_tls"),
-        (OVERSIZE_HELLO, "client_hello_too_large"),
+        (
+            b"GET / HTTP/1.1\r\nHost: api.test\r\n\r\n",
+            "plain_http",
+            "plaintext HTTP on the TLS port",
+        ),
+        (
+            b"\x00garbage that is not TLS\r\n" * 4,
+            "not_tls",
+            "first byte 0x00 is not a TLS handshake record",
+        ),
+        (
+            OVERSIZE_HELLO,
+            "client_hello_too_large",
+            f"ClientHello of {MAX_CLIENT_HELLO + 5000} bytes exceeds {MAX_CLIENT_HELLO}",
+        ),
     ],
 )
 async def test_not_tls_at_all_has_its_own_reason(
-    node: Running, access_log: AccessLog, payload: bytes, reason: str
+    node: Running, access_log: AccessLog, payload: bytes, reason: str, detail: str
 ) -> None:
     await asyncio.to_thread(send_raw, node.port, payload)
     line = last_refusal(access_log)
-    assert (line.verify_reason, line.edge_certificate, line.sni) == (reason, None, None)
-    assert (line.tls_version, line.ca_set, line.client_subject) == (None, None, None)
-    assert line.detail
+    fields = vars(line)
+    # Refused before any TLS: no edge certificate, SNI, set or certificate to name, only who
+    # connected and why. Every field the line carries, so one added or dropped fails here.
+    assert set(fields) == {
+        "time", "level", "logger", "message", "event", "client_address", "client_port",
+        "edge_certificate", "sni", "verify_result", "verify_reason", "detail", "tls_version",
+        "ca_set", "ca_set_version", "verify_error", "verify_depth", "client_subject",
+        "client_issuer", "client_serial", "client_sha256", "client_not_before",
+        "client_not_after", "revocation_source", "revoked_at", "revocation", "duration",
+        "repeated",
+    }  # fmt: skip
+    assert (line.level, line.logger) == ("info", "edgeproxy.access")
+    assert (line.message, line.event) == ("handshake failed", "handshake")
+    assert datetime.fromisoformat(line.time).tzinfo is not None
+    assert line.client_address == "127.0.0.1"
+    assert isinstance(line.client_port, int)
+    assert 0 < line.client_port < 65536
+    assert line.client_port != node.port
+    assert line.edge_certificate is None
+    assert line.sni is None
+    assert line.verify_result == "FAILED"
+    assert line.verify_reason == reason
+    assert line.detail == detail
+    assert line.tls_version is None
+    assert (line.ca_set, line.ca_set_version) == (None, None)
+    assert (line.verify_error, line.verify_depth) == (None, None)
+    for field in ("subject", "issuer", "serial", "sha256", "not_before", "not_after"):
+        assert getattr(line, f"client_{field}") is None, field
+    assert (line.revocation, line.revocation_source, line.revoked_at) == ("not_checked", None, None)
+    assert isinstance(line.duration, float)
+    assert line.duration >= 0
+    assert line.repeated == 0
 
 
 async def test_identical_refusals_are_sampled_and_counted(
