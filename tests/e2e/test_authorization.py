@@ -30,8 +30,10 @@ def spki_pin(client: Client) -> str:
 
 
 def api_rules(pki: E2ePki) -> dict[str, Any]:
-    """alice: spiffe://partner-a/alice, alice.clients.test, O=Partner A (CA A).
-    carol: spiffe://partner-c/carol, carol.clients.test, O=Partner C (intermediate of root C)."""
+    """alice: spiffe://partner-a/alice, alice.clients.test, CN=alice, O=Partner A (CA A).
+    bob: spiffe://partner-b/bob, bob.clients.test, CN=bob, O=Partner B (CA B).
+    carol: spiffe://partner-c/carol, carol.clients.test, CN=carol, O=Partner C (intermediate of
+    root C)."""
     return {
         "default": "deny",
         "rules": [
@@ -51,7 +53,13 @@ def api_rules(pki: E2ePki) -> dict[str, Any]:
                 "path_prefix": "/api/",
                 "allow": [{"spki_sha256": spki_pin(pki.alice)}],
             },
-            {"path_prefix": "/health"},
+            {
+                "name": "named",
+                "path_prefix": "/named/",
+                # A subject glob: alice's CN, neither an exact value nor a prefix of it.
+                "allow": [{"subject": {"CN": "a*e"}}],
+            },
+            {"path_prefix": "/health"},  # last: a test replaces it
         ],
     }
 
@@ -78,7 +86,9 @@ async def ruled(pki: E2ePki, node_files: MakeFiles, start_node: StartNode) -> Ru
         ),
     ]
     running = await start_node(node_files(edges=edges))
-    running.set_id, running.version = await running.admin.publish([pki.ca_a.pem, pki.root.pem])
+    running.set_id, running.version = await running.admin.publish(
+        [pki.ca_a.pem, pki.ca_b.pem, pki.root.pem]
+    )
     return running
 
 
@@ -89,15 +99,19 @@ TABLE = [
     ("alice", "GET", "/api/admin/users", 200),
     ("alice", "GET", "/admin/", 403),  # no rule: default deny
     ("alice", "GET", "/api/orders?again", 200),
+    ("alice", "GET", "/named/profile", 200),  # subject CN glob
+    ("bob", "GET", "/health", 200),  # verified (CA B) ...
+    ("bob", "GET", "/named/profile", 403),  # ... but his CN is not matched by the glob
     ("carol", "GET", "/api/orders", 200),  # DNS glob
     ("carol", "POST", "/api/orders", 403),  # another key
     ("carol", "GET", "/api/admin/users", 403),  # the subject deny precedes anyVerified
     ("carol", "GET", "/health", 200),
+    ("carol", "GET", "/named/profile", 403),
 ]
 
 
 @pytest.mark.parametrize("protocol", ["h1", "h2"])
-@pytest.mark.parametrize("who", ["alice", "carol"])
+@pytest.mark.parametrize("who", ["alice", "bob", "carol"])
 async def test_allow_and_deny_per_certificate_path_and_method_on_kept_alive_connections(
     ruled: Running,
     pki: E2ePki,
