@@ -14,9 +14,9 @@ from edgeproxy.domain.clients import ClientObservation, describe
 from edgeproxy.domain.model import Network
 from edgeproxy.service.truststore import Truststore
 from support.admin import Api
-from support.pki import Issued, Pki
+from support.pki import AGE, Issued, Pki, aged_chain
 
-from .steps import activate, new_set, new_version
+from .steps import Clock, activate, new_set, new_version, version_body
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,9 @@ async def _seen(
     handshakes: int = 1,
     requests: int = 0,
     network: Network = Network.STAGING,
+    sent: tuple[Issued, ...] = (),
 ) -> None:
+    """`client` seen by `node`; `sent`: the intermediates it presented after its certificate."""
     now = datetime.now(UTC)
     subject, issuer, sans = describe(client.der)
     record = ClientObservation(
@@ -66,7 +68,7 @@ async def _seen(
         subject=subject,
         issuer=issuer,
         sans=sans,
-        chain_der=(client.der,),
+        chain_der=(client.der, *(c.der for c in sent)),
         first_seen=now - timedelta(hours=1),
         last_seen=now,
         handshakes=handshakes,
@@ -78,9 +80,9 @@ async def _seen(
     )
 
 
-async def _impact(api: Api, p: Partners, version: int, network: str = "STAGING") -> dict:
+async def _impact(api: Api, set_id: int, version: int, network: str = "STAGING") -> dict:
     reply = await api.get(
-        f"/ca-sets/{p.set_id}/versions/{version}/impact", params={"network": network}
+        f"/ca-sets/{set_id}/versions/{version}/impact", params={"network": network}
     )
     assert reply.status == 200, reply.body
     return dict(reply.body)
@@ -95,7 +97,7 @@ async def test_impact_lists_exactly_the_clients_the_version_would_refuse(
     await _seen(truststore, "edge-2", p.client_a, handshakes=1)  # a second batch adds up
     await _seen(truststore, "edge-2", p.client_b, handshakes=7)
 
-    impact = await _impact(api, p, p.only_b)
+    impact = await _impact(api, p.set_id, p.only_b)
     assert (impact["clientsObserved"], impact["activeVersion"]) == (2, p.both)
     (refused,) = impact["wouldBeRefused"]
     assert refused["fingerprintSha256"] == _print(p.client_a)
@@ -106,8 +108,8 @@ async def test_impact_lists_exactly_the_clients_the_version_would_refuse(
     assert impact["newlyAccepted"] == []
 
     # Nothing seen on PRODUCTION; the version in force changes nothing.
-    assert (await _impact(api, p, p.only_b, "PRODUCTION"))["clientsObserved"] == 0
-    assert (await _impact(api, p, p.both))["wouldBeRefused"] == []
+    assert (await _impact(api, p.set_id, p.only_b, "PRODUCTION"))["clientsObserved"] == 0
+    assert (await _impact(api, p.set_id, p.both))["wouldBeRefused"] == []
 
 
 async def test_an_activation_that_would_refuse_clients_needs_an_acknowledgement(
@@ -144,7 +146,7 @@ async def test_rollback_goes_back_to_the_version_before(
         {"network": "STAGING", "acknowledgeImpact": True},
     )
     # What going back does: the client version 2 refuses is accepted again.
-    back = await _impact(api, p, p.both)
+    back = await _impact(api, p.set_id, p.both)
     assert [c["fingerprintSha256"] for c in back["newlyAccepted"]] == [_print(p.client_a)]
     assert back["newlyAccepted"][0]["reason"] == "unknown_ca"  # why it is refused now
 
@@ -179,6 +181,57 @@ async def test_diff_of_two_versions(api: Api, partners: Partners, pki: Pki) -> N
     )
     assert flags.body["flags"] == [{"name": "requireRootCertificate", "from": False, "to": True}]
     assert [c["subject"] for c in flags.body["added"]] == ["CN=CA-C"]
+
+
+def _reasons(impact: dict) -> dict[str, str]:
+    return {c["fingerprintSha256"]: c["reason"] for c in impact["wouldBeRefused"]}
+
+
+async def test_impact_names_an_expired_anchor_and_no_path_to_a_root(
+    api: Api, truststore: Truststore, clock: Clock
+) -> None:
+    """Reasons other than unknown_ca, as the edge gives them (tls/test_engine.py
+    `test_the_handshake_and_the_impact_verifier_give_the_same_reason` holds the same cases
+    against real handshakes)."""
+    aged = aged_chain()
+    set_id = await new_set(api, "partners")
+    active = await new_version(api, set_id, aged.intermediate.pem)  # a partial chain
+    await activate(api, set_id, active)
+    sends = aged.client  # presents its intermediate
+    alone = aged.other_client  # presents its certificate only
+    await _seen(truststore, "edge-1", sends, sent=(aged.intermediate,))
+    await _seen(truststore, "edge-1", alone)
+
+    # The literal case, an intermediate alone under requireRootCertificate, cannot be a version.
+    refused = await api.post(
+        f"/ca-sets/{set_id}/versions",
+        version_body(aged.intermediate.pem, requireRootCertificate=True),
+    )
+    assert (refused.status, refused.errors) == (
+        400,
+        [("missing-root-certificate", "/certificates/0")],
+    )
+    # No path to the root: the version holds the root only, one client sends no intermediate.
+    rooted = await new_version(api, set_id, aged.root.pem, requireRootCertificate=True)
+    assert _reasons(await _impact(api, set_id, rooted)) == {_print(alone): "unknown_ca"}
+
+    # Versions made while the old copy of the root was valid; it has expired since.
+    clock.advance(-AGE)
+    strict = await new_version(
+        api, set_id, aged.intermediate.pem, aged.root_expired.pem, requireRootCertificate=True
+    )
+    old_root = await new_version(api, set_id, aged.root_expired.pem)
+    clock.advance(AGE)
+    # requireRootCertificate: every path must reach the root, which has expired.
+    assert _reasons(await _impact(api, set_id, strict)) == {
+        _print(sends): "expired",
+        _print(alone): "expired",
+    }
+    # The expired root as the only anchor: expired where a path reaches it.
+    assert _reasons(await _impact(api, set_id, old_root)) == {
+        _print(sends): "expired",
+        _print(alone): "unknown_ca",
+    }
 
 
 @pytest.mark.parametrize(

@@ -379,3 +379,47 @@ class Pki(KeyRing):
             else [],
         )
         return Issued(cert, own)
+
+
+# How long ago an aged root was taken into a version: it was valid then, and expired 35 days ago.
+AGE = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class AgedChain:
+    """A root that expired after a version took it in (`root_expired`), its twin of the same
+    name and key valid today (`root`), an intermediate under that key valid over both periods,
+    and two client certificates (clientAuth) under the intermediate, valid today."""
+
+    root_expired: Issued
+    root: Issued
+    intermediate: Issued
+    client: Issued
+    other_client: Issued
+
+
+def aged_chain() -> AgedChain:
+    """An `AgedChain`; a version made with a clock `AGE` behind takes `root_expired` in."""
+    today = Pki()
+    long_ago = Pki(today.now - AGE)
+    root = today.ca("Aged Root")
+    intermediate = today.ca("Aged Intermediate", issuer=root, valid=(-AGE - DAY, 365 * DAY))
+
+    def client(cn: str) -> Issued:
+        key = today.key()
+        cert = leaf_certificate(
+            common_name(cn),
+            key,
+            intermediate,
+            not_before=today.now - DAY,
+            not_after=today.now + 30 * DAY,
+        )
+        return Issued(cert, key)
+
+    return AgedChain(
+        root_expired=long_ago.ca("Aged Root", key=root.key),
+        root=root,
+        intermediate=intermediate,
+        client=client("aged client"),
+        other_client=client("aged client 2"),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -22,8 +23,10 @@ from edgeproxy.tls.engine import (
     TlsEngine,
     TlsError,
 )
+from edgeproxy.tls.recheck import judge_chain
 from edgeproxy.tls.session import Reason, VerifyResult
-from edgeproxy.tls.trust import TrustState
+from edgeproxy.tls.trust import TrustAnchors, TrustState
+from support.pki import AgedChain, aged_chain
 
 from .conftest import API, Handshake, Pki, der, state_of
 
@@ -405,3 +408,52 @@ def test_request_mode_never_resumes(pki: Pki, state_for: StateFor, connect: Conn
     again = connect(state, ctx, session=first.obj.session)
     assert complete(again).session.verify_reason is Reason.EXPIRED
     assert not again.obj.session_reused
+
+
+@pytest.fixture(scope="module")
+def aged() -> AgedChain:
+    return aged_chain()
+
+
+# (anchors, require_root, what the client sends, the reason; None: accepted)
+EDGE_AND_JUDGE_CASES = [
+    # The root expired: requireRootCertificate must reach it; a partial chain stops before it.
+    (("intermediate", "root_expired"), True, ("client", "intermediate"), Reason.EXPIRED),
+    (("intermediate", "root_expired"), False, ("client", "intermediate"), None),
+    # The only anchor expired.
+    (("root_expired",), False, ("client", "intermediate"), Reason.EXPIRED),
+    (("root",), True, ("client", "intermediate"), None),
+    # No path to the root: the client sends no intermediate, the version holds none.
+    (("root",), True, ("client",), Reason.UNKNOWN_CA),
+    (("intermediate",), False, ("client",), None),
+    # An intermediate alone under requireRootCertificate (validation refuses such a version).
+    (("intermediate",), True, ("client", "intermediate"), Reason.UNKNOWN_CA),
+]
+
+
+@pytest.mark.parametrize(("held", "require_root", "sent", "reason"), EDGE_AND_JUDGE_CASES)
+def test_the_handshake_and_the_impact_verifier_give_the_same_reason(
+    pki: Pki,
+    state_for: StateFor,
+    connect: Connect,
+    aged: AgedChain,
+    tmp_path: Path,
+    held: tuple[str, ...],
+    require_root: bool,
+    sent: tuple[str, ...],
+    reason: Reason | None,
+) -> None:
+    """What the impact API reports (tls/recheck.py `judge_chain`) is what the edge refuses with."""
+    certs = [getattr(aged, name) for name in held]
+    anchors = TrustAnchors("p", 1, tuple(c.der for c in certs), require_root)
+    chain = [getattr(aged, name) for name in sent]
+    assert judge_chain([c.der for c in chain], anchors) is reason
+    pem = tmp_path / "client.pem"
+    pem.write_text(aged.client.key_pem + "".join(c.pem for c in chain))
+    client = pki.client_context()
+    client.load_cert_chain(pem)
+    hs = connect(state_for(anchors=anchors), client)
+    if reason is None:
+        assert complete(hs).session.verify_result is VerifyResult.SUCCESS
+    else:
+        assert failed(hs).reason is reason
