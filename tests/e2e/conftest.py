@@ -15,10 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.domain.secrets import generate_kek
-from support.admin import Admin, Api, OpenApiChecker
-from support.nodes import ADMIN_TOKEN, InProcessNode, NodeFiles, Status, SubprocessNode, poll
+from support.admin import Admin
+from support.nodes import InProcessNode, NodeFiles, Status, SubprocessNode, admin_client
 from support.origin import RecordingOrigin
 
 from .pki import E2ePki, make_pki
@@ -88,12 +87,6 @@ class Running:
 
 
 StartNode = Callable[[NodeFiles], Awaitable[Running]]
-_CHECKER = OpenApiChecker(openapi_document())
-
-
-def admin_client(http: aiohttp.ClientSession, url: str) -> Admin:
-    """The node's admin API as its operator uses it; every exchange checked against OpenAPI."""
-    return Admin(Api(http, _CHECKER, {"admin": ADMIN_TOKEN}, origin=url), poll)
 
 
 @pytest.fixture

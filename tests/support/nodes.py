@@ -1,5 +1,5 @@
 """Running a node for the end-to-end tests: its config file, in-process or as a subprocess, and a
-client for its status listener (the admin API's client is `support.admin.Admin`).
+client for its status listener; `admin_client` points `support.admin.Admin` at a node.
 
 In-process nodes run the real `edgeproxy.node.run.serve` in the test's event loop; the role classes
 it constructs are wrapped (never replaced) so the test learns the ports bound for `:0`.
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from edgeproxy.admin.openapi import openapi_document
 from edgeproxy.admin.server import AdminRole
 from edgeproxy.config.model import Config
 from edgeproxy.config.parse import load_config
@@ -33,7 +35,7 @@ from edgeproxy.dataplane.edge import EdgeRole
 from edgeproxy.node import run as node_module
 from edgeproxy.node import signals as signals_module
 from edgeproxy.node.status import StatusRole
-from support.admin import CA_SET
+from support.admin import CA_SET, Admin, Api, OpenApiChecker
 
 ADMIN_TOKEN = "e2e-admin-token"  # a test token; the config holds its SHA-256
 POLL = 0.05  # seconds between polls of anything
@@ -119,6 +121,7 @@ class NodeFiles:
     # (name, role, token) of each admin token; the config holds their SHA-256.
     tokens: tuple[tuple[str, str, str], ...] = (("ops", "admin", ADMIN_TOKEN),)
     kek_file: Path | None = None  # [store] key_encryption_key_file
+    workers: int = 1  # [edge] workers: edge processes sharing the port (written when not 1)
 
     @property
     def path(self) -> Path:
@@ -164,6 +167,7 @@ class NodeFiles:
             "",
             "[edge]",
             f'listen = "127.0.0.1:{self.edge_port}"',
+            *([f"workers = {self.workers}"] if self.workers != 1 else []),
             "",
             "[edge.limits]",
             *(f"{k} = {_toml(v)}" for k, v in self.limits.items()),
@@ -334,17 +338,18 @@ class InProcessNode:
 class SubprocessNode:
     """`python -m edgeproxy serve -c FILE`, stderr (JSON log lines) to a file the test reads."""
 
-    def __init__(self, files: NodeFiles) -> None:
+    def __init__(self, files: NodeFiles, env: Mapping[str, str] | None = None) -> None:
         if not files.admin_port:
             files.use_free_ports()
         self.files = files
+        self.env = dict(env or {})  # added to the test's environment (e.g. TMPDIR)
         self.path = files.write()
         self.stderr_path = files.directory / "node.stderr"
         self.stdout_path = files.directory / "node.stdout"
         self.process: asyncio.subprocess.Process | None = None
 
     async def spawn(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "edgeproxy", "serve", "-c", str(self.path),
@@ -414,6 +419,16 @@ class SubprocessNode:
 
 
 # -- admin API and status clients -----------------------------------------------------------------
+
+
+@functools.cache
+def _checker() -> OpenApiChecker:
+    return OpenApiChecker(openapi_document())
+
+
+def admin_client(http: aiohttp.ClientSession, url: str) -> Admin:
+    """The node's admin API as its operator uses it; every exchange checked against OpenAPI."""
+    return Admin(Api(http, _checker(), {"admin": ADMIN_TOKEN}, origin=url), poll)
 
 
 class Status:
