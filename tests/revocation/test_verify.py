@@ -15,8 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from edgeproxy.revocation.answer import Status
 from edgeproxy.revocation.ocsp import build_request, responder_url
 from edgeproxy.revocation.verify import Untrusted, verify_response
-
-from .pki import HOUR, Issued, Pki, now
+from support.revocation_pki import HOUR, Issued, Pki, now
 
 
 def respond(

@@ -6,10 +6,10 @@ from __future__ import annotations
 from cryptography.x509 import ocsp
 
 from edgeproxy.config.model import OcspConfig
+from support.revocation_pki import Pki
 
 from .conftest import StartResponder
 from .harness import Client, Origin, Refused, StartEdgeClocked
-from .pki import Pki
 from .responders import BuiltBackend
 
 SOFT = OcspConfig(enabled=True)

@@ -27,8 +27,7 @@ from edgeproxy.domain.model import Network
 from edgeproxy.tls.contexts import build_state
 from edgeproxy.tls.session import TlsSession
 from edgeproxy.tls.trust import TrustAnchors, TrustState
-
-from .pki import API, Pki
+from support.revocation_pki import API, Pki
 
 LIMITS = EdgeLimits(client_hello_timeout=2.0, handshake_timeout=2.0, drain_timeout=1.0)
 

@@ -1,4 +1,5 @@
-"""Test-time PKI for the revocation tests (12: generated, never checked in).
+"""Test-time PKI for the revocation tests (tests/revocation, tests/dataplane/revocation), made at
+test time and never checked in; `pki` is their shared session fixture.
 
 EC P-256 throughout (fast to make). The client CA issues leaves carrying an AIA OCSP URL, two
 delegated responder certificates (with and without EKU OCSPSigning) and CRLs; an unrelated CA
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -157,3 +159,9 @@ def _aia(ocsp_url: str) -> x509.AuthorityInformationAccess:
         AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
     )
     return x509.AuthorityInformationAccess([aia])
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """Imported by the conftest of each revocation test package."""
+    return Pki(tmp_path_factory.mktemp("revocation-pki"))

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from edgeproxy.config.model import OcspConfig
+from support.revocation_pki import Issued, Pki
 
 from .conftest import StartEdge, StartResponder
 from .harness import Client, Origin, Refused, get_once
-from .pki import Issued, Pki
 from .responders import OpenSslBackend, Responder
 
 pytestmark = [

@@ -19,10 +19,10 @@ from cryptography.x509 import ocsp
 from edgeproxy.config.model import OcspConfig
 from edgeproxy.revocation.verify import key_hash
 from edgeproxy.tls.trust import TrustAnchors
+from support.revocation_pki import Ca, Issued, Pki
 
 from .conftest import StartEdge, StartResponder
 from .harness import Client, Origin, Refused, get_once
-from .pki import Ca, Issued, Pki
 from .responders import OpenSslBackend
 from .test_ocsp_openssl import _closed_port
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
-from .pki import HOUR, Ca, Issued, now
+from support.revocation_pki import HOUR, Ca, Issued, now
 
 PROCESS_TIMEOUT = 5.0
 

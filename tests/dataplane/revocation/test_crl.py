@@ -9,10 +9,10 @@ import json
 import pytest
 
 from edgeproxy.config.model import OcspConfig
+from support.revocation_pki import HOUR, Pki, now
 
 from .conftest import StartEdge
 from .harness import Client, Origin, Refused, get_once
-from .pki import HOUR, Pki, now
 
 SOFT = OcspConfig(enabled=False, failure_mode="soft")
 HARD = OcspConfig(enabled=False, failure_mode="hard")

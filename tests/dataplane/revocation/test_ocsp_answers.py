@@ -12,10 +12,10 @@ import pytest
 from cryptography.x509 import ocsp
 
 from edgeproxy.config.model import OcspConfig
+from support.revocation_pki import API, HOUR, Pki
 
 from .conftest import StartEdge, StartResponder
 from .harness import Client, Origin, Refused, get_once
-from .pki import API, HOUR, Pki
 from .responders import BuiltBackend
 
 HARD = OcspConfig(enabled=True, failure_mode="hard", timeout=3.0)

@@ -26,10 +26,10 @@ from edgeproxy.service.versions import VersionDraft
 from edgeproxy.store import Store
 from edgeproxy.tls.contexts import build_state, session_id_context
 from edgeproxy.tls.trust import TrustAnchors, context_key
+from support.revocation_pki import HOUR, Pki, now
 
 from .conftest import StartResponder
 from .harness import Origin, Refused, edge_config, get_once
-from .pki import HOUR, Pki, now
 from .responders import BuiltBackend
 
 
