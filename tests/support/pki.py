@@ -5,7 +5,8 @@ cryptography signs only with SHA-2 or better, writes only X.509 v3 and insists o
 nextUpdate. What the product must refuse or warn about for those reasons is re-assembled here
 from DER and signed by hand: `resign_weak`, `make_v1`, `crl_without_next_update`.
 
-(tests/ is on sys.path through pyproject's `pythonpath`, so any test module can `import pkitools`.)
+(tests/ is on sys.path through pyproject's `pythonpath`, so any test module can import
+`support.pki`.)
 """
 
 from __future__ import annotations

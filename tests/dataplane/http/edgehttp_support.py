@@ -1,7 +1,7 @@
 """Helpers for the HTTP proxy tests: a test-time PKI, TLS sessions, a raw HTTP/1.1 client.
 
-(tests/http has no __init__.py on purpose: as a package it would be named `http` under the
-project's pytest import mode and shadow the standard library. Hence this uniquely named module.)
+(Imported relatively by the modules beside it: the package is `dataplane.http`, so no top-level
+module named `http` shadows the standard library.)
 """
 
 from __future__ import annotations
