@@ -22,7 +22,9 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -180,6 +182,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
+    runner_fn: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
 

@@ -9,6 +9,7 @@ its TLS record work and that of the client.
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import sys
@@ -41,7 +42,7 @@ def measure(rig: Rig, rate: float, *, seconds: float, runs: int) -> dict[str, An
         for name in names:
             port, tls = ports[name]
             results[name].append(
-                procs.least_disturbed(lambda p=port, t=tls: _run(rig, p, rate, seconds, t))
+                procs.least_disturbed(functools.partial(_run, rig, port, rate, seconds, tls))
             )
     out: dict[str, Any] = {"offered_rps": rate}
     for name, runs_ in results.items():

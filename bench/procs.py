@@ -237,7 +237,7 @@ class CpuMeter:
         self._tasks = _task_seconds()
         self._ours = tree_cpu_seconds(os.getpid())
 
-    def read(self) -> dict[str, object]:
+    def read(self) -> dict[str, Any]:
         wall = max(time.monotonic() - self._t, 1e-9)
         cpus = [(b - a) / wall for a, b in zip(self._cpus, cpu_busy_seconds(), strict=False)]
         proxy = (sum(cpu_seconds(p) for p in self.pids) - self._procs) / wall

@@ -8,6 +8,7 @@ work aims at. Either cell is empty when the figure has none, `met?` is `n/a` whe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,6 +32,12 @@ class Row:
 
 
 HEADER = Row("figure", "nginx", "edgeproxy", "ratio", "floor", "met?", "target", "met?")
+
+
+def _per_proxy(cells: Iterable[str]) -> tuple[str, str]:
+    """A row's two measured cells, in PROXIES order (nginx, then edgeproxy)."""
+    nginx, edgeproxy = cells
+    return nginx, edgeproxy
 
 
 def _f(value: float | None, digits: int = 0) -> str:
@@ -124,7 +131,7 @@ def _http2_rows(h2: dict[str, Any]) -> list[Row]:
     rows.append(
         Row(
             "  HTTP/2 client without a certificate",
-            *("refused" if refused[name] else "SERVED" for name in PROXIES),
+            *_per_proxy("refused" if refused[name] else "SERVED" for name in PROXIES),
             "",
             "refused",
             ok,
@@ -234,7 +241,7 @@ def _trust_rows(results: dict[str, Any]) -> list[Row]:
         rows.append(
             Row(
                 f"handshakes failed across {during['switches']} trust changes under load",
-                *cells,
+                *_per_proxy(cells),
                 "",
                 "0",
                 ok,
@@ -300,7 +307,7 @@ def _held_row(held: dict[str, Any]) -> Row:
     )
     return Row(
         f"{e['requested']:,} concurrent idle mTLS connections, one worker",
-        *cells,
+        *_per_proxy(cells),
         "",
         "held, no errors",
         ok,
@@ -323,7 +330,7 @@ def _after_burst_row(burst: dict[str, Any], mem: dict[str, Any] | None) -> Row:
     limit = None if idle is None else 2 * idle + 50 * MB
     return Row(
         f"RSS {wait:.0f} s after the {burst['connections']:,}-connection burst, MiB",
-        *cells,
+        *_per_proxy(cells),
         _f(_ratio(rss, burst["nginx"]["rss"]), 1),
         "(info)",
         "",

@@ -92,7 +92,7 @@ def _background(wait: float) -> list[float]:
     while True:
         meter = procs.CpuMeter([])
         time.sleep(1.0)
-        busy: list[float] = meter.read()["cpus"]  # type: ignore[assignment]
+        busy: list[float] = meter.read()["cpus"]
         if max(busy, default=0) < 0.15 or time.monotonic() >= deadline:
             return busy
         print(f"bench: waiting for a quieter machine (CPUs busy: {busy})", flush=True)

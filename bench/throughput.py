@@ -8,6 +8,7 @@ of proxy CPU, the fairer ratio when one side was held back by the load generator
 
 from __future__ import annotations
 
+import functools
 import statistics
 import subprocess
 from collections.abc import Callable
@@ -31,7 +32,7 @@ def _measure(rig: Rig, name: str, *, keepalive: bool, concurrency: int, seconds:
         timeout=seconds + 30,
     )
     cpu = meter.read()
-    busy = float(cpu["proxy_cpu"])  # type: ignore[arg-type]
+    busy = float(cpu["proxy_cpu"])
     return {
         "rps": result.rps,
         "complete": result.complete,
@@ -68,7 +69,7 @@ def alternate(
     for i in range(runs):
         order = PROXIES if i % 2 == 0 else tuple(reversed(PROXIES))
         for name in order:
-            results[name].append(procs.least_disturbed(lambda name=name: one_run(name, seconds)))
+            results[name].append(procs.least_disturbed(functools.partial(one_run, name, seconds)))
     return {name: summary(r) for name, r in results.items()}
 
 

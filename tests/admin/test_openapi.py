@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate as validate_openapi
 
 from edgeproxy.admin.console import CONSOLE_HANDLERS
@@ -20,10 +22,18 @@ from support.pki import Pki
 from .steps import Fleet, new_set, new_version
 
 
+def _app(api: Api) -> web.Application:
+    """The application under test (these tests drive it in process, through a TestClient)."""
+    assert isinstance(api.client, TestClient)
+    app = api.client.app
+    assert app is not None
+    return app
+
+
 def _served(api: Api) -> dict[tuple[str, str], Any]:
     """(method, path) → handler of every API route the running app serves, HEAD twins and the
     console's pages and sign-in aside (docs/api.md, Console: not part of the API)."""
-    router = api.client.app.router
+    router = _app(api).router
     return {
         (route.method, route.resource.canonical): route.handler
         for route in router.routes()
@@ -57,11 +67,11 @@ async def test_documented_operations_are_exactly_the_served_routes(api: Api) -> 
 
 
 async def test_every_get_also_answers_head_as_the_document_says(api: Api) -> None:
-    router = api.client.app.router
+    router = _app(api).router
     heads = {
         r.resource.canonical
         for r in router.routes()
-        if r.method == "HEAD" and r.handler not in CONSOLE_HANDLERS
+        if r.method == "HEAD" and r.handler not in CONSOLE_HANDLERS and r.resource is not None
     }
     gets = {path for method, path in _served(api) if method == "GET"}
     assert heads == gets
@@ -143,7 +153,7 @@ def _reply(status: int, body: Any, content_type: str = "application/json") -> Re
 
 
 def test_checker_refuses_an_undocumented_field(checker: OpenApiChecker) -> None:
-    body = {"caSets": []}
+    body: dict[str, Any] = {"caSets": []}
     checker.check("GET", "/mtls-edge-truststore/v2/ca-sets", _reply(200, body))
     with pytest.raises(AssertionError, match="documented schema"):
         checker.check("GET", "/mtls-edge-truststore/v2/ca-sets", _reply(200, {**body, "x": 1}))

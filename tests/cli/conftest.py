@@ -239,7 +239,7 @@ def pki(tmp_path: Path) -> Pki:
     intermediate = root.create_child_ca()
     leaf = root.issue_cert("client.example.com")
     short, short_key = short_lived_ca(days=5)
-    files = {
+    files: dict[str, list[bytes | trustme.Blob]] = {
         # The seed workflow's upload: one file holding a root, its intermediate and another root.
         "bundle.pem": [root.cert_pem, intermediate.cert_pem, other.cert_pem],
         "intermediate.pem": [intermediate.cert_pem],

@@ -12,14 +12,14 @@ from edgeproxy.domain.edge_certificates import (
     validate_server_chain,
 )
 from edgeproxy.domain.edge_model import MutualAuth, OcspSettings
-from edgeproxy.domain.errors import ValidationError
+from edgeproxy.domain.errors import FieldError, ValidationError
 from edgeproxy.domain.hostnames import covered_by
 from support.pki import DAY, Pki
 
 from .conftest import NOW
 
 
-def _types(items: tuple[object, ...]) -> list[str]:
+def _types(items: tuple[FieldError, ...]) -> list[str]:
     return [i.type for i in items]
 
 

@@ -14,7 +14,7 @@ import shutil
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -29,7 +29,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def in_thread(blocking: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+def in_thread(blocking: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     """`blocking` as a coroutine function that runs it in a worker thread."""
 
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:

@@ -85,6 +85,12 @@ class Running:
     def port(self) -> int:
         return self.node.edge_port
 
+    @property
+    def in_process(self) -> InProcessNode:
+        """The node started by `start_node` (not `spawn_node`), whose roles a test may read."""
+        assert isinstance(self.node, InProcessNode)
+        return self.node
+
 
 StartNode = Callable[[NodeFiles], Awaitable[Running]]
 

@@ -15,12 +15,16 @@ from pathlib import Path
 
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from support.pki import common_name, leaf_certificate, private_key_pem, trustme_issuer
+from support.pki import (
+    build_crl,
+    common_name,
+    leaf_certificate,
+    private_key_pem,
+    trustme_issuer,
+)
 
 # Every name the edge certificate answers for; the node config splits them among its edges.
 SERVER_NAMES = ("api.test", "*.api.test", "other.test", "forward.test")
@@ -173,21 +177,11 @@ def make_pki(directory: Path) -> E2ePki:
 
 def crl_revoking(ca: CaCert, revoked: x509.Certificate) -> str:
     """A PEM CRL of `ca`, revoking `revoked` since a minute ago, valid for a day."""
-    key = serialization.load_pem_private_key(ca.ca.private_key_pem.bytes(), None)
-    assert isinstance(key, CertificateIssuerPrivateKeyTypes)
     now = datetime.now(UTC)
-    entry = (
-        x509.RevokedCertificateBuilder()
-        .serial_number(revoked.serial_number)
-        .revocation_date(now - timedelta(minutes=1))
-        .build()
+    crl = build_crl(
+        trustme_issuer(ca.ca),
+        this_update=now - timedelta(minutes=1),
+        next_update=now + timedelta(days=1),
+        revoked=[revoked.serial_number],
     )
-    crl = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.cert.subject)
-        .last_update(now - timedelta(minutes=1))
-        .next_update(now + timedelta(days=1))
-        .add_revoked_certificate(entry)
-        .sign(key, hashes.SHA256())
-    )
-    return crl.public_bytes(serialization.Encoding.PEM).decode()
+    return crl.public_bytes(Encoding.PEM).decode()

@@ -6,6 +6,7 @@ unblocking lets it back in."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 
@@ -65,7 +66,7 @@ async def test_a_blocked_certificate_is_refused_on_every_node_and_cut_off_when_o
             expect=(201,),
         )
         for each in (node, second):
-            await poll(lambda each=each: refuses(each, pki, pki.alice), "alice refused")
+            await poll(functools.partial(refuses, each, pki, pki.alice), "alice refused")
         applied_in = time.monotonic() - started
         print(f"block applied on both nodes in {applied_in:.3f}s")  # measured, not asserted
         for each in (node, second):
@@ -75,8 +76,8 @@ async def test_a_blocked_certificate_is_refused_on_every_node_and_cut_off_when_o
         assert not handshake_done(
             await s_client(pki, node.port, "api.test", "-tls1_2", *alice_files)
         )
-        carol_files = ("-cert", str(pki.carol.cert), "-cert_chain", str(pki.carol.cert))
-        carol_files += ("-key", str(pki.carol.key))
+        chain, key = str(pki.carol.cert), str(pki.carol.key)
+        carol_files = ("-cert", chain, "-cert_chain", chain, "-key", key)
         assert handshake_done(await s_client(pki, node.port, "api.test", "-tls1_2", *carol_files))
         # The open connection: its next request never reaches the origin; carol's goes on.
         await assert_no_further_request(alice, origin, "/alice-2")

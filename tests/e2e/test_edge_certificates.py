@@ -134,8 +134,8 @@ class Load:
             start = time.monotonic()
             try:
                 status, leaf = await served(self.pki, port, self.pki.alice)
-            except (ssl.SSLError, OSError) as error:
-                self.done.append(Handshake(port, start, time.monotonic(), error=repr(error)))
+            except (ssl.SSLError, OSError) as failure:
+                self.done.append(Handshake(port, start, time.monotonic(), error=repr(failure)))
                 continue
             error = "" if status == 200 else f"HTTP {status}"
             self.done.append(Handshake(port, start, time.monotonic(), leaf, error))

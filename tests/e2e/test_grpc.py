@@ -112,8 +112,8 @@ async def test_a_non_ok_status_and_its_details_reach_the_client(channel: grpc.Ch
     with pytest.raises(grpc.RpcError) as failed:
         await asyncio.to_thread(call, b"x", timeout=WAIT)
     error = failed.value
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
-    assert error.details() == "the widget is not ready"  # type: ignore[attr-defined]
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.details() == "the widget is not ready"
 
 
 async def test_an_expired_deadline_cancels_the_origin_call_and_the_edge_serves_on(
@@ -122,7 +122,7 @@ async def test_an_expired_deadline_cancels_the_origin_call_and_the_edge_serves_o
     hold = channel.unary_unary(_method("Hold"))
     with pytest.raises(grpc.RpcError) as failed:
         await asyncio.to_thread(hold, b"x", timeout=0.5)
-    assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # grpc-timeout reached the origin untouched (its deadline, not the edge's), and the client's
     # cancel reached it as a reset of its stream.
     [remaining] = grpc_origin.remaining
@@ -142,7 +142,7 @@ async def test_a_client_without_a_certificate_is_refused_in_the_handshake(
         call = anonymous.unary_unary(_method("Unary"))
         with pytest.raises(grpc.RpcError) as failed:
             await asyncio.to_thread(call, b"hello", timeout=WAIT)
-    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
     assert grpc_origin.calls == []
 
 

@@ -4,6 +4,7 @@ HTTP/2, gets the same outcome, and the origin sees the same request, identity he
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,8 @@ from .pki import Client, E2ePki, crl_revoking
 
 pytestmark = pytest.mark.slow
 IDENTITY = ("X-Client-Cert-Verify", "X-Forwarded-Client-Cert", "Client-Cert", "Client-Cert-Chain")
+# (status, requests that reached the origin, the identity fields it saw, the problem body)
+Outcome = tuple[int | None, int, tuple[tuple[str, tuple[str, ...]], ...] | None, Any]
 
 # (case, client attribute of E2ePki or None, host, expected status: None = handshake refused)
 CASES = [
@@ -31,7 +34,7 @@ CASES = [
 async def _outcome(
     node: Running, pki: E2ePki, origin: RecordingOrigin, client: Client | None, host: str,
     protocol: str, path: str,
-) -> tuple[object, ...]:  # fmt: skip
+) -> Outcome:  # fmt: skip
     forged = {"X-Client-Cert-Verify": "SUCCESS", "Client_Cert": ":Zm9yZ2Vk:"}
     _run, status, body = await curl(
         pki, node.port, host, client, path, headers=forged, extra=(protocol,)

@@ -17,11 +17,11 @@ import pytest
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509 import ocsp
 
 from support.nodes import EdgeSpec, poll
 from support.origin import RecordingOrigin
+from support.pki import trustme_issuer
 
 from .clients import curl
 from .conftest import AccessLog, MakeFiles, StartNode
@@ -50,8 +50,7 @@ class Responder:
         self.hits += 1
         asked = ocsp.load_der_ocsp_request(await request.read())
         await asyncio.wait_for(self.gate.wait(), 10)
-        key = serialization.load_pem_private_key(self.ca.ca.private_key_pem.bytes(), None)
-        assert isinstance(key, CertificateIssuerPrivateKeyTypes)
+        key = trustme_issuer(self.ca.ca).key
         now = datetime.now(UTC)
         revoked = asked.serial_number in self.revoked
         builder = ocsp.OCSPResponseBuilder().add_response(

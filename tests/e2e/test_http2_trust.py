@@ -44,6 +44,7 @@ async def test_an_activation_that_drops_the_ca_sends_goaway_after_the_stream_in_
         goaway = alice.goaway()
         assert goaway is not None
         assert goaway.error_code == ErrorCodes.NO_ERROR
+        assert goaway.last_stream_id is not None
         assert goaway.last_stream_id >= in_flight  # the stream in flight is served ...
         lines = {r.path: r for r in access_log.records("request")}
         assert lines["/slow"].status == 200  # ... and was answered before the close

@@ -177,7 +177,7 @@ async def test_client_cert_chain_ends_at_the_anchor_of_a_partial_chain_set(
     assert chain_of(seen) == [pki.intermediate.cert.public_bytes(Encoding.DER)]
 
 
-def resumed_pair(pki: E2ePki, port: int, client: Client) -> bool:
+def resumed_pair(pki: E2ePki, port: int, client: Client) -> bool | None:
     """Two connections, the second resuming the first's session; True if it did resume."""
     context = pki.client_context(client)  # a session resumes only with the context that made it
     first = PinnedHTTPSConnection("api.test", port, context=context, timeout=TIMEOUT)

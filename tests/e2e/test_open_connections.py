@@ -76,7 +76,8 @@ async def test_an_activation_that_drops_the_ca_closes_its_open_connections_only(
         await assert_still_served(carol, "/carol-2")
         assert await closed_count(node, "unknown_ca") == 1  # carol's was judged and kept
         lines = [r for r in caplog.records if r.getMessage().startswith("closing a connection")]
-        assert [(r.edge_certificate, r.reason) for r in lines] == [("api", "unknown_ca")]
+        extra = [vars(r) for r in lines]  # the fields the log call passed as `extra`
+        assert [(e["edge_certificate"], e["reason"]) for e in extra] == [("api", "unknown_ca")]
     finally:
         alice.close()
         carol.close()

@@ -57,7 +57,7 @@ async def test_reload_rotates_the_edge_certificate_for_new_connections(
 
 def resume(
     context: ssl.SSLContext, port: int, path: str, session: ssl.SSLSession | None
-) -> tuple[int, ssl.SSLSession | None, bool]:
+) -> tuple[int, ssl.SSLSession | None, bool | None]:
     """One request on a new connection offering `session`: (status, session, resumed?)."""
     conn = PinnedHTTPSConnection("api.test", port, context=context, timeout=TIMEOUT)
     conn.session = session

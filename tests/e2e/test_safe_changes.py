@@ -170,7 +170,7 @@ async def test_switched_off_a_node_records_nothing_and_takes_its_records_out(
             client_records={"enabled": False},
         )
     )
-    edge = quiet.node.edge
+    edge = quiet.in_process.edge
     assert isinstance(edge, EdgeRole)
     assert edge.clients is None
     assert (await aget(pki, quiet.port, "api.test", pki.bob)).status == 200

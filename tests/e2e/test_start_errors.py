@@ -69,7 +69,7 @@ async def test_a_name_both_in_the_file_and_the_store_is_one_line_naming_it(
         return first_files.snapshot.is_file() and '"api"' in first_files.snapshot.read_text()
 
     await poll(snapshot_holds_it, "the store-managed certificate in the snapshot")
-    assert await first.node.stop() == 0
+    assert await first.in_process.stop() == 0
 
     from_store = node_files(
         name="declares-api", kek_file=kek, store_url=f"sqlite:///{first_files.database}"

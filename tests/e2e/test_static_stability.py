@@ -30,7 +30,7 @@ async def test_node_serves_its_snapshot_while_the_store_is_unreachable(
     first = await start_node(files)
     await first.admin.publish([pki.ca_a.pem])
     assert (await aget(pki, first.port, "api.test", pki.alice)).status == 200
-    assert await first.node.stop() == 0
+    assert await first.in_process.stop() == 0
     assert files.snapshot.is_file()
 
     # The same node again, its store gone (edge role only: the admin role needs the store).
@@ -65,7 +65,7 @@ async def test_node_started_from_its_snapshot_takes_the_store_back_when_it_retur
     files = node_files()
     first = await start_node(files)
     await first.admin.publish([pki.ca_a.pem])
-    assert await first.node.stop() == 0
+    assert await first.in_process.stop() == 0
 
     # The store's directory is a regular file: SQLite cannot open (nor create) the database.
     later = files.directory / "later"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 async def test_hot_reload_closes_the_open_connection_it_no_longer_trusts_and_judges_new_ones(
     node: Running, pki: E2ePki, origin: RecordingOrigin
 ) -> None:
-    edge_role, port = node.node.edge, node.port
+    edge_role, port = node.in_process.edge, node.port
     reloads = (await node.status.metrics()).value("edgeproxy_trust_reloads_total", result="success")
     conn = connection(pki, node.port, "api.test", pki.alice)
     try:
@@ -55,7 +55,7 @@ async def test_hot_reload_closes_the_open_connection_it_no_longer_trusts_and_jud
     assert origin.last("/bob").one("X-Client-Cert-Verify") == "SUCCESS"
 
     # No restart: same role object, same port, one more successful reload.
-    assert node.node.edge is edge_role
+    assert node.in_process.edge is edge_role
     assert node.port == port
     metrics = await node.status.metrics()
     assert metrics.value("edgeproxy_trust_reloads_total", result="success") > reloads

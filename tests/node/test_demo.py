@@ -45,8 +45,14 @@ def make_pki(root: Path) -> DevPki:
 
 
 def files(pki: DevPki) -> dict[str, bytes]:
-    paths = (pki.server_chain, pki.server_key, pki.server_ca)
-    paths += (pki.client_ca, pki.client_cert, pki.client_key)
+    paths = (
+        pki.server_chain,
+        pki.server_key,
+        pki.server_ca,
+        pki.client_ca,
+        pki.client_cert,
+        pki.client_key,
+    )
     return {p.name: p.read_bytes() for p in paths}
 
 

@@ -130,7 +130,7 @@ def _request_fields(record: AccessRecord) -> dict[str, Any]:
 
 
 def _record(path: str, origin_duration: float | None, **connection: Any) -> AccessRecord:
-    facts = {
+    facts: dict[str, Any] = {
         "client_address": "127.0.0.1",
         "client_port": 50123,
         "edge_certificate": "api",

@@ -130,8 +130,8 @@ class H2cOrigin:
         except (ConnectionError, KeyError):
             return
         finally:
-            for answer in tasks:
-                answer.cancel()
+            for task in tasks:
+                task.cancel()
             writer.close()
             self._open.pop(writer, None)
 

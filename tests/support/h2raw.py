@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Sequence
+from types import UnionType
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -56,8 +57,11 @@ class H2Raw:
         self.h2.send_headers(sid, [*headers, (":path", path), *extra], end_stream=end)
         return sid
 
-    async def read(self, until: type[Event] | None = None, limit: int = 10_000) -> list[Event]:
-        """Events until one of type `until` (or EOF); bounded by `limit` reads and TIMEOUT."""
+    async def read(
+        self, until: type[Event] | UnionType | None = None, limit: int = 10_000
+    ) -> list[Event]:
+        """Events until one of type `until` (`A | B`: either; or EOF); bounded by `limit` reads
+        and TIMEOUT."""
         got: list[Event] = []
         async with asyncio.timeout(TIMEOUT):
             for _ in range(limit):

@@ -153,8 +153,10 @@ def test_random_garbage_is_not_tls() -> None:
     ],
 )
 def test_not_tls(data: bytes, detail: str) -> None:
-    assert parse(data) == NotTls(detail)
-    assert parse(data).reason is Reason.NOT_TLS
+    found = parse(data)
+    assert found == NotTls(detail)
+    assert isinstance(found, NotTls)
+    assert found.reason is Reason.NOT_TLS
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,7 @@ async def test_s_client_sees_the_ca_list_only_when_configured(
         names = out.split("Acceptable client certificate CA names", 1)[1].split("---", 1)[0]
         client_ca = x509.load_pem_x509_certificate(pki.client_ca.cert_pem.bytes())
         [ou] = client_ca.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+        assert isinstance(ou.value, str)
         assert f"OU = {ou.value}" in names
     else:
         assert "No client certificate CA names sent" in out

@@ -8,31 +8,25 @@ import datetime as dt
 
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives import serialization
 
 from edgeproxy.tls.recheck import judge_chain
 from edgeproxy.tls.session import Reason
+from support.pki import build_crl, trustme_issuer
 
 from .conftest import Pki, der
 
 
 def crl(ca: trustme.CA, *serials: int) -> bytes:
-    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
-    assert isinstance(key, CertificateIssuerPrivateKeyTypes)
-    issuer = x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject
     now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer)
-        .last_update(now - dt.timedelta(minutes=1))
-        .next_update(now + dt.timedelta(days=1))
+    built = build_crl(
+        trustme_issuer(ca),
+        this_update=now - dt.timedelta(minutes=1),
+        next_update=now + dt.timedelta(days=1),
+        revoked=serials,
+        revoked_at=now,
     )
-    for serial in serials:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
-        )
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    return built.public_bytes(serialization.Encoding.DER)
 
 
 def serial(leaf: trustme.LeafCert) -> int:

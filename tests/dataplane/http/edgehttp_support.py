@@ -19,7 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from edgeproxy.authz.policy import Policy
-from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig
+from edgeproxy.config.model import (
+    EdgeCertificateConfig,
+    EdgeLimits,
+    EnforcementMode,
+    FailureAction,
+    IdentityHeaderFormat,
+    MutualAuthConfig,
+)
 from edgeproxy.dataplane.http import ServedEdges
 from edgeproxy.tls.session import Reason, TlsSession, VerifyResult
 from support.pki import Issued, build_certificate, common_name
@@ -93,9 +100,9 @@ def make_session(
     *,
     verify: VerifyResult = VerifyResult.SUCCESS,
     reason: Reason | None = None,
-    mode: str = "require",
-    on_failure: str = "deny",
-    identity_headers: tuple[str, ...] = ("xfcc",),
+    mode: EnforcementMode = "require",
+    on_failure: FailureAction = "deny",
+    identity_headers: tuple[IdentityHeaderFormat, ...] = ("xfcc",),
     verified: tuple[bytes, ...] | None = None,
     authorization: Policy | None = None,
 ) -> TlsSession:
@@ -108,9 +115,9 @@ def make_session(
         origin=origin,
         mutual_authentication=MutualAuthConfig(
             ca_set="partners",
-            mode=mode,  # type: ignore[arg-type]
-            on_failure=on_failure,  # type: ignore[arg-type]
-            identity_headers=identity_headers,  # type: ignore[arg-type]
+            mode=mode,
+            on_failure=on_failure,
+            identity_headers=identity_headers,
             authorization=authorization,
         ),
     )
@@ -184,14 +191,14 @@ class RawClient:
                 return resp
             if resp.header("transfer-encoding") == "chunked":
                 resp.body = await self._chunked()
-            elif resp.header("content-length") is not None:
-                resp.body = await self.reader.readexactly(int(resp.header("content-length")))
+            elif (length := resp.header("content-length")) is not None:
+                resp.body = await self.reader.readexactly(int(length))
             else:
                 resp.body = await self.reader.read()
             return resp
 
     async def _chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:

@@ -19,6 +19,7 @@ import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import cast
 
 import uvloop
 
@@ -33,7 +34,8 @@ REQUEST = (
 
 class OriginProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        # A TCP stream (uvloop's transports do not subclass asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
         self.buf = b""
 
     def data_received(self, data: bytes) -> None:
@@ -41,7 +43,7 @@ class OriginProtocol(asyncio.Protocol):
         count = self.buf.count(b"\r\n\r\n")  # the proxy sends bodyless GETs here
         if count:
             self.buf = self.buf[self.buf.rfind(b"\r\n\r\n") + 4 :]
-            self.transport.write(RESPONSE * count)  # type: ignore[attr-defined]
+            self.transport.write(RESPONSE * count)
 
 
 def run_origin(conn: Connection) -> None:
@@ -79,9 +81,10 @@ class LoadProtocol(asyncio.Protocol):
     running = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        # A TCP stream (uvloop's transports do not subclass asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
         self.buf = b""
-        transport.write(REQUEST)  # type: ignore[attr-defined]
+        self.transport.write(REQUEST)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -97,7 +100,7 @@ class LoadProtocol(asyncio.Protocol):
             self.buf = self.buf[end + 4 + length :]
             LoadProtocol.done += 1
             if LoadProtocol.running:
-                self.transport.write(REQUEST)  # type: ignore[attr-defined]
+                self.transport.write(REQUEST)
 
 
 async def load(port: int, connections: int, seconds: float, proxy: Connection) -> None:
@@ -134,6 +137,8 @@ def main() -> None:
     proxy.start()
     proxy_port = proxy_end.recv()
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
+        assert proxy.pid is not None  # started above
+        assert origin.pid is not None
         os.sched_setaffinity(proxy.pid, {0})  # the proxy alone on core 0 (one worker)
         os.sched_setaffinity(0, {1})
         os.sched_setaffinity(origin.pid, {1})

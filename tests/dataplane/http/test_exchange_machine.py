@@ -20,7 +20,8 @@ from edgeproxy.dataplane.http.exchange import (
 )
 from edgeproxy.dataplane.http.headers import HostMatcher
 from edgeproxy.dataplane.http.identity import IdentityCache
-from edgeproxy.dataplane.http.records import AccessRecord
+from edgeproxy.dataplane.http.links import OriginOwner
+from edgeproxy.dataplane.http.records import AccessRecord, RequestObserver, RevocationProvider
 
 from .edgehttp_support import HOSTNAMES, make_session
 
@@ -165,7 +166,7 @@ class Link:
     written: list[bytes] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
 
-    def start(self, owner: HttpConnection, head_only: bool, upgrade: bool) -> None:
+    def start(self, owner: OriginOwner, head_only: bool, upgrade: bool) -> None:
         self.events.append("start")
 
     def write(self, data: bytes) -> None:
@@ -208,12 +209,11 @@ class Shared:
     limits: EdgeLimits = field(default_factory=EdgeLimits)
     records: list[AccessRecord] = field(default_factory=list)
     identities: IdentityCache = field(default_factory=IdentityCache)
-    revocation: None = None
+    revocation: RevocationProvider | None = None
     draining: bool = False
 
-    @property
-    def observer(self) -> Shared:
-        return self
+    def __post_init__(self) -> None:
+        self.observer: RequestObserver | None = self  # it records what the connection reports
 
     def request_done(self, record: AccessRecord) -> None:
         self.records.append(record)
@@ -274,7 +274,7 @@ def test_new_origin_connection_pauses_the_client_until_connected() -> None:
     assert r.stream.events == ["pause"]
     link = Link()
     r.conn.origin_connected(link)
-    assert r.conn.ex.origin is OS.SENDING
+    assert r.conn.ex.origin is OS.SENDING  # type: ignore[comparison-overlap]  # mypy keeps the narrowing across the call
     assert r.conn.paused == Pause.NONE
     assert r.stream.events == ["pause", "resume"]
     assert link.written
@@ -293,7 +293,7 @@ def test_pipelined_request_waits_for_the_first_response() -> None:
     r.conn.origin_end(keep_alive=True)
     assert second.written
     assert second.written[0].startswith(b"GET /b ")
-    assert r.conn.paused == Pause.NONE
+    assert r.conn.paused == Pause.NONE  # type: ignore[comparison-overlap]  # mypy keeps the narrowing across the call
     assert r.stream.events == ["pause", "resume"]
 
 
@@ -324,7 +324,7 @@ def test_head_deadline_answers_408_and_lingers() -> None:
     r.conn.receive(b"GET / HTTP/1.1\r\nHost: api")
     assert r.conn.ex.client is CS.HEAD
     r.conn.on_deadline(r.conn.deadline)
-    assert r.conn.ex.client is CS.CLOSING
+    assert r.conn.ex.client is CS.CLOSING  # type: ignore[comparison-overlap]  # mypy keeps the narrowing across the call
     assert r.stream.text().startswith(b"HTTP/1.1 408 ")
     assert r.stream.events == ["write_eof"]
     r.conn.receive(b"more")  # discarded while lingering

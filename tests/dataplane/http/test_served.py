@@ -12,6 +12,7 @@ import pytest
 from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits
 from edgeproxy.dataplane.http import ServedEdges
 from edgeproxy.dataplane.http.h2pool import H2OriginPool
+from edgeproxy.dataplane.http.links import ServedOrigin
 from edgeproxy.dataplane.http.origin import OriginConnection, OriginOwner, OriginPool
 
 from .edgehttp_support import make_session
@@ -63,8 +64,9 @@ class Owner:
         self.connected.set_exception(OSError(f"connect failed (timed out: {timed_out})"))
 
 
-async def idle_connection(pool: OriginPool) -> OriginConnection:
+async def idle_connection(pool: ServedOrigin) -> OriginConnection:
     """Open one origin connection and give it back to the pool, as a finished exchange does."""
+    assert isinstance(pool, OriginPool)  # an http:// origin
     owner = Owner()
     pool.connect(cast(OriginOwner, owner))
     conn = await asyncio.wait_for(owner.connected, 5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -62,8 +63,8 @@ async def edge(pki: Pki, origin: Origin) -> AsyncIterator[StartEdge]:
     def revocation_for(metrics: Metrics) -> Revocation:
         return Revocation(metrics, client=OcspClient(session))
 
-    async def start(ocsp: OcspConfig | None = None, **kw: object) -> Edge:
-        found = await start_edge(pki, origin, revocation_for, ocsp=ocsp or OcspConfig(), **kw)  # type: ignore[arg-type]
+    async def start(ocsp: OcspConfig | None = None, **kw: Any) -> Edge:
+        found = await start_edge(pki, origin, revocation_for, ocsp=ocsp or OcspConfig(), **kw)
         running.append(found)
         return found[2]
 
@@ -83,13 +84,13 @@ async def edge_with_clock(pki: Pki, origin: Origin) -> AsyncIterator[StartEdgeCl
     session = aiohttp.ClientSession(auto_decompress=False)
     running: list[tuple[asyncio.Server, ProxyContext, Edge]] = []
 
-    async def start(ocsp: OcspConfig, **kw: object) -> tuple[Edge, Clock]:
+    async def start(ocsp: OcspConfig, **kw: Any) -> tuple[Edge, Clock]:
         clock = Clock()
 
         def revocation_for(metrics: Metrics) -> Revocation:
             return Revocation(metrics, client=OcspClient(session), clock=clock)
 
-        found = await start_edge(pki, origin, revocation_for, ocsp=ocsp, **kw)  # type: ignore[arg-type]
+        found = await start_edge(pki, origin, revocation_for, ocsp=ocsp, **kw)
         running.append(found)
         return found[2], clock
 

@@ -8,10 +8,17 @@ import contextlib
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiohttp import web
 
-from edgeproxy.config.model import EdgeCertificateConfig, EdgeLimits, MutualAuthConfig, OcspConfig
+from edgeproxy.config.model import (
+    EdgeCertificateConfig,
+    EdgeLimits,
+    EnforcementMode,
+    MutualAuthConfig,
+    OcspConfig,
+)
 from edgeproxy.dataplane.connections import ConnectionWatch, WatchedTlsProtocol
 from edgeproxy.dataplane.http import (
     AccessRecord,
@@ -65,6 +72,13 @@ class Records:
     def request_done(self, record: AccessRecord) -> None:
         self.records.append(record)
         RequestLog(self.metrics, AccessLine(None)).request_done(record)
+
+
+class Listening(Protocol):
+    """An edge a client connects to: this harness's `Edge` or a real `EdgeRole`."""
+
+    @property
+    def port(self) -> int: ...
 
 
 @dataclass
@@ -123,8 +137,10 @@ class Edge:
         self.watch.trust_changed(state, previous)
 
 
-def edge_config(pki: Pki, origin: Origin, ocsp: OcspConfig, mode: str) -> EdgeCertificateConfig:
-    auth = MutualAuthConfig(ca_set="partners", mode=mode, ocsp=ocsp)  # type: ignore[arg-type]
+def edge_config(
+    pki: Pki, origin: Origin, ocsp: OcspConfig, mode: EnforcementMode
+) -> EdgeCertificateConfig:
+    auth = MutualAuthConfig(ca_set="partners", mode=mode, ocsp=ocsp)
     return EdgeCertificateConfig(
         name="api",
         hostnames=(API,),
@@ -138,14 +154,14 @@ def edge_config(pki: Pki, origin: Origin, ocsp: OcspConfig, mode: str) -> EdgeCe
 async def start_edge(
     pki: Pki,
     origin: Origin,
-    revocation_for: object,
+    revocation_for: Callable[[Metrics], Revocation],
     *,
     ocsp: OcspConfig,
-    mode: str = "require",
+    mode: EnforcementMode = "require",
     crls: tuple[bytes, ...] = (),
 ) -> tuple[asyncio.Server, ProxyContext, Edge]:
     metrics = Metrics()
-    revocation: Revocation = revocation_for(metrics)  # type: ignore[operator]
+    revocation = revocation_for(metrics)
     edge_cfg = edge_config(pki, origin, ocsp, mode)
     records = Records(metrics)
     ctx = ProxyContext(LIMITS, observer=records, revocation=revocation)
@@ -196,7 +212,7 @@ class Client:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, edge: Edge, ctx: ssl.SSLContext) -> Client:
+    async def open(cls, edge: Listening, ctx: ssl.SSLContext) -> Client:
         try:
             async with asyncio.timeout(5):
                 reader, writer = await asyncio.open_connection(
@@ -230,7 +246,7 @@ class Client:
             await self.writer.wait_closed()
 
 
-async def get_once(edge: Edge, ctx: ssl.SSLContext, path: str = "/") -> tuple[int, bytes]:
+async def get_once(edge: Listening, ctx: ssl.SSLContext, path: str = "/") -> tuple[int, bytes]:
     client = await Client.open(edge, ctx)
     try:
         status, body, _ = await client.get(path)

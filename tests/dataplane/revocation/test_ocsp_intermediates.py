@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.x509 import ocsp
 
-from edgeproxy.config.model import OcspConfig
+from edgeproxy.config.model import OcspConfig, OcspFailureMode
 from edgeproxy.revocation.verify import key_hash
 from edgeproxy.tls.trust import TrustAnchors
 from support.revocation_pki import Ca, Issued, Pki
@@ -32,10 +32,12 @@ pytestmark = [
 ]
 
 
-def _config(failure_mode: str = "soft", *, check_intermediates: bool = True) -> OcspConfig:
+def _config(
+    failure_mode: OcspFailureMode = "soft", *, check_intermediates: bool = True
+) -> OcspConfig:
     return OcspConfig(
         enabled=True,
-        failure_mode=failure_mode,  # type: ignore[arg-type]
+        failure_mode=failure_mode,
         timeout=3.0,
         check_intermediates=check_intermediates,
     )
@@ -153,7 +155,7 @@ async def test_intermediate_responder_down_follows_the_failure_mode(
     origin: Origin,
     responder: StartResponder,
     edge: StartEdge,
-    mode: str,
+    mode: OcspFailureMode,
     expected: int,
 ) -> None:
     down = f"http://127.0.0.1:{_closed_port()}/ocsp"
