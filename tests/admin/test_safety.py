@@ -33,8 +33,8 @@ class Partners:
 @pytest.fixture
 async def partners(api: Api, pki: Pki) -> Partners:
     ca_a, ca_b = pki.ca("CA-A"), pki.ca("CA-B")
-    client_a = pki.ca("client a", issuer=ca_a, ca=False)
-    client_b = pki.ca("client b", issuer=ca_b, ca=False)
+    client_a = pki.client("client a", ca_a)
+    client_b = pki.client("client b", ca_b)
     set_id = await new_set(api, "partners")
     both = await new_version(api, set_id, ca_a.pem, ca_b.pem)
     only_b = await new_version(api, set_id, ca_b.pem)

@@ -44,7 +44,7 @@ async def test_batches_reach_the_store_and_survive_a_refused_one(
 ) -> None:
     pki = Pki()
     issuer = pki.ca("Issuing CA")
-    leaf = pki.ca("client", issuer=issuer, ca=False)
+    leaf = pki.client("client", issuer)
     chain = (leaf.der, issuer.der)
     recorder = ClientRecorder(10)
     config = ClientRecordsConfig(window_days=1)

@@ -55,7 +55,7 @@ class Clock:
 def _chains(n: int) -> list[tuple[bytes, ...]]:
     pki = Pki()
     issuer = pki.ca("Issuing CA")
-    return [(pki.ca(f"client {i}", issuer=issuer, ca=False).der, issuer.der) for i in range(n)]
+    return [(pki.client(f"client {i}", issuer).der, issuer.der) for i in range(n)]
 
 
 def test_one_record_per_leaf_with_counts_as_deltas() -> None:

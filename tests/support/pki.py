@@ -381,6 +381,19 @@ class Pki(KeyRing):
         )
         return Issued(cert, own)
 
+    def client(self, cn: str, issuer: Issued, *, key: Key | str = "p256") -> Issued:
+        """A TLS client certificate (clientAuth) issued by `issuer`, with a fresh key unless
+        one is given."""
+        own = key if not isinstance(key, str) else self.key(key, fresh=True)
+        cert = leaf_certificate(
+            common_name(cn),
+            own,
+            issuer,
+            not_before=self.now - DAY,
+            not_after=self.now + 365 * DAY,
+        )
+        return Issued(cert, own)
+
 
 # How long ago an aged root was taken into a version: it was valid then, and expired 35 days ago.
 AGE = timedelta(days=400)
@@ -390,13 +403,17 @@ AGE = timedelta(days=400)
 class AgedChain:
     """A root that expired after a version took it in (`root_expired`), its twin of the same
     name and key valid today (`root`), an intermediate under that key valid over both periods,
-    and two client certificates (clientAuth) under the intermediate, valid today."""
+    and two client certificates (clientAuth) under the intermediate, valid today; and two leaves
+    under it that no TLS client may use: `server_only` (serverAuth alone) and `no_signature`
+    (keyUsage keyEncipherment alone)."""
 
     root_expired: Issued
     root: Issued
     intermediate: Issued
     client: Issued
     other_client: Issued
+    server_only: Issued
+    no_signature: Issued
 
 
 def aged_chain() -> AgedChain:
@@ -406,7 +423,11 @@ def aged_chain() -> AgedChain:
     root = today.ca("Aged Root")
     intermediate = today.ca("Aged Intermediate", issuer=root, valid=(-AGE - DAY, 365 * DAY))
 
-    def client(cn: str) -> Issued:
+    def client(
+        cn: str,
+        eku: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
+        extensions: Sequence[x509.ExtensionType] = (),
+    ) -> Issued:
         key = today.key()
         cert = leaf_certificate(
             common_name(cn),
@@ -414,8 +435,22 @@ def aged_chain() -> AgedChain:
             intermediate,
             not_before=today.now - DAY,
             not_after=today.now + 30 * DAY,
+            eku=eku,
+            extensions=extensions,
         )
         return Issued(cert, key)
+
+    encipher_only = x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=True,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
     return AgedChain(
         root_expired=long_ago.ca("Aged Root", key=root.key),
@@ -423,4 +458,6 @@ def aged_chain() -> AgedChain:
         intermediate=intermediate,
         client=client("aged client"),
         other_client=client("aged client 2"),
+        server_only=client("aged server", ExtendedKeyUsageOID.SERVER_AUTH),
+        no_signature=client("aged encipherer", extensions=[encipher_only]),
     )

@@ -428,6 +428,12 @@ EDGE_AND_JUDGE_CASES = [
     (("intermediate",), False, ("client",), None),
     # An intermediate alone under requireRootCertificate (validation refuses such a version).
     (("intermediate",), True, ("client", "intermediate"), Reason.UNKNOWN_CA),
+    # A leaf no TLS client may use: OpenSSL checks its purpose once a path is found, before the
+    # dates of the chain.
+    (("intermediate",), False, ("server_only", "intermediate"), Reason.BAD_CERTIFICATE),
+    (("intermediate",), False, ("no_signature", "intermediate"), Reason.BAD_CERTIFICATE),
+    (("root_expired",), False, ("server_only", "intermediate"), Reason.BAD_CERTIFICATE),
+    (("root",), True, ("server_only",), Reason.UNKNOWN_CA),
 ]
 
 
@@ -449,7 +455,7 @@ def test_the_handshake_and_the_impact_verifier_give_the_same_reason(
     chain = [getattr(aged, name) for name in sent]
     assert judge_chain([c.der for c in chain], anchors) is reason
     pem = tmp_path / "client.pem"
-    pem.write_text(aged.client.key_pem + "".join(c.pem for c in chain))
+    pem.write_text(chain[0].key_pem + "".join(c.pem for c in chain))
     client = pki.client_context()
     client.load_cert_chain(pem)
     hs = connect(state_for(anchors=anchors), client)

@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from OpenSSL import crypto
 
 from edgeproxy.domain.crls import crl_signed_by
@@ -54,12 +55,34 @@ def judge_chain(
         verified = crypto.X509StoreContext(parsed.store, leaf, rest).get_verified_chain()
     except crypto.X509StoreContextError as error:
         code = error.errors[0] if error.errors and isinstance(error.errors[0], int) else 0
-        return from_verify_error(code) if code else Reason.BAD_CERTIFICATE
+        reason = from_verify_error(code) if code else Reason.BAD_CERTIFICATE
+        # OpenSSL checks the leaf's purpose once it has a path, before revocation and dates.
+        if reason is not Reason.UNKNOWN_CA and not _fit_for_client_auth(leaf.to_cryptography()):
+            return Reason.BAD_CERTIFICATE
+        return reason
+    if not _fit_for_client_auth(leaf.to_cryptography()):
+        return Reason.BAD_CERTIFICATE
     if crls and len(verified) > 1 and _revoked(verified[0], verified[1], crls):
         return Reason.REVOKED
     if anchors.blocked and anchors.blocked.blocks(leaf.to_cryptography(), chain_der[0]):
         return Reason.BLOCKED
     return None
+
+
+def _fit_for_client_auth(leaf: x509.Certificate) -> bool:
+    """What a TLS server's verification demands of a client's leaf (OpenSSL's SSL-client purpose,
+    which this module's X509 store does not apply): an extended key usage, when present, names
+    clientAuth; a key usage, when present, allows digitalSignature or keyAgreement."""
+    extensions = leaf.extensions
+    with contextlib.suppress(x509.ExtensionNotFound):
+        usages = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+            return False
+    with contextlib.suppress(x509.ExtensionNotFound):
+        key_usage = extensions.get_extension_for_class(x509.KeyUsage).value
+        if not (key_usage.digital_signature or key_usage.key_agreement):
+            return False
+    return True
 
 
 def _revoked(
