@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 import pytest
 import trustme
-from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,6 +35,7 @@ from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.store import Store, open_store
 from edgeproxy.tls.recheck import version_judge
+from support.loopback import serve_app
 from support.pki import CA_KEY_USAGE, build_certificate, common_name, private_key_pem
 
 ADMIN_TOKEN = "admin-secret-token-7f3a"
@@ -83,10 +83,7 @@ class AdminServer:
             self.truststore,
             TokenAuthenticator(tokens),
         )
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context).start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_app(app, ssl_context=self.ssl_context)
         self._tasks = TaskGroup()
         self._tasks.spawn(
             every(0.05, self.truststore.reconciler.reconcile, "reconcile"), "reconciler"

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from support.nodes import EdgeSpec, poll
+from support.ocsp import Responder
 from support.origin import RecordingOrigin
 from support.pki import trustme_issuer
 
@@ -30,26 +30,16 @@ from .pki import CaCert, Client, E2ePki
 pytestmark = pytest.mark.slow
 
 
-class Responder:
-    """OCSP for CA A's leaves on 127.0.0.1: every answer waits for `gate`."""
+class Answers:
+    """CA A's OCSP answers, signed by the CA itself: revoked for the serials in `revoked`."""
 
     def __init__(self, ca: CaCert, leaves: list[Client]) -> None:
         self.ca = ca
         self.leaves = {c.leaf.serial_number: c.leaf for c in leaves}
         self.revoked: set[int] = set()
-        self.hits = 0
-        self.gate = asyncio.Event()
-        self.port = 0
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/ocsp"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.hits += 1
-        asked = ocsp.load_der_ocsp_request(await request.read())
-        await asyncio.wait_for(self.gate.wait(), 10)
+    async def __call__(self, body: bytes) -> bytes:
+        asked = ocsp.load_der_ocsp_request(body)
         key = trustme_issuer(self.ca.ca).key
         now = datetime.now(UTC)
         revoked = asked.serial_number in self.revoked
@@ -66,23 +56,7 @@ class Responder:
         answer = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self.ca.cert).sign(
             key, hashes.SHA256()
         )
-        return web.Response(
-            body=answer.public_bytes(serialization.Encoding.DER),
-            content_type="application/ocsp-response",
-        )
-
-    async def start(self) -> Responder:
-        app = web.Application()
-        app.router.add_post("/ocsp", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return answer.public_bytes(serialization.Encoding.DER)
 
 
 async def _gated(
@@ -96,7 +70,7 @@ async def _gated(
 ) -> tuple[int | None, dict[str, Any]]:
     """A node with an empty OCSP cache; alice's first request over `http` (curl's --http1.1 or
     --http2) while the responder holds its answer: (status, the response's JSON)."""
-    responder.gate.clear()
+    gate = responder.gate = asyncio.Event()
     hits = responder.hits
     ocsp_table = {"enabled": True, "responder": responder.url, "failure_mode": "hard"}
     ocsp_table["timeout"] = 10.0  # the gate, not the timeout, decides
@@ -110,10 +84,10 @@ async def _gated(
         await poll(lambda: responder.hits > hits, "the edge to ask the responder")
         assert not request.done()  # held while the answer is pending ...
         assert path not in origin.paths()  # ... and nothing reached the origin
-        responder.gate.set()
+        gate.set()
         run, status, body = await request
     finally:
-        responder.gate.set()
+        gate.set()
         if not request.done():
             request.cancel()
     assert run.code == 0, run
@@ -127,16 +101,17 @@ async def test_a_revoked_client_is_refused_over_http2_as_over_http1(
     start_node: StartNode,
     access_log: AccessLog,
 ) -> None:
-    responder = await Responder(pki.ca_a, [pki.alice]).start()
+    answers = Answers(pki.ca_a, [pki.alice])
+    responder = await Responder(answers).start()
     try:
-        responder.revoked.add(pki.alice.leaf.serial_number)
+        answers.revoked.add(pki.alice.leaf.serial_number)
         outcomes = {
             http: await _gated(
                 pki, origin, node_files, start_node, responder, http, f"/revoked{http}"
             )
             for http in ("--http1.1", "--http2")
         }
-        responder.revoked.clear()  # the twin: a good answer lets the held stream through
+        answers.revoked.clear()  # the twin: a good answer lets the held stream through
         good = await _gated(pki, origin, node_files, start_node, responder, "--http2", "/good")
     finally:
         await responder.close()

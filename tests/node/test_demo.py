@@ -36,6 +36,7 @@ from edgeproxy.service.shared import Actor
 from edgeproxy.service.truststore import Truststore
 from edgeproxy.service.versions import VersionDraft
 from edgeproxy.store import open_store
+from support.loopback import serve_app
 
 
 def make_pki(root: Path) -> DevPki:
@@ -445,11 +446,8 @@ async def test_printed_commands_succeed_and_are_refused(pki: DevPki) -> None:
 
     app = web.Application()
     app.router.add_get("/", hello)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls).start()
+    runner, port = await serve_app(app, ssl_context=tls)
     try:
-        port = runner.addresses[0][1]
         ok, refused = _commands(curl_commands(pki, HostPort("127.0.0.1", port), "localhost"))
         assert await _curl(ok) == (0, b"hello client")
         code, out = await _curl(refused)

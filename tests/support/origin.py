@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
+from support.loopback import serve_app
+
 SLOW_SECONDS = 1.0
 CHUNK = 64 * 1024
 MIB = 1 << 20
@@ -82,10 +84,7 @@ class RecordingOrigin:
         app = web.Application(client_max_size=64 * MIB)
         app.router.add_get("/ws", self._websocket)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_app(app, self.port)
         return self
 
     async def stop(self) -> None:

@@ -16,11 +16,11 @@ from edgeproxy.dataplane.http import ProxyContext
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.revocation.check import Revocation
 from edgeproxy.dataplane.revocation.client import OcspClient
+from support.ocsp import Backend, Responder
 from support.revocation_pki import Pki
 from support.revocation_pki import pki as pki  # the session fixture
 
 from .harness import Clock, Edge, Origin, StartEdgeClocked, start_edge
-from .responders import Backend, Responder
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from edgeproxy.domain.model import Network
 from edgeproxy.tls.contexts import build_state
 from edgeproxy.tls.session import TlsSession
 from edgeproxy.tls.trust import TrustAnchors, TrustState
+from support.loopback import serve_app
 from support.revocation_pki import API, Pki
 
 LIMITS = EdgeLimits(client_hello_timeout=2.0, handshake_timeout=2.0, drain_timeout=1.0)
@@ -53,10 +54,7 @@ class Origin:
     async def start(self) -> Origin:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_app(app)
         return self
 
     async def close(self) -> None:

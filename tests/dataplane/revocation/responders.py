@@ -1,4 +1,4 @@
-"""OCSP responders on 127.0.0.1 for the tests: each request is counted, then answered by a backend.
+"""Backends for the tests' OCSP responder (`support.ocsp.Responder`):
 
 * `OpenSslBackend`: the real responder, `openssl ocsp -index ... -CA ... -rsigner ... -rkey ...`,
   run once per request (`-reqin`/`-respout`, killed after `PROCESS_TIMEOUT`). Its network mode is
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,45 +23,6 @@ from cryptography.x509 import ocsp
 from support.revocation_pki import HOUR, Ca, Issued, now
 
 PROCESS_TIMEOUT = 5.0
-
-Backend = Callable[[bytes], Awaitable[bytes]]
-
-
-class Responder:
-    """aiohttp on 127.0.0.1:<ephemeral>; `gate` (when set) holds every answer until opened."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.hits = 0
-        self.gate: asyncio.Event | None = None
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/ocsp"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.hits += 1
-        body = await request.read()
-        if self.gate is not None:
-            await asyncio.wait_for(self.gate.wait(), 10)
-        answer = await self.backend(body)
-        return web.Response(body=answer, content_type="application/ocsp-response")
-
-    async def start(self) -> Responder:
-        app = web.Application()
-        app.router.add_post("/ocsp", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def _serial_hex(serial: int) -> str:

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from edgeproxy.config.model import OcspConfig
+from support.ocsp import Responder
 from support.revocation_pki import Issued, Pki
 
 from .conftest import StartEdge, StartResponder
 from .harness import Client, Origin, Refused, get_once
-from .responders import OpenSslBackend, Responder
+from .responders import OpenSslBackend
 
 pytestmark = [
     pytest.mark.slow,  # one `openssl ocsp` process per responder request
