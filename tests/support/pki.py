@@ -381,16 +381,27 @@ class Pki(KeyRing):
         )
         return Issued(cert, own)
 
-    def client(self, cn: str, issuer: Issued, *, key: Key | str = "p256") -> Issued:
-        """A TLS client certificate (clientAuth) issued by `issuer`, with a fresh key unless
-        one is given."""
+    def client(
+        self,
+        cn: str,
+        issuer: Issued,
+        *,
+        key: Key | str = "p256",
+        valid: tuple[timedelta, timedelta] = (-DAY, 365 * DAY),
+        eku: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
+        extensions: Sequence[x509.ExtensionType] = (),
+    ) -> Issued:
+        """A TLS client certificate (`eku`, clientAuth unless told) issued by `issuer`, with a
+        fresh key unless one is given."""
         own = key if not isinstance(key, str) else self.key(key, fresh=True)
         cert = leaf_certificate(
             common_name(cn),
             own,
             issuer,
-            not_before=self.now - DAY,
-            not_after=self.now + 365 * DAY,
+            not_before=self.now + valid[0],
+            not_after=self.now + valid[1],
+            eku=eku,
+            extensions=extensions,
         )
         return Issued(cert, own)
 
@@ -423,23 +434,7 @@ def aged_chain() -> AgedChain:
     root = today.ca("Aged Root")
     intermediate = today.ca("Aged Intermediate", issuer=root, valid=(-AGE - DAY, 365 * DAY))
 
-    def client(
-        cn: str,
-        eku: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
-        extensions: Sequence[x509.ExtensionType] = (),
-    ) -> Issued:
-        key = today.key()
-        cert = leaf_certificate(
-            common_name(cn),
-            key,
-            intermediate,
-            not_before=today.now - DAY,
-            not_after=today.now + 30 * DAY,
-            eku=eku,
-            extensions=extensions,
-        )
-        return Issued(cert, key)
-
+    month = (-DAY, 30 * DAY)
     encipher_only = x509.KeyUsage(
         digital_signature=False,
         content_commitment=False,
@@ -456,8 +451,12 @@ def aged_chain() -> AgedChain:
         root_expired=long_ago.ca("Aged Root", key=root.key),
         root=root,
         intermediate=intermediate,
-        client=client("aged client"),
-        other_client=client("aged client 2"),
-        server_only=client("aged server", ExtendedKeyUsageOID.SERVER_AUTH),
-        no_signature=client("aged encipherer", extensions=[encipher_only]),
+        client=today.client("aged client", intermediate, valid=month),
+        other_client=today.client("aged client 2", intermediate, valid=month),
+        server_only=today.client(
+            "aged server", intermediate, valid=month, eku=ExtendedKeyUsageOID.SERVER_AUTH
+        ),
+        no_signature=today.client(
+            "aged encipherer", intermediate, valid=month, extensions=[encipher_only]
+        ),
     )

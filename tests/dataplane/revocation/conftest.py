@@ -52,23 +52,10 @@ async def responder() -> AsyncIterator[StartResponder]:
 
 
 StartEdge = Callable[..., Awaitable[Edge]]
+Running = list[tuple[asyncio.Server, ProxyContext, Edge]]
 
 
-@pytest.fixture
-async def edge(pki: Pki, origin: Origin) -> AsyncIterator[StartEdge]:
-    """edge(ocsp=OcspConfig(...), mode=..., crls=...): an in-process edge on 127.0.0.1."""
-    session = aiohttp.ClientSession(auto_decompress=False)
-    running: list[tuple[asyncio.Server, ProxyContext, Edge]] = []
-
-    def revocation_for(metrics: Metrics) -> Revocation:
-        return Revocation(metrics, client=OcspClient(session))
-
-    async def start(ocsp: OcspConfig | None = None, **kw: Any) -> Edge:
-        found = await start_edge(pki, origin, revocation_for, ocsp=ocsp or OcspConfig(), **kw)
-        running.append(found)
-        return found[2]
-
-    yield start
+async def _stop(running: Running, session: aiohttp.ClientSession) -> None:
     for server, ctx, found in running:
         server.close()
         await ctx.drain(grace=0.5)
@@ -79,10 +66,28 @@ async def edge(pki: Pki, origin: Origin) -> AsyncIterator[StartEdge]:
 
 
 @pytest.fixture
+async def edge(pki: Pki, origin: Origin) -> AsyncIterator[StartEdge]:
+    """edge(ocsp=OcspConfig(...), mode=..., crls=...): an in-process edge on 127.0.0.1."""
+    session = aiohttp.ClientSession(auto_decompress=False)
+    running: Running = []
+
+    def revocation_for(metrics: Metrics) -> Revocation:
+        return Revocation(metrics, client=OcspClient(session))
+
+    async def start(ocsp: OcspConfig | None = None, **kw: Any) -> Edge:
+        found = await start_edge(pki, origin, revocation_for, ocsp=ocsp or OcspConfig(), **kw)
+        running.append(found)
+        return found[2]
+
+    yield start
+    await _stop(running, session)
+
+
+@pytest.fixture
 async def edge_with_clock(pki: Pki, origin: Origin) -> AsyncIterator[StartEdgeClocked]:
     """Like `edge`, with the OCSP cache on a clock the test moves."""
     session = aiohttp.ClientSession(auto_decompress=False)
-    running: list[tuple[asyncio.Server, ProxyContext, Edge]] = []
+    running: Running = []
 
     async def start(ocsp: OcspConfig, **kw: Any) -> tuple[Edge, Clock]:
         clock = Clock()
@@ -95,10 +100,4 @@ async def edge_with_clock(pki: Pki, origin: Origin) -> AsyncIterator[StartEdgeCl
         return found[2], clock
 
     yield start
-    for server, ctx, found in running:
-        server.close()
-        await ctx.drain(grace=0.5)
-        await found.watch.close()
-        await found.served.close()
-        await found.revocation.close()
-    await session.close()
+    await _stop(running, session)
