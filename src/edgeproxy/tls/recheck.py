@@ -50,21 +50,22 @@ def judge_chain(
             old_store = before.parsed().store
             rest = crypto.X509StoreContext(old_store, leaf, rest).get_verified_chain()[1:]
     parsed = anchors.parsed()
-    crls = parsed.crls
+    verified: list[crypto.X509] = []
+    reason: Reason | None = None
     try:
         verified = crypto.X509StoreContext(parsed.store, leaf, rest).get_verified_chain()
     except crypto.X509StoreContextError as error:
         code = error.errors[0] if error.errors and isinstance(error.errors[0], int) else 0
         reason = from_verify_error(code) if code else Reason.BAD_CERTIFICATE
-        # OpenSSL checks the leaf's purpose once it has a path, before revocation and dates.
-        if reason is not Reason.UNKNOWN_CA and not _fit_for_client_auth(leaf.to_cryptography()):
-            return Reason.BAD_CERTIFICATE
-        return reason
-    if not _fit_for_client_auth(leaf.to_cryptography()):
+    leaf_cert = leaf.to_cryptography()
+    # OpenSSL checks the leaf's purpose once it has a path, before revocation and dates.
+    if reason is not Reason.UNKNOWN_CA and not _fit_for_client_auth(leaf_cert):
         return Reason.BAD_CERTIFICATE
-    if crls and len(verified) > 1 and _revoked(verified[0], verified[1], crls):
+    if reason is not None:
+        return reason
+    if parsed.crls and len(verified) > 1 and _revoked(verified[0], verified[1], parsed.crls):
         return Reason.REVOKED
-    if anchors.blocked and anchors.blocked.blocks(leaf.to_cryptography(), chain_der[0]):
+    if anchors.blocked and anchors.blocked.blocks(leaf_cert, chain_der[0]):
         return Reason.BLOCKED
     return None
 
