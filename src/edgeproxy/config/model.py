@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from edgeproxy.authz.policy import Policy
-from edgeproxy.domain.edge_model import ALPN_PROTOCOLS as ALPN_PROTOCOLS
-from edgeproxy.domain.edge_model import EdgeMaterial
+from edgeproxy.domain.edge_model import ALPN_PROTOCOLS, EdgeMaterial
 from edgeproxy.domain.model import Network, Role
 from edgeproxy.domain.rules import NODE_LOST_AFTER
 

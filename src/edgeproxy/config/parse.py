@@ -18,7 +18,6 @@ from edgeproxy.authz.parse import PolicyError, parse_policy
 from edgeproxy.authz.policy import Policy
 from edgeproxy.config.kek import KEK_FILE_KEY, load_key_ring
 from edgeproxy.config.model import (
-    ALPN_PROTOCOLS,
     AdminConfig,
     ClientRecordsConfig,
     Config,
@@ -65,6 +64,7 @@ from edgeproxy.config.values import (
     store_url,
     str_list,
 )
+from edgeproxy.domain.edge_model import ALPN_PROTOCOLS
 from edgeproxy.domain.hostnames import ORIGIN_SCHEMES
 from edgeproxy.domain.model import Network, Role
 from edgeproxy.domain.rules import NODE_TTL
