@@ -395,8 +395,7 @@ def build_context(
         for certificate in parsed.certificates:
             store.add_cert(certificate)
         if auth.send_ca_list_to_client:
-            for ca in parsed.ca_list:
-                ctx.add_client_ca(ca)
+            ctx.set_client_ca_list(parsed.ca_names)
         if not anchors.require_root_certificate:
             # Every certificate of the version is an anchor (docs/management.md), intermediates
             # included.
