@@ -3,11 +3,11 @@
 A handshake verifies the client once. When the node swaps in a new trust state (an activation, a
 forced deactivation, a CRL that names the client) or the OCSP cache learns that a client is
 revoked, every open connection whose verified chain was judged under other anchors is judged
-again (tls/recheck.py), off the hot path: one batch after the swap, verified in an executor
-thread; the keep-alive path pays nothing. A connection no longer trusted serves its in-flight
-response with `Connection: close` and no further request (a WebSocket tunnel closes at once); one
-still trusted is never touched. `edge.limits.max_connection_age` retires every connection, trusted
-or not, as a second line. Each such close is logged and counted
+again (tls/recheck.py), off the hot path: one batch after the swap, verified on the background
+thread (runtime/background.py); the keep-alive path pays nothing. A connection no longer trusted
+serves its in-flight response with `Connection: close` and no further request (a WebSocket tunnel
+closes at once); one still trusted is never touched. `edge.limits.max_connection_age` retires
+every connection, trusted or not, as a second line. Each such close is logged and counted
 (`edgeproxy_connections_closed_total{edge_certificate,reason}`).
 
 When a burst of connections has closed (the open count fell `TRIM_AFTER_DROP` below its peak),
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter
 from typing import Final
 
@@ -26,6 +27,7 @@ from edgeproxy.authz.policy import Policy
 from edgeproxy.config.model import EdgeLimits
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.dataplane.tls_transport import TlsServerProtocol
+from edgeproxy.runtime.background import run_in_background
 from edgeproxy.runtime.heap import BurstTrim, trim_available, trim_heap
 from edgeproxy.runtime.tasks import TaskGroup, every
 from edgeproxy.tls.recheck import judge_chain
@@ -215,7 +217,7 @@ class ConnectionWatch:
             self._retire(protocol, session, "edge_removed")
         judged = [(p, s, a) for p, s, a in due if state.edges.get(s.edge.name) is not None]
         chains = [(s.peer_chain_der, a, p.trusted_under) for p, s, a in judged]
-        verdicts = await asyncio.get_running_loop().run_in_executor(None, _judge_all, chains)
+        verdicts = await run_in_background(partial(_judge_all, chains))
         for (protocol, session, anchors), reason in zip(judged, verdicts, strict=True):
             if protocol not in self._open or protocol.retired:
                 continue  # closed or retired meanwhile
@@ -228,7 +230,7 @@ class ConnectionWatch:
 
     async def _trim(self) -> None:
         if self._burst.due(len(self._open)):
-            released = await asyncio.get_running_loop().run_in_executor(None, trim_heap)
+            released = await run_in_background(trim_heap)
             log.debug(
                 "heap trimmed after a burst of closed connections", extra={"released": released}
             )
@@ -263,7 +265,7 @@ Judged = tuple[tuple[bytes, ...], TrustAnchors | None, TrustAnchors | None]
 
 
 def _judge_all(chains: list[Judged]) -> list[str | None]:
-    """In an executor thread: one verdict per (chain sent, new anchors, anchors trusted under);
+    """On the background thread: one verdict per (chain sent, new anchors, anchors trusted under);
     None: still trusted."""
     out: list[str | None] = []
     for chain, anchors, before in chains:

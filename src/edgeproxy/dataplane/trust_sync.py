@@ -2,7 +2,7 @@
 static stability).
 
 One loop: wait for the store revision to move (LISTEN/NOTIFY or a cheap poll), read the active
-versions of this node's network, build the next state aside in an executor thread (reusing the
+versions of this node's network, build the next state aside on the background thread (reusing the
 anchors and contexts that did not change), swap one reference, report what was applied. A failed
 build keeps the previous state and reports why, so the activation fails and the fleet converges
 back. The last applied state is written to a snapshot file; a node that cannot
@@ -27,6 +27,7 @@ from edgeproxy.dataplane.trust_inputs import anchors_from_view, blame, bound_set
 from edgeproxy.dataplane.trust_metrics import activation_latency
 from edgeproxy.domain.model import Version
 from edgeproxy.domain.secrets import KeyRing
+from edgeproxy.runtime.background import run_in_background
 from edgeproxy.runtime.tasks import TaskGroup
 from edgeproxy.service.fleet import FleetService, TrustView
 from edgeproxy.store import Store
@@ -48,7 +49,7 @@ RETRY = 1.0  # seconds between attempts while the store is unreachable
 # keyed by the trust in force are pruned, and open connections are judged again.
 SwapListener = Callable[[TrustState, TrustState | None], None]
 
-# What builds a state (tls/contexts.py `build_state`); run in an executor thread, never on the
+# What builds a state (tls/contexts.py `build_state`); run on the background thread, never on the
 # loop. A constructor argument so a test can watch where it runs.
 StateBuilder = Callable[..., TrustState]
 
@@ -182,7 +183,7 @@ class TrustSync:
     async def reload(self, edge: EdgeConfig) -> None:
         """SIGHUP: new edge certificates or bindings, rebuilt from the anchors in force.
 
-        Built in an executor thread like a store sync (key files, contexts; the loop keeps
+        Built on the background thread like a store sync (key files, contexts; the loop keeps
         serving), and raising, so a bad file changes nothing and goes no further (workers.py).
         Every context is built again (a new key generation): a file's content may have changed
         under the same name. Then the store is read again for the sets newly bound."""
@@ -264,8 +265,10 @@ class TrustSync:
             self._swap(state, changed_at=view.changed_at)
             try:
                 path, network = self.node.snapshot, self.node.network
-                await asyncio.to_thread(
-                    write_snapshot, path, network, state.revision, state.active, stored
+                await run_in_background(
+                    functools.partial(
+                        write_snapshot, path, network, state.revision, state.active, stored
+                    )
                 )
             except OSError as error:
                 # The state above is in force; the snapshot is only the fallback for a store
@@ -320,8 +323,8 @@ class TrustSync:
         source: str,
         generation: int | None = None,
     ) -> tuple[TrustState, dict[str, str]]:
-        """Build the next state in an executor thread: PEM parsing, key files and SSL contexts
-        never run on the event loop (OpenSSL and cryptography release the GIL in their work).
+        """Build the next state on the background thread (runtime/background.py): PEM parsing,
+        key files and SSL contexts never run on the event loop, and yield the core to it.
         Called with `_building` held; every path that swaps a state builds it here.
 
         `active`: the anchors, or how to make them from the bound sets and the state in force.
@@ -352,7 +355,7 @@ class TrustSync:
             )
             return state, errors
 
-        return await asyncio.get_running_loop().run_in_executor(None, job)
+        return await run_in_background(job)
 
     def _ocsp_lookups(self, edges: Sequence[EdgeCertificateConfig]) -> dict[str, OcspLookup]:
         """Asked on the loop: the revocation service is not thread-safe."""
