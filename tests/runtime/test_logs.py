@@ -91,6 +91,33 @@ def test_a_stalled_stream_drops_and_counts_lines_instead_of_growing() -> None:
     )
 
 
+class CountingEvent(threading.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+
+def test_a_full_batch_wakes_the_flusher_once_not_once_per_line() -> None:
+    stream = io.StringIO()
+    handler = BatchedHandler(stream, interval=60, batch_bytes=1_000)
+    # The flusher already waits on the handler's first event, so it sleeps through this flood
+    # and the buffer stays past the batch size: only the wakes asked for are counted.
+    asleep = handler._wake
+    wake = handler._wake = CountingEvent()
+    for i in range(500):
+        handler.write_line(f'{{"n": {i:04d}, "pad": "{"x" * 80}"}}')
+    assert wake.sets == 1
+    handler.write_line('{"level": "warning"}', urgent=True)
+    assert wake.sets == 2  # a warning still wakes it at once
+    asleep.set()  # let the flusher loop round to the counting event, so close() needs no timeout
+    handler.close()
+    assert len(stream.getvalue().splitlines()) == 501
+
+
 def test_write_line_takes_preformatted_lines_in_the_formatters_shape() -> None:
     stream = io.StringIO()
     handler = BatchedHandler(stream, interval=60)

@@ -149,9 +149,12 @@ class BatchedHandler(logging.Handler):
             if self._size + len(line) > self._max_bytes:
                 self._dropped += 1
                 return
+            before = self._size
             self._lines.append(line)
             self._size += len(line) + 1
-            urgent = urgent or self._size >= self._batch_bytes
+            # Once per batch: until the flusher (on the loop's core too) swaps the buffer out,
+            # every further wake would only cost the loop a lock and a notify per request.
+            urgent = urgent or before < self._batch_bytes <= self._size
         if urgent:
             self._wake.set()
 
