@@ -21,7 +21,7 @@ async def test_work_runs_on_one_named_thread_that_is_not_the_loops() -> None:
     second = await run_in_background(_where)
     assert first[0].startswith("edgeproxy-background")
     assert first[1] != threading.get_native_id()
-    assert second[1] == first[1]  # one thread: builds, re-checks and trims never overlap
+    assert second[1] == first[1]  # one thread: a build and a re-check never overlap
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread priority is Linux's")

@@ -8,7 +8,7 @@ records go first when it overflows), so a store outage loses counts only past th
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,7 +19,6 @@ from edgeproxy.dataplane.clients import Batch, ClientRecorder, LostClient
 from edgeproxy.dataplane.metrics import Metrics
 from edgeproxy.domain.clients import ClientObservation, describe
 from edgeproxy.domain.model import Network
-from edgeproxy.runtime.background import run_in_background
 from edgeproxy.service.fleet import FleetService
 
 log = logging.getLogger(__name__)
@@ -83,9 +82,7 @@ class ClientFlusher:
         self.recorder.forget((now - self.window).timestamp())
         batches = self.recorder.drain()
         if batches:
-            made = await run_in_background(
-                functools.partial(observations, batches, self.network, self.node)
-            )
+            made = await asyncio.to_thread(observations, batches, self.network, self.node)
             self.pending.extend(made)
             if len(self.pending) > MAX_PENDING:
                 del self.pending[: len(self.pending) - MAX_PENDING]

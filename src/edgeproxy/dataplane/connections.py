@@ -230,7 +230,7 @@ class ConnectionWatch:
 
     async def _trim(self) -> None:
         if self._burst.due(len(self._open)):
-            released = await run_in_background(trim_heap)
+            released = await asyncio.get_running_loop().run_in_executor(None, trim_heap)
             log.debug(
                 "heap trimmed after a burst of closed connections", extra={"released": released}
             )

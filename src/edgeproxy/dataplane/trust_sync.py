@@ -265,10 +265,8 @@ class TrustSync:
             self._swap(state, changed_at=view.changed_at)
             try:
                 path, network = self.node.snapshot, self.node.network
-                await run_in_background(
-                    functools.partial(
-                        write_snapshot, path, network, state.revision, state.active, stored
-                    )
+                await asyncio.to_thread(
+                    write_snapshot, path, network, state.revision, state.active, stored
                 )
             except OSError as error:
                 # The state above is in force; the snapshot is only the fallback for a store

@@ -1,18 +1,23 @@
-"""The node's background CPU work, on one thread that yields the processor to the event loop.
+"""The node's trust work, on one thread that yields the processor to the event loop.
 
-Trust builds (PEM parsing, SSL contexts), re-judging open connections after a swap and heap trims
-run off the loop so it keeps serving; but on a node pinned to one core an executor thread at the
-loop's priority takes half the core while it runs, and every handshake in flight meanwhile takes
-twice as long. This thread runs `BACKGROUND_NICENESS` steps nicer than the process, so the
-scheduler gives the loop the core whenever both want it and the background work the rest: a
-300-certificate version is applied a little later under full load instead of slowing the
-handshakes in flight. Linux schedules threads, not processes, so `setpriority` on the thread's
-own id lowers only that thread; elsewhere it keeps the process's priority.
+Trust builds (PEM parsing, SSL contexts) and the re-check of open connections after a swap run off
+the loop so it keeps serving; but on a node pinned to one core an executor thread at the loop's
+priority takes half the core while it runs, and every handshake in flight meanwhile takes twice
+as long. This thread runs `BACKGROUND_NICENESS` steps nicer than the process, so the scheduler
+gives the loop the core whenever both want it and the trust work the rest: a 300-certificate
+version is applied a little later under full load instead of slowing the handshakes in flight.
+Linux schedules threads, not processes, so `setpriority` on the thread's own id lowers only that
+thread; elsewhere it keeps the process's priority.
+
+Only that work runs here, in the order it was asked for (build, swap, re-check): file writes and
+other chores stay on the default executor, so none of them queues ahead of a re-check that must
+close a connection no longer trusted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 import threading
@@ -26,9 +31,6 @@ T = TypeVar("T")
 BACKGROUND_NICENESS: Final = 10
 _MAX_NICENESS: Final = 19
 
-_executor: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
-
 
 def _lower_own_priority() -> None:
     if sys.platform != "linux":
@@ -41,17 +43,12 @@ def _lower_own_priority() -> None:
         pass  # a sandbox that forbids it: the work still runs, at the loop's priority
 
 
+@functools.cache
 def _background() -> ThreadPoolExecutor:
-    global _executor
-    with _lock:
-        if _executor is None:
-            # One thread: builds, re-checks and trims are rare and need not overlap.
-            _executor = ThreadPoolExecutor(
-                max_workers=1,
-                thread_name_prefix="edgeproxy-background",
-                initializer=_lower_own_priority,
-            )
-        return _executor
+    """Made on first use, by the loop's thread only."""
+    return ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="edgeproxy-background", initializer=_lower_own_priority
+    )
 
 
 async def run_in_background(work: Callable[[], T]) -> T:
