@@ -76,13 +76,17 @@ class ProxyProtocol(asyncio.Protocol):
             ctx,
             self._session,
             # A stream transport; uvloop's does not subclass asyncio.Transport, so no isinstance.
-            cast(asyncio.Transport, transport),
+            self.client_stream(cast(asyncio.Transport, transport)),
             peer=(str(peer[0]), int(peer[1])),
             matcher=served.matcher,
             pool=served.pool,
             clock=asyncio.get_running_loop().time,
         )
         ctx.register(conn)
+
+    def client_stream(self, transport: asyncio.Transport) -> ClientStream:
+        """What the machine writes to: HTTP/1.1 writes once per response, to the transport."""
+        return transport
 
     def close_after_response(self) -> None:
         """The edge no longer wants this connection (a trust change, its age): no further
