@@ -326,14 +326,25 @@ async def serve_bound(node: ConsoleNode, set_name: str, edge_name: str, host: st
             "privateKeyPem": node.pki.server_key.read_text(),
         },
     )
-    await api(
+    change = await api(
         node,
         "PUT",
         f"/edge/v1/edge-certificates/{edge_name}/mutual-authentication/STAGING",
         {"caSetName": set_name},
     )
+    await until_converged(node, change)
 
     async def accepted() -> bool:
         return await mtls_get(node, "alice", host) is not None
 
     await until(accepted, f"alice accepted at {host}")
+
+
+async def until_converged(node: ConsoleNode, change: dict[str, Any]) -> None:
+    """Wait until a binding change made through the API is no longer in progress: until then
+    another change of that binding (a section saved in the console) is refused with 409."""
+
+    async def converged() -> bool:
+        return (await api(node, "GET", change["changeLink"]))["status"] != "IN_PROGRESS"
+
+    await until(converged, f"binding change {change['changeId']} to converge")

@@ -13,7 +13,16 @@ import pytest_asyncio
 from cryptography.hazmat.primitives import hashes
 from playwright.async_api import Dialog, expect
 
-from .conftest import ConsoleNode, Pages, api, make_set, mtls_get, serve_bound, until
+from .conftest import (
+    ConsoleNode,
+    Pages,
+    api,
+    make_set,
+    mtls_get,
+    serve_bound,
+    until,
+    until_converged,
+)
 from .conftest import activate as activate_by_api
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
@@ -124,7 +133,8 @@ async def test_a_bindings_rules_are_shown_and_kept_when_the_section_is_saved(
     pages: Pages, node: ConsoleNode, set_url: str
 ) -> None:
     binding = f"/edge/v1/edge-certificates/{EDGE}/mutual-authentication/STAGING"
-    await api(node, "PUT", binding, {"caSetName": "blocklist", "authorization": RULES})
+    change = await api(node, "PUT", binding, {"caSetName": "blocklist", "authorization": RULES})
+    await until_converged(node, change)
     admin = await pages("admin")
     await admin.goto(f"/console/#/edge-certificates/{EDGE}")
     staging = admin.get_by_role("region", name="Mutual authentication on staging")
