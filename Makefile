@@ -53,9 +53,9 @@ test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
 # The docs/performance.md figures, edgeproxy against nginx on this machine (bench/README.md), then what the
-# idle RSS is made of (the import floor), then the handshake
-# cost of OCSP with a warm cache, of the client records and of authorization rules; about 10 minutes in
-# all on a quiet 2-core machine, 18.5 measured on a busy one (bench/README.md).
+# idle RSS is made of (the import floor), then the handshake cost of OCSP with a warm cache, of the client
+# records and of authorization rules; about 10 minutes in all on a quiet 2-core machine, 18.5 measured on a
+# busy one (bench/README.md).
 bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.import_floor

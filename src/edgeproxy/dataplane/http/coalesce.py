@@ -35,9 +35,9 @@ class CoalescedWrites:
 
     def _end_of_turn(self) -> None:
         self._scheduled = False
-        self.send_held()
+        self._send_held()
 
-    def send_held(self) -> None:
+    def _send_held(self) -> None:
         held = self._held
         if held:
             self._held = []
@@ -53,13 +53,13 @@ class CoalescedWrites:
         return self._transport.can_write_eof()
 
     def write_eof(self) -> None:
-        self.send_held()
+        self._send_held()
         self._transport.write_eof()
 
     def close(self) -> None:
-        self.send_held()  # a GOAWAY written just before must still go out, before close_notify
+        self._send_held()  # a GOAWAY written just before must still go out, before close_notify
         self._transport.close()
 
     def abort(self) -> None:
-        self.send_held()  # as when each write went out at once: handed over before the abort
+        self._send_held()  # as when each write went out at once: handed over before the abort
         self._transport.abort()
